@@ -1,0 +1,133 @@
+"""Annotated utterances: MASSIVE ``annot_utt`` and SNIPS BIO files to word tokens and BIO tags.
+
+Every format is first read as text plus character-span slots, then tagged with the project's own
+tokenizer, so training sees tokens exactly as the service will produce them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from elmol_nlu.text import Token, tokenize
+from elmol_nlu.vocab import OUTSIDE
+
+
+@dataclass(frozen=True)
+class CharSlot:
+    name: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    intent: str
+    slots: tuple[CharSlot, ...] = ()
+    domain: str = ""
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class TaggedExample:
+    example: Example
+    tokens: list[Token] = field(hash=False)
+    tags: list[str] = field(hash=False)
+
+    @property
+    def words(self) -> list[str]:
+        return [t.text for t in self.tokens]
+
+
+class AnnotationError(ValueError):
+    """An annotated utterance that cannot be read; the message says where and why."""
+
+
+def parse_inline(annotated: str) -> tuple[str, tuple[CharSlot, ...]]:
+    """``"wake me up at [time : seven] [date : tomorrow]"`` to the plain text and its slot spans."""
+    text, slots, i = [], [], 0
+    length = 0
+    while i < len(annotated):
+        open_at = annotated.find("[", i)
+        if open_at < 0:
+            text.append(annotated[i:])
+            break
+        close_at = annotated.find("]", open_at)
+        if close_at < 0:
+            raise AnnotationError(f"unclosed '[' at character {open_at} in {annotated!r}")
+        plain = annotated[i:open_at]
+        text.append(plain)
+        length += len(plain)
+        name, sep, value = annotated[open_at + 1 : close_at].partition(" : ")
+        if not sep or not name.strip() or not value.strip():
+            raise AnnotationError(f"slot mark {annotated[open_at:close_at + 1]!r} is not '[name : value]'")
+        if "[" in value:
+            raise AnnotationError(f"nested or overlapping slot marks in {annotated!r}")
+        slots.append(CharSlot(name.strip(), length, length + len(value)))
+        text.append(value)
+        length += len(value)
+        i = close_at + 1
+    return "".join(text), tuple(slots)
+
+
+def tag_tokens(tokens: list[Token], slots: Iterable[CharSlot]) -> list[str]:
+    """BIO tags of tokens from character spans: a token belongs to the first slot it overlaps."""
+    tags = [OUTSIDE] * len(tokens)
+    for slot in sorted(slots, key=lambda s: s.start):
+        inside = [i for i, t in enumerate(tokens) if t.start < slot.end and t.end > slot.start]
+        inside = [i for i in inside if tags[i] == OUTSIDE]
+        for k, i in enumerate(inside):
+            tags[i] = ("B-" if k == 0 else "I-") + slot.name
+    return tags
+
+
+def tag(example: Example) -> TaggedExample:
+    tokens = tokenize(example.text)
+    return TaggedExample(example, tokens, tag_tokens(tokens, example.slots))
+
+
+def read_massive(path: Path, partition: str | None = None) -> list[Example]:
+    """MASSIVE JSON lines (``utt``, ``annot_utt``, ``intent``, ``scenario``, ``partition``)."""
+    examples = []
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            row = json.loads(line)
+            if partition and row.get("partition") != partition:
+                continue
+            try:
+                text, slots = parse_inline(row["annot_utt"])
+            except AnnotationError as e:
+                raise AnnotationError(f"{path}:{line_no}: {e}") from None
+            examples.append(Example(text, row["intent"], slots, row.get("scenario", ""), str(row.get("id", ""))))
+    return examples
+
+
+def read_bio_folder(folder: Path) -> list[Example]:
+    """``seq.in`` (whitespace tokens), ``seq.out`` (BIO tags) and ``label`` (intents), as in SNIPS."""
+    words = (folder / "seq.in").read_text(encoding="utf-8").splitlines()
+    tags = (folder / "seq.out").read_text(encoding="utf-8").splitlines()
+    labels = (folder / "label").read_text(encoding="utf-8").splitlines()
+    if not len(words) == len(tags) == len(labels):
+        raise AnnotationError(f"{folder}: seq.in, seq.out and label have different numbers of lines")
+    examples = []
+    for line_no, (w_line, t_line, label) in enumerate(zip(words, tags, labels), 1):
+        ws, ts = w_line.split(), t_line.split()
+        if len(ws) != len(ts):
+            raise AnnotationError(f"{folder}/seq.out:{line_no}: {len(ts)} tags for {len(ws)} words")
+        starts = []
+        pos = 0
+        for w in ws:
+            starts.append(pos)
+            pos += len(w) + 1
+        spans = []
+        for i, t in enumerate(ts):
+            if t.startswith("B-") or (t.startswith("I-") and (not spans or spans[-1][0] != t[2:] or ts[i - 1] == OUTSIDE)):
+                spans.append([t[2:], starts[i], starts[i] + len(ws[i])])
+            elif t.startswith("I-"):
+                spans[-1][2] = starts[i] + len(ws[i])
+        slots = tuple(CharSlot(n, s, e) for n, s, e in spans)
+        examples.append(Example(" ".join(ws), label.strip(), slots, id=str(line_no)))
+    return examples

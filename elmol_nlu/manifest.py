@@ -1,0 +1,101 @@
+"""The model-directory contract: ``manifest.json`` beside the ONNX files, written by export, read by the service.
+
+A model directory is self-describing: vocabularies, labels, CRF transitions, configuration, library
+versions, sha256 of every file and evaluation metrics. Loading checks all of it and fails with one
+clear message rather than serving a half-valid model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+REQUIRED_KEYS = ("schema_version", "name", "version", "files", "graph", "text", "intents", "tags", "crf")
+
+
+class ManifestError(RuntimeError):
+    """The model directory is missing, corrupt or inconsistent; the message says which and how."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    directory: Path
+    name: str
+    version: str
+    files: dict[str, dict]
+    graph: str  # the ONNX file: chars (B, T, C), lengths (B,) -> intent_logits (B, I), slot_emissions (B, T, K)
+    max_chars: int
+    intents: list[str]
+    tags: list[str]
+    crf_start: np.ndarray
+    crf_transitions: np.ndarray
+    crf_end: np.ndarray
+    raw: dict = field(repr=False)
+
+    @property
+    def graph_path(self) -> Path:
+        return self.directory / self.graph
+
+    @property
+    def metrics(self) -> dict:
+        return self.raw.get("metrics", {})
+
+
+def write_manifest(directory: Path, content: dict) -> dict:
+    """Add schema version and checksums of the listed files, then write ``manifest.json``."""
+    files = {name: {"sha256": sha256_of(directory / name), "bytes": (directory / name).stat().st_size}
+             for name in content["files"]}
+    manifest = {"schema_version": SCHEMA_VERSION, **content, "files": files}
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def load_manifest(directory: Path, verify: bool = True) -> Manifest:
+    """Read and check a model directory: schema, files present, checksums, label and CRF shapes."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise ManifestError(f"no {MANIFEST} in {directory}: point --model-dir at a directory written by `python -m export`")
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ManifestError(f"{path} is not valid JSON ({e}): re-export the model") from None
+    missing = [k for k in REQUIRED_KEYS if k not in raw]
+    if missing:
+        raise ManifestError(f"{path} lacks {', '.join(missing)}: re-export the model")
+    if raw["schema_version"] != SCHEMA_VERSION:
+        raise ManifestError(f"{path} has schema version {raw['schema_version']}, this code reads {SCHEMA_VERSION}")
+    if verify:
+        for name, info in raw["files"].items():
+            file = Path(directory) / name
+            if not file.is_file():
+                raise ManifestError(f"{file} is listed in the manifest but missing")
+            if sha256_of(file) != info["sha256"]:
+                raise ManifestError(f"{file} does not match its sha256 in the manifest: corrupt or replaced")
+    crf = raw["crf"]
+    manifest = Manifest(
+        directory=Path(directory), name=raw["name"], version=raw["version"], files=raw["files"],
+        graph=raw["graph"], max_chars=int(raw["text"]["max_chars"]), intents=list(raw["intents"]),
+        tags=list(raw["tags"]), crf_start=np.asarray(crf["start"], dtype=np.float32),
+        crf_transitions=np.asarray(crf["transitions"], dtype=np.float32),
+        crf_end=np.asarray(crf["end"], dtype=np.float32), raw=raw,
+    )
+    if manifest.graph not in manifest.files:
+        raise ManifestError(f"{path}: graph {manifest.graph!r} is not among its checksummed files")
+    n = len(manifest.tags)
+    if manifest.crf_transitions.shape != (n, n) or manifest.crf_start.shape != (n,) or manifest.crf_end.shape != (n,):
+        raise ManifestError(f"{path}: CRF parameters do not match the {n} tags")
+    return manifest

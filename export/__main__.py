@@ -1,0 +1,57 @@
+"""Export a trained NLU checkpoint to an ONNX model directory and check parity with PyTorch.
+
+    python -m export --checkpoint runs/nlu/nlu.pt --out models/default
+
+Parity runs PyTorch and onnxruntime on MASSIVE test utterances of mixed lengths at batch 1 and 8;
+its figures go into the manifest, and a failure exits non-zero without leaving a manifest behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import sys
+from pathlib import Path
+
+from elmol_nlu.datasets import read_massive
+from elmol_nlu.manifest import MANIFEST, write_manifest
+from elmol_nlu.text import tokenize
+from export.parity import check_parity
+from export.to_onnx import export, load_nlu
+from service.predictor import Predictor
+
+log = logging.getLogger("export")
+
+
+def parity_sentences(data: Path, n: int, seed: int) -> list:
+    texts = [e.text for e in read_massive(data, "test")]
+    random.Random(seed).shuffle(texts)
+    return [tokenize(t) for t in texts[:n] if tokenize(t)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, required=True, help="train_nlu's nlu.pt")
+    p.add_argument("--out", type=Path, required=True, help="model directory to write")
+    p.add_argument("--name", default="massive-en-elmol")
+    p.add_argument("--data", type=Path, default=Path("data/massive/en-US.jsonl"))
+    p.add_argument("--parity-utterances", type=int, default=256)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    (args.out / MANIFEST).unlink(missing_ok=True)
+    content = export(args.checkpoint, args.out, args.name)
+    write_manifest(args.out, content)
+    model, _ = load_nlu(args.checkpoint)
+    report = check_parity(model, Predictor(args.out), parity_sentences(args.data, args.parity_utterances, seed=0))
+    log.info("parity: %s", report.to_dict())
+    if not report.ok:
+        (args.out / MANIFEST).unlink()
+        sys.exit(f"parity failed: {report.to_dict()}")
+    write_manifest(args.out, {**content, "files": list(content["files"]), "parity": report.to_dict()})
+    log.info("wrote %s", args.out / MANIFEST)
+
+
+if __name__ == "__main__":
+    main()

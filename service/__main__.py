@@ -1,0 +1,39 @@
+"""Run the service with uvicorn: ``python -m service [--host H] [--port P] [--model-dir DIR]``.
+
+Every flag can also be set by an environment variable (``ELMOL_HOST``, ``ELMOL_PORT``,
+``ELMOL_MODEL_DIR``, ``ELMOL_WORKERS``, ``ELMOL_THREADS``, ...); a flag wins over the variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+import uvicorn
+
+from service.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    defaults = Settings()
+    p = argparse.ArgumentParser(prog="python -m service", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default=defaults.host)
+    p.add_argument("--port", type=int, default=defaults.port)
+    p.add_argument("--model-dir", default=str(defaults.model_dir))
+    p.add_argument("--workers", type=int, default=defaults.workers)
+    p.add_argument("--threads", type=int, default=defaults.threads, help="onnxruntime threads per worker")
+    p.add_argument("--log-level", default=defaults.log_level)
+    args = p.parse_args(argv)
+    # Workers are separate processes that build the app from the environment, so pass settings there.
+    os.environ.update({"ELMOL_HOST": args.host, "ELMOL_PORT": str(args.port), "ELMOL_MODEL_DIR": args.model_dir,
+                       "ELMOL_WORKERS": str(args.workers), "ELMOL_THREADS": str(args.threads)})
+    Settings()  # fail here, with pydantic's message, on a bad value
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                log_level=args.log_level, access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Service settings: defaults, overridden by ``ELMOL_*`` environment variables, then by CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ELMOL_", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    model_dir: Path = DEFAULT_MODEL_DIR
+    threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per request")
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    latency_budget_ms: float = Field(50.0, gt=0, description="server-side time a request should stay within")
+    max_text_chars: int = Field(512, ge=1, description="longest accepted utterance, after trimming")
+    max_batch_texts: int = Field(64, ge=1, description="most texts accepted by /parse/batch")
+    log_level: str = "info"

@@ -1,0 +1,128 @@
+"""The generic NLU training loop: gradual unfreezing, discriminative rates, slanted triangular schedule.
+
+The schedule is data (``FitConfig``), not branches: parameter groups are the head, then the encoder
+layers top-down; group k of the encoder is unfrozen at epoch ``unfreeze_at[k]`` with learning rate
+``lr * encoder_lr * layer_decay**k``. Groups never listed stay frozen.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from elmol_nlu.datasets import TaggedExample
+from elmol_nlu.text import batch_char_ids
+from elmol_nlu.vocab import Vocab
+from training.nlu import JointNLU, lengths_to_mask
+from training.schedule import slanted_triangular
+
+log = logging.getLogger("finetune")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    encoder_lr: float = 0.25  # encoder's top layer rate relative to the head's
+    layer_decay: float = 0.5  # each lower encoder layer learns at this fraction of the one above
+    unfreeze_at: tuple[int, ...] = (4, 8)  # epoch at which encoder groups (top-down) unfreeze
+    clip: float = 5.0
+    patience: int = 8  # stop after this many epochs without a better dev score
+    seed: int = 13
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class NLUBatch:
+    chars: torch.Tensor  # (B, T, C)
+    lengths: torch.Tensor  # (B,)
+    intents: torch.Tensor  # (B,)
+    tags: torch.Tensor  # (B, T)
+
+
+def batches(examples: list[TaggedExample], intents: Vocab, tags: Vocab, batch_size: int, max_chars: int,
+            rng: random.Random) -> Iterator[NLUBatch]:
+    """Shuffled batches of similar length (less padding), in random order."""
+    order = sorted(range(len(examples)), key=lambda i: (len(examples[i].tokens), rng.random()))
+    groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(groups)
+    for group in groups:
+        chunk = [examples[i] for i in group]
+        chars, lengths = batch_char_ids([e.words for e in chunk], max_chars)
+        tag_ids = np.zeros(chars.shape[:2], dtype=np.int64)
+        for row, e in enumerate(chunk):
+            tag_ids[row, : len(e.tags)] = tags.indices(e.tags)
+        yield NLUBatch(torch.from_numpy(chars), torch.from_numpy(lengths),
+                       torch.tensor(intents.indices([e.example.intent for e in chunk])), torch.from_numpy(tag_ids))
+
+
+def joint_loss(model: JointNLU, batch: NLUBatch) -> torch.Tensor:
+    intent_logits, emissions = model(batch.chars, batch.lengths)
+    mask = lengths_to_mask(batch.lengths, batch.chars.shape[1])
+    return torch.nn.functional.cross_entropy(intent_logits, batch.intents) + model.crf.nll(emissions, batch.tags, mask)
+
+
+def param_groups(model: JointNLU, cfg: FitConfig) -> list[dict]:
+    groups = [{"params": model.head_parameters(), "base_lr": cfg.lr}]
+    for k, params in enumerate(model.encoder_groups()):
+        groups.append({"params": params, "base_lr": cfg.lr * cfg.encoder_lr * cfg.layer_decay**k})
+    return groups
+
+
+def set_trainable(model: JointNLU, epoch: int, cfg: FitConfig) -> None:
+    for k, params in enumerate(model.encoder_groups()):
+        trainable = k < len(cfg.unfreeze_at) and epoch >= cfg.unfreeze_at[k]
+        for p in params:
+            p.requires_grad_(trainable)
+
+
+def fit(model: JointNLU, train: list[TaggedExample], intents: Vocab, tags: Vocab, cfg: FitConfig,
+        dev_score: Callable[[JointNLU], dict[str, float]]) -> tuple[dict, list[dict]]:
+    """Train; return the state dict with the best dev score and the per-epoch history."""
+    rng = random.Random(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    groups = param_groups(model, cfg)
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = (len(train) + cfg.batch_size - 1) // cfg.batch_size
+    total = steps_per_epoch * cfg.epochs
+    best, best_state, history, step, stale = -1.0, None, [], 0, 0
+    for epoch in range(cfg.epochs):
+        set_trainable(model, epoch, cfg)
+        model.train()
+        losses = []
+        bar = tqdm(batches(train, intents, tags, cfg.batch_size, model.cfg.lm.max_chars, rng),
+                   total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, mininterval=5)
+        for batch in bar:
+            for group in optimizer.param_groups:
+                group["lr"] = group["base_lr"] * slanted_triangular(step, total)
+            loss = joint_loss(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            optimizer.step()
+            step += 1
+            losses.append(loss.item())
+        scores = dev_score(model)
+        score = (scores["intent_acc"] + scores["slot_f1"] + scores["exact_match"]) / 3
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **scores})
+        log.info("epoch %d: loss %.3f, dev intent %.2f slot F1 %.2f exact %.2f", epoch + 1, np.mean(losses),
+                 scores["intent_acc"], scores["slot_f1"], scores["exact_match"])
+        if score > best:
+            best, best_state, stale = score, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= cfg.patience and epoch + 1 > max(cfg.unfreeze_at, default=0):
+                log.info("no better dev score for %d epochs: stopping", stale)
+                break
+    return best_state, history

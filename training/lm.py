@@ -1,0 +1,181 @@
+"""ELMo-Light: a character CNN and bidirectional LSTM language model (no I/O in this file).
+
+The same code gives full ELMo (two LSTM layers, wider CNN) by configuration. Forward and backward
+directions are separate stacks, as in ELMo, so that a second layer of the forward LM never sees
+the future. Padding only ever follows the real tokens of a sentence (the backward direction runs
+over each sentence reversed within its own length), so an utterance gets the same embedding alone
+or in a padded batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from elmol_nlu.text import CHAR_PAD, CHAR_VOCAB_SIZE
+
+
+@dataclass(frozen=True)
+class LMConfig:
+    char_dim: int = 16
+    # (width, number of filters) of each character convolution
+    filters: tuple[tuple[int, int], ...] = ((1, 32), (2, 32), (3, 64), (4, 128), (5, 128), (6, 128))
+    n_highway: int = 1
+    proj_dim: int = 256  # token representation; equals hidden_dim so layers can be mixed and added
+    hidden_dim: int = 256  # per direction
+    n_layers: int = 1  # 1 = ELMo-Light, 2 = ELMo
+    dropout: float = 0.1
+    max_chars: int = 20
+    vocab_size: int = 30000  # softmax vocabulary (words)
+    cutoffs: tuple[int, ...] = (2000, 10000)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LMConfig:
+        d = dict(d)
+        d["filters"] = tuple(tuple(f) for f in d["filters"])
+        d["cutoffs"] = tuple(d["cutoffs"])
+        return cls(**d)
+
+
+class Highway(nn.Module):
+    """y = g * relu(W1 x) + (1 - g) * x with g = sigmoid(W2 x) (Srivastava et al., 2015)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(dim, 2 * dim)
+        nn.init.constant_(self.proj.bias[dim:], 1.0)  # start by carrying the input through
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, g = self.proj(x).chunk(2, dim=-1)
+        g = torch.sigmoid(g)
+        return g * torch.relu(h) + (1 - g) * x
+
+
+class CharCNN(nn.Module):
+    """Word vectors from characters: max-pooled convolutions, highway layers, projection."""
+
+    def __init__(self, cfg: LMConfig) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(CHAR_VOCAB_SIZE, cfg.char_dim, padding_idx=CHAR_PAD)
+        self.convs = nn.ModuleList(nn.Conv1d(cfg.char_dim, n, w) for w, n in cfg.filters)
+        n_filters = sum(n for _, n in cfg.filters)
+        self.highways = nn.ModuleList(Highway(n_filters) for _ in range(cfg.n_highway))
+        self.proj = nn.Linear(n_filters, cfg.proj_dim)
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        batch, time, n_chars = chars.shape
+        x = self.embed(chars.reshape(batch * time, n_chars)).transpose(1, 2)  # (B*T, char_dim, C)
+        x = torch.cat([torch.relu(conv(x)).amax(dim=2) for conv in self.convs], dim=1)  # (B*T, F)
+        for highway in self.highways:
+            x = highway(x)
+        return self.proj(x).reshape(batch, time, -1)  # (B, T, proj_dim)
+
+
+def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence of (B, T, D) over its first ``lengths[b]`` steps; padding stays last."""
+    time = torch.arange(x.shape[1], device=x.device).unsqueeze(0)  # (1, T)
+    last = lengths.unsqueeze(1) - 1  # (B, 1)
+    index = torch.where(time <= last, last - time, time)  # (B, T)
+    return x.gather(1, index.unsqueeze(2).expand(-1, -1, x.shape[2]))
+
+
+class DirectionalStack(nn.Module):
+    """Unidirectional LSTM layers with residual connections above the first; returns every layer."""
+
+    def __init__(self, dim: int, n_layers: int, dropout: float) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(nn.LSTM(dim, dim, batch_first=True) for _ in range(n_layers))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outputs = []
+        for i, lstm in enumerate(self.layers):
+            h, _ = lstm(x)
+            if i > 0:
+                h = h + x
+            outputs.append(h)
+            x = self.dropout(h)
+        return outputs
+
+
+class ELMoEncoder(nn.Module):
+    """Contextual word representations: one (B, T, 2*hidden) tensor per layer, token layer first."""
+
+    def __init__(self, cfg: LMConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.char_cnn = CharCNN(cfg)
+        self.forward_lm = DirectionalStack(cfg.hidden_dim, cfg.n_layers, cfg.dropout)
+        self.backward_lm = DirectionalStack(cfg.hidden_dim, cfg.n_layers, cfg.dropout)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    @property
+    def n_outputs(self) -> int:
+        return self.cfg.n_layers + 1
+
+    @property
+    def output_dim(self) -> int:
+        return 2 * self.cfg.hidden_dim
+
+    def forward(self, chars: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        tokens = self.char_cnn(chars)  # (B, T, D)
+        x = self.dropout(tokens)
+        fwd = self.forward_lm(x)
+        bwd = [reverse_within_lengths(h, lengths) for h in self.backward_lm(reverse_within_lengths(x, lengths))]
+        return [torch.cat([tokens, tokens], dim=2)] + [torch.cat(pair, dim=2) for pair in zip(fwd, bwd)]
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Parameter groups from the bottom up: char CNN, then each LSTM layer (both directions)."""
+        groups = [list(self.char_cnn.parameters())]
+        for f, b in zip(self.forward_lm.layers, self.backward_lm.layers):
+            groups.append([*f.parameters(), *b.parameters()])
+        return groups
+
+
+class ScalarMix(nn.Module):
+    """ELMo's learned mix of layers: gamma * sum_k softmax(w)_k * layer_k."""
+
+    def __init__(self, n_layers: int) -> None:
+        super().__init__()
+        self.weights = nn.Parameter(torch.zeros(n_layers))
+        self.gamma = nn.Parameter(torch.ones(1))
+
+    def forward(self, layers: list[torch.Tensor]) -> torch.Tensor:
+        w = torch.softmax(self.weights, dim=0)
+        return self.gamma * sum(w[k] * layer for k, layer in enumerate(layers))
+
+
+@dataclass
+class LMBatch:
+    chars: torch.Tensor  # (B, T, C) int64
+    lengths: torch.Tensor  # (B,) int64
+    next_words: torch.Tensor  # (B, T) int64: word t+1, end-of-sentence at the last token
+    prev_words: torch.Tensor  # (B, T) int64: word t-1, start-of-sentence at the first token
+    mask: torch.Tensor = field(repr=False)  # (B, T) bool: real tokens
+
+
+class BiLanguageModel(nn.Module):
+    """The encoder and one adaptive softmax shared by the forward and backward predictions."""
+
+    def __init__(self, cfg: LMConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = ELMoEncoder(cfg)
+        self.softmax = nn.AdaptiveLogSoftmaxWithLoss(
+            cfg.hidden_dim, cfg.vocab_size, list(cfg.cutoffs), div_value=4.0
+        )
+
+    def forward(self, batch: LMBatch) -> torch.Tensor:
+        """Mean negative log-likelihood per predicted word, averaged over both directions."""
+        top = self.encoder(batch.chars, batch.lengths)[-1]  # (B, T, 2H)
+        top = self.encoder.dropout(top)
+        fwd, bwd = top.split(self.cfg.hidden_dim, dim=2)
+        mask = batch.mask
+        loss_f = self.softmax(fwd[mask], batch.next_words[mask]).loss
+        loss_b = self.softmax(bwd[mask], batch.prev_words[mask]).loss
+        return (loss_f + loss_b) / 2

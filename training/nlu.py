@@ -1,0 +1,89 @@
+"""Joint intent classification and slot tagging over ELMo(-Light) embeddings (no I/O).
+
+embeddings (scalar mix of encoder layers) -> shared biLSTM -> intent head (max+mean pooling, MLP)
+                                                           -> slot biLSTM -> CRF over BIO tags
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from training.crf import CRF
+from training.lm import ELMoEncoder, LMConfig, ScalarMix, reverse_within_lengths
+
+
+@dataclass(frozen=True)
+class NLUConfig:
+    lm: LMConfig = field(default_factory=LMConfig)
+    n_intents: int = 1
+    n_tags: int = 1
+    shared_hidden: int = 128  # per direction
+    slot_hidden: int = 128  # per direction
+    intent_hidden: int = 256
+    embed_dropout: float = 0.3
+    dropout: float = 0.3
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> NLUConfig:
+        return cls(**{**d, "lm": LMConfig.from_dict(d["lm"])})
+
+
+class BiLSTM(nn.Module):
+    """Two unidirectional LSTMs; the backward one runs over each sentence reversed within its length."""
+
+    def __init__(self, input_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fwd = nn.LSTM(input_dim, hidden, batch_first=True)
+        self.bwd = nn.LSTM(input_dim, hidden, batch_first=True)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        f, _ = self.fwd(x)
+        b, _ = self.bwd(reverse_within_lengths(x, lengths))
+        return torch.cat([f, reverse_within_lengths(b, lengths)], dim=2)  # (B, T, 2*hidden)
+
+
+def lengths_to_mask(lengths: torch.Tensor, time: int) -> torch.Tensor:
+    return torch.arange(time, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T)
+
+
+class JointNLU(nn.Module):
+    def __init__(self, cfg: NLUConfig, tags: list[str]) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = ELMoEncoder(cfg.lm)
+        self.mix = ScalarMix(self.encoder.n_outputs)
+        self.embed_dropout = nn.Dropout(cfg.embed_dropout)
+        self.shared = BiLSTM(self.encoder.output_dim, cfg.shared_hidden)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.intent_mlp = nn.Sequential(
+            nn.Linear(4 * cfg.shared_hidden, cfg.intent_hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.intent_hidden, cfg.n_intents),
+        )
+        self.slot_lstm = BiLSTM(2 * cfg.shared_hidden, cfg.slot_hidden)
+        self.slot_out = nn.Linear(2 * cfg.slot_hidden, cfg.n_tags)
+        self.crf = CRF(tags)
+
+    def forward(self, chars: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Intent logits (B, n_intents) and slot emissions (B, T, n_tags) from char ids (B, T, C)."""
+        mask = lengths_to_mask(lengths, chars.shape[1]).unsqueeze(2)  # (B, T, 1)
+        x = self.embed_dropout(self.mix(self.encoder(chars, lengths)))
+        h = self.dropout(self.shared(x, lengths))  # (B, T, 2*shared)
+        pooled_max = h.masked_fill(~mask, -1e4).amax(dim=1)
+        pooled_mean = (h * mask).sum(dim=1) / lengths.unsqueeze(1).to(h.dtype)
+        intent_logits = self.intent_mlp(torch.cat([pooled_max, pooled_mean], dim=1))
+        s = self.dropout(self.slot_lstm(h, lengths))
+        return intent_logits, self.slot_out(s)
+
+    def encoder_groups(self) -> list[list[nn.Parameter]]:
+        """Encoder parameters top-down (top LSTM layer first, char CNN last): the unfreezing order."""
+        return self.encoder.layer_groups()[::-1]
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        encoder = {id(p) for p in self.encoder.parameters()}
+        return [p for p in self.parameters() if id(p) not in encoder]

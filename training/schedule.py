@@ -1,0 +1,23 @@
+"""Learning-rate schedules as plain functions of the step: multipliers of the base rate."""
+
+from __future__ import annotations
+
+import math
+
+
+def warmup_cosine(step: int, warmup: int, total: int, floor: float = 0.1) -> float:
+    """Linear warm-up, then cosine decay to ``floor`` at ``total`` steps."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def slanted_triangular(step: int, total: int, cut_fraction: float = 0.1, ratio: float = 32.0) -> float:
+    """ULMFiT's slanted triangular rate (Howard and Ruder, 2018): short rise, long linear fall."""
+    cut = max(1, int(total * cut_fraction))
+    if step < cut:
+        p = step / cut
+    else:
+        p = 1 - (step - cut) / max(1, cut * (1 / cut_fraction - 1))
+    return (1 + max(0.0, p) * (ratio - 1)) / ratio
