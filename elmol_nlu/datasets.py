@@ -48,23 +48,25 @@ class AnnotationError(ValueError):
 
 def parse_inline(annotated: str) -> tuple[str, tuple[CharSlot, ...]]:
     """``"wake me up at [time : seven] [date : tomorrow]"`` to the plain text and its slot spans."""
-    text, slots, i = [], [], 0
-    length = 0
+    text: list[str] = []
+    slots: list[CharSlot] = []
+    i = length = 0
     while i < len(annotated):
         open_at = annotated.find("[", i)
+        plain = annotated[i:] if open_at < 0 else annotated[i:open_at]
+        if "]" in plain:
+            raise AnnotationError(f"']' without '[' at character {i + plain.index(']')} in {annotated!r}")
+        text.append(plain)
+        length += len(plain)
         if open_at < 0:
-            text.append(annotated[i:])
             break
         close_at = annotated.find("]", open_at)
         if close_at < 0:
             raise AnnotationError(f"unclosed '[' at character {open_at} in {annotated!r}")
-        plain = annotated[i:open_at]
-        text.append(plain)
-        length += len(plain)
         name, sep, value = annotated[open_at + 1 : close_at].partition(" : ")
         if not sep or not name.strip() or not value.strip():
             raise AnnotationError(f"slot mark {annotated[open_at:close_at + 1]!r} is not '[name : value]'")
-        if "[" in value:
+        if "[" in name or "[" in value:
             raise AnnotationError(f"nested or overlapping slot marks in {annotated!r}")
         slots.append(CharSlot(name.strip(), length, length + len(value)))
         text.append(value)

@@ -85,14 +85,17 @@ def load_manifest(directory: Path, verify: bool = True) -> Manifest:
                 raise ManifestError(f"{file} is listed in the manifest but missing")
             if sha256_of(file) != info["sha256"]:
                 raise ManifestError(f"{file} does not match its sha256 in the manifest: corrupt or replaced")
-    crf = raw["crf"]
-    manifest = Manifest(
-        directory=Path(directory), name=raw["name"], version=raw["version"], files=raw["files"],
-        graph=raw["graph"], max_chars=int(raw["text"]["max_chars"]), intents=list(raw["intents"]),
-        tags=list(raw["tags"]), crf_start=np.asarray(crf["start"], dtype=np.float32),
-        crf_transitions=np.asarray(crf["transitions"], dtype=np.float32),
-        crf_end=np.asarray(crf["end"], dtype=np.float32), raw=raw,
-    )
+    try:
+        crf = raw["crf"]
+        manifest = Manifest(
+            directory=Path(directory), name=raw["name"], version=raw["version"], files=raw["files"],
+            graph=raw["graph"], max_chars=int(raw["text"]["max_chars"]), intents=list(raw["intents"]),
+            tags=list(raw["tags"]), crf_start=np.asarray(crf["start"], dtype=np.float32),
+            crf_transitions=np.asarray(crf["transitions"], dtype=np.float32),
+            crf_end=np.asarray(crf["end"], dtype=np.float32), raw=raw,
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise ManifestError(f"{path} is malformed ({type(e).__name__}: {e}): re-export the model") from None
     if manifest.graph not in manifest.files:
         raise ManifestError(f"{path}: graph {manifest.graph!r} is not among its checksummed files")
     n = len(manifest.tags)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import sys
 
 import uvicorn
 
@@ -31,6 +33,8 @@ def main(argv: list[str] | None = None) -> None:
                        "ELMOL_WORKERS": str(args.workers), "ELMOL_THREADS": str(args.threads)})
     Settings()  # fail here, with pydantic's message, on a bad value
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it; a clean stop should exit 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 log_level=args.log_level, access_log=False)
 

@@ -30,6 +30,10 @@ def check_text(text: str, loc: list, max_chars: int) -> None:
     trimmed = text.strip()
     if not trimmed:
         raise invalid(loc, f"text is empty: send 1 to {max_chars} characters")
+    try:
+        trimmed.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid(loc, "text has an unpaired surrogate (\\ud800-\\udfff): send valid Unicode") from None
     if len(trimmed) > max_chars:
         raise invalid(loc, f"text has {len(trimmed)} characters: send at most {max_chars}")
     if not tokenize(trimmed):

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): ``python -m bench.latency`` measures server-side time per utterance."""

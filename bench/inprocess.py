@@ -1,0 +1,58 @@
+"""Predictor timings in this process: batch 1 by length bucket, and batched calls."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from bench.corpus import take
+from bench.stats import summarize
+from elmol_nlu.text import tokenize
+from service.predictor import Predictor
+
+log = logging.getLogger("bench.inprocess")
+
+BUCKETS = (("<=5", 0, 5), ("6-10", 6, 10), ("11+", 11, 10**9))
+
+
+def bucket_of(n_tokens: int) -> str:
+    return next(name for name, lo, hi in BUCKETS if lo <= n_tokens <= hi)
+
+
+def time_single(predictor: Predictor, texts: list[str], n: int, warmup: int) -> dict:
+    """``parse`` one utterance at a time, as a low-load request does."""
+    for text in take(texts, warmup):
+        predictor.parse(text)
+    timed: list[tuple[str, float]] = []
+    for text in take(texts, n, skip=warmup):
+        started = time.perf_counter()
+        predictor.parse(text)
+        timed.append((text, 1000 * (time.perf_counter() - started)))
+    by_bucket = {name: summarize([ms for t, ms in timed if bucket_of(len(tokenize(t))) == name])
+                 for name, _, _ in BUCKETS}
+    return {"all": summarize([ms for _, ms in timed]), "by_tokens": by_bucket}
+
+
+def time_batch(predictor: Predictor, texts: list[str], n: int, batch: int, warmup: int) -> dict:
+    """``parse_batch`` on ``batch`` texts: per-call time, per-utterance time and utterances/s."""
+    calls = max(n // batch, 10)
+    for i in range(max(warmup // batch, 3)):
+        predictor.parse_batch(take(texts, batch, skip=i * batch))
+    per_call: list[float] = []
+    for i in range(calls):
+        chunk = take(texts, batch, skip=warmup + i * batch)
+        started = time.perf_counter()
+        predictor.parse_batch(chunk)
+        per_call.append(1000 * (time.perf_counter() - started))
+    call = summarize(per_call)
+    return {"batch": batch, "call": call, "per_utt_ms": call["mean"] / batch, "utt_per_s": call["per_s"] * batch}
+
+
+def run_inprocess(model_dir: Path, texts: list[str], threads: int, n: int, warmup: int,
+                  batches: list[int]) -> dict:
+    predictor = Predictor(model_dir, threads=threads)
+    log.info("in-process, %d thread(s): %d parse calls after %d warm-up", threads, n, warmup)
+    result = {"threads": threads, "single": time_single(predictor, texts, n, warmup)}
+    result["batched"] = [time_batch(predictor, texts, n, b, warmup) for b in batches]
+    return result

@@ -1,0 +1,206 @@
+"""The HTTP contract of the real app over the shipped model, with its lifespan (model loading) run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import MODEL_DIR
+from fastapi.testclient import TestClient
+
+from elmol_nlu.manifest import load_manifest
+from service.app import create_app
+from service.settings import Settings
+
+GOOD = "wake me up at seven am tomorrow"
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    # Server errors come back as responses (not raised) so that tests can assert "never 500".
+    with TestClient(create_app(Settings(model_dir=MODEL_DIR)), raise_server_exceptions=False) as c:
+        yield c
+
+
+def check_parse(body: dict, text: str) -> None:
+    """The /parse contract, for any model."""
+    assert set(body) == {"text", "intent", "slots", "tokens", "tags", "model"}
+    assert body["text"] == text
+    manifest = load_manifest(MODEL_DIR, verify=False)
+    assert body["intent"]["name"] in manifest.intents
+    assert 0.0 <= body["intent"]["confidence"] <= 1.0
+    assert body["model"] == {"name": manifest.name, "version": manifest.version}
+    assert body["tokens"], text
+    for token in body["tokens"]:
+        assert text[token["start"] : token["end"]] == token["text"]
+    assert len(body["tags"]) == len(body["tokens"])
+    assert all(tag in manifest.tags for tag in body["tags"])
+    for slot in body["slots"]:
+        assert text[slot["start"] : slot["end"]] == slot["value"]
+        assert slot["value"] and f"B-{slot['name']}" in manifest.tags
+
+
+def test_health(client: TestClient) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+def test_ready_names_the_model(client: TestClient) -> None:
+    r = client.get("/ready")
+    assert r.status_code == 200
+    manifest = load_manifest(MODEL_DIR, verify=False)
+    body = r.json()
+    assert body["status"] == "ready"
+    assert body["model"] == {"name": manifest.name, "version": manifest.version}
+    assert body["metrics"] == manifest.metrics
+
+
+def test_docs_and_openapi(client: TestClient) -> None:
+    r = client.get("/docs")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"] and "swagger" in r.text.lower()
+    spec = client.get("/openapi.json").json()
+    assert {"/health", "/ready", "/parse", "/parse/batch"} <= set(spec["paths"])
+    assert "ParseResponse" in spec["components"]["schemas"]
+
+
+@pytest.mark.parametrize("text", [
+    GOOD, "what's the weather in paris at 7:30 p. m.?", "  set an alarm for five o'clock, please!  ",
+    "top-up my card with £20 😀", "wake\tme\nup at 9 a.m.", "?!", "😀", "👍🏽🎉", "東京の天気", "x" * 512,
+])
+def test_parse_contract(client: TestClient, text: str) -> None:
+    r = client.post("/parse", json={"text": text})
+    assert r.status_code == 200, r.text
+    check_parse(r.json(), text)
+
+
+def test_timing_headers(client: TestClient) -> None:
+    r = client.post("/parse", json={"text": GOOD})
+    name, _, duration = r.headers["server-timing"].partition(";dur=")
+    assert name == "app" and float(duration) >= 0
+    assert float(r.headers["x-process-time-ms"]) == float(duration)
+    assert float(r.headers["x-latency-budget-ms"]) == Settings().latency_budget_ms
+    assert "x-process-time-ms" in client.get("/health").headers  # on every route, not just /parse
+
+
+def test_batch_equals_single_parses(client: TestClient) -> None:
+    texts = [GOOD, "play some jazz", "?!", "what's the time in new york city right now please", "😀"]
+    r = client.post("/parse/batch", json={"texts": texts})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"results", "model"} and len(body["results"]) == len(texts)
+    for text, batched in zip(texts, body["results"], strict=True):
+        single = client.post("/parse", json={"text": text}).json()
+        check_parse(batched, text)
+        # padding may move float32 round-off, never the answer
+        assert batched["intent"].pop("confidence") == pytest.approx(single["intent"].pop("confidence"), abs=1e-5)
+        assert batched == single
+
+
+def test_batch_of_64_is_accepted(client: TestClient) -> None:
+    r = client.post("/parse/batch", json={"texts": [f"play song number {i}" for i in range(64)]})
+    assert r.status_code == 200 and len(r.json()["results"]) == 64
+
+
+BAD_PARSE: dict[str, tuple[str, str | None]] = {
+    # name: (raw body, content type) -> must be a 4xx with a JSON detail
+    "empty text": ('{"text": ""}', "application/json"),
+    "whitespace text": ('{"text": " \\t\\n "}', "application/json"),
+    "too long": (json.dumps({"text": "x" * 513}), "application/json"),
+    "too long words": (json.dumps({"text": "abc " * 128 + "a"}), "application/json"),
+    "missing field": ("{}", "application/json"),
+    "extra field": ('{"text": "hi", "lang": "en"}', "application/json"),
+    "number": ('{"text": 5}', "application/json"),
+    "null": ('{"text": null}', "application/json"),
+    "list": ('{"text": ["play jazz"]}', "application/json"),
+    "invalid json": ('{"text": "hi"', "application/json"),
+    "body not an object": ('"play jazz"', "application/json"),
+    "wrong content type": ('{"text": "hi"}', "text/plain"),
+    "no body": ("", None),
+    "lone surrogate": ('{"text": "play \\ud800 jazz"}', "application/json"),
+}
+
+
+def assert_actionable_4xx(r: httpx.Response, *hints: str) -> None:
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    assert r.headers["content-type"].startswith("application/json")
+    detail = r.json()["detail"]
+    assert detail
+    text = json.dumps(detail)
+    for hint in hints:
+        assert hint in text, text
+
+
+@pytest.mark.parametrize("case", list(BAD_PARSE))
+def test_bad_parse_requests(client: TestClient, case: str) -> None:
+    body, content_type = BAD_PARSE[case]
+    headers = {"content-type": content_type} if content_type else {}
+    r = client.post("/parse", content=body.encode("utf-8"), headers=headers)
+    assert_actionable_4xx(r)
+    if isinstance(r.json()["detail"], list):  # validation errors say where and what
+        assert all({"loc", "msg"} <= set(e) for e in r.json()["detail"])
+    assert client.post("/parse", json={"text": GOOD}).status_code == 200  # still serving
+
+
+def test_bad_text_messages_say_what_to_send(client: TestClient) -> None:
+    assert_actionable_4xx(client.post("/parse", json={"text": "   "}), "text is empty", "send 1 to 512")
+    assert_actionable_4xx(client.post("/parse", json={"text": "y" * 513}), "513 characters", "at most 512")
+    assert_actionable_4xx(client.post("/parse", json={}), "Field required", "text")
+    assert_actionable_4xx(client.post("/parse", json={"text": "a", "x": 1}), "Extra inputs are not permitted")
+
+
+@pytest.mark.parametrize(("texts", "hints"), [
+    ([], ["0 texts", "send 1 to 64"]),
+    (["play jazz"] * 65, ["65 texts", "send 1 to 64"]),
+    (["play jazz", "   ", "stop"], ["text is empty", '["body", "texts", 1]']),
+    (["play jazz", 3], ["valid string"]),
+    (["play jazz", "z" * 513], ["513 characters"]),
+])
+def test_bad_batch_requests(client: TestClient, texts: list, hints: list[str]) -> None:
+    assert_actionable_4xx(client.post("/parse/batch", json={"texts": texts}), *hints)
+    assert client.post("/parse/batch", json={"texts": [GOOD]}).status_code == 200
+
+
+def test_batch_rejects_wrong_shapes(client: TestClient) -> None:
+    assert_actionable_4xx(client.post("/parse/batch", json={"texts": "play jazz"}))
+    assert_actionable_4xx(client.post("/parse/batch", json={"text": ["play jazz"]}))
+    assert_actionable_4xx(client.post("/parse/batch", json={"texts": ["a"], "extra": 1}))
+
+
+def test_wrong_method_and_path(client: TestClient) -> None:
+    assert client.get("/parse").status_code == 405
+    assert client.post("/nope", json={"text": GOOD}).status_code == 404
+
+
+def test_ready_is_503_until_the_model_is_loaded() -> None:
+    # Not entered as a context manager: the lifespan that loads the model never runs.
+    c = TestClient(create_app(Settings(model_dir=MODEL_DIR)))
+    assert c.get("/health").status_code == 200
+    r = c.get("/ready")
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert "model not loaded" in r.json()["detail"]
+    r = c.post("/parse", json={"text": GOOD})
+    assert r.status_code == 503 and "retry" in r.json()["detail"]
+
+
+def test_slot_offsets_with_a_model_that_always_tags_slots(tmp_path: Path) -> None:
+    """CRF parameters forced to tag every token ``B-x I-x ...``: slot offsets must follow the original text."""
+    model_dir = tmp_path / "model"
+    shutil.copytree(MODEL_DIR, model_dir)
+    raw = json.loads((model_dir / "manifest.json").read_text())
+    tags = raw["tags"]
+    begin = next(t for t in tags if t.startswith("B-"))
+    inside = "I-" + begin[2:]
+    raw["crf"]["start"][tags.index(begin)] = 1e3
+    for prev in (begin, inside):  # the manifest is checksummed only for its files, so this loads
+        raw["crf"]["transitions"][tags.index(prev)][tags.index(inside)] = 1e3
+    (model_dir / "manifest.json").write_text(json.dumps(raw))
+    text = "  wake me\tup at  7:30 p. m., please?  "
+    with TestClient(create_app(Settings(model_dir=model_dir))) as c:
+        body = c.post("/parse", json={"text": text}).json()
+    check_slots = [(s["name"], s["value"], s["start"], s["end"]) for s in body["slots"]]
+    assert check_slots == [(begin[2:], text.strip(), 2, len(text) - 2)]
+    assert body["tags"] == [begin] + [inside] * (len(body["tokens"]) - 1)

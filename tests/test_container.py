@@ -1,0 +1,136 @@
+"""The Docker image through compose: builds, becomes healthy, parses, has no torch, runs as non-root."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import MODEL_DIR, REPO, free_port
+
+from elmol_nlu.manifest import load_manifest
+
+pytestmark = pytest.mark.container
+
+SETUP_SCRIPT = REPO.parent / "shared" / "tools" / "setup-docker-engine.sh"
+HEALTHY_WITHIN_S = 300
+
+
+def docker_works() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="module")
+def docker_engine() -> None:
+    if SETUP_SCRIPT.is_file() and os.geteuid() == 0:
+        # idempotent: about a second when the engine is already up
+        result = subprocess.run(["bash", str(SETUP_SCRIPT)], capture_output=True, text=True, timeout=1200)
+        assert result.returncode == 0, f"{SETUP_SCRIPT} failed:\n{result.stdout}\n{result.stderr}"
+        assert docker_works(), f"{SETUP_SCRIPT} ran but `docker info` still fails"
+    elif not docker_works():
+        where = "needs root" if SETUP_SCRIPT.is_file() else f"{SETUP_SCRIPT} does not exist"
+        pytest.skip(f"no Docker engine: `docker info` fails and the setup script {where}")
+
+
+class Compose:
+    """``docker compose`` on the repo's file under a unique project name, the port published on 127.0.0.1."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.project = f"elmol-test-{secrets.token_hex(4)}"
+        self.port = free_port()
+        override = tmp / "compose.test.yml"
+        # !override replaces the repo's "8000:8000" (other lists would be merged), so runs never clash
+        override.write_text(
+            f"services:\n  nlu:\n    image: elmol-nlu-test:{self.project}\n"
+            f"    ports: !override\n      - \"127.0.0.1:{self.port}:8000\"\n"
+        )
+        self.base = ["docker", "compose", "-p", self.project, "-f", str(REPO / "docker-compose.yml"),
+                     "-f", str(override)]
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("ELMOL_", "COMPOSE_"))}
+
+    def run(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run([*self.base, *args], cwd=REPO, env=self.env, capture_output=True, text=True,
+                                timeout=timeout)
+        if check:
+            assert result.returncode == 0, f"docker compose {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    @contextmanager
+    def logs_on_failure(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            print(self.run("logs", "--no-color", check=False).stdout)  # shown by pytest with the failure
+            raise
+
+    def container(self) -> str:
+        return self.run("ps", "-a", "-q", "nlu").stdout.strip()
+
+    def state(self) -> dict:
+        out = subprocess.run(["docker", "inspect", "-f", "{{json .State}}", self.container()], capture_output=True,
+                             text=True, timeout=60)
+        return json.loads(out.stdout) if out.returncode == 0 else {}
+
+
+@pytest.fixture(scope="module")
+def compose(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
+    c = Compose(tmp_path_factory.mktemp("compose"))
+    try:
+        with c.logs_on_failure():
+            c.run("up", "-d", "--build", timeout=540)  # + health wait stays under the 900 s test timeout
+            deadline = time.monotonic() + HEALTHY_WITHIN_S
+            while (state := c.state()).get("Health", {}).get("Status") != "healthy":
+                assert state.get("Status") in ("created", "running"), f"container is {state.get('Status')}"
+                assert time.monotonic() < deadline, f"not healthy after {HEALTHY_WITHIN_S} s: {state}"
+                time.sleep(2)
+        yield c
+    finally:
+        c.run("down", "-v", "--rmi", "all", "--remove-orphans", timeout=300, check=False)
+
+
+def test_healthy_container_parses(compose: Compose) -> None:
+    with compose.logs_on_failure():
+        check_parse_over_http(compose.port)
+
+
+def check_parse_over_http(port: int) -> None:
+    base = f"http://127.0.0.1:{port}"
+    manifest = load_manifest(MODEL_DIR, verify=False)
+    ready = httpx.get(f"{base}/ready", timeout=10).json()
+    assert ready["model"] == {"name": manifest.name, "version": manifest.version}
+    text = "set an alarm for seven thirty a.m. tomorrow"
+    r = httpx.post(f"{base}/parse", json={"text": text}, timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"text", "intent", "slots", "tokens", "tags", "model"}
+    assert body["intent"]["name"] in manifest.intents and 0 <= body["intent"]["confidence"] <= 1
+    assert [text[t["start"] : t["end"]] for t in body["tokens"]] == [t["text"] for t in body["tokens"]]
+    assert len(body["tags"]) == len(body["tokens"])
+    assert all(text[s["start"] : s["end"]] == s["value"] for s in body["slots"])
+    assert "x-process-time-ms" in r.headers
+    assert httpx.post(f"{base}/parse", json={"text": ""}, timeout=10).status_code == 422
+
+
+def test_image_has_no_torch_nor_training_code(compose: Compose) -> None:
+    result = compose.run("exec", "-T", "nlu", "python", "-c", "import torch", check=False)
+    assert result.returncode != 0 and "No module named 'torch'" in result.stderr, result.stderr
+    result = compose.run("exec", "-T", "nlu", "python", "-c", "import training", check=False)
+    assert result.returncode != 0, "training code is in the image"
+    compose.run("exec", "-T", "nlu", "python", "-c", "import service.predictor, onnxruntime")
+
+
+def test_runs_as_non_root_on_a_read_only_filesystem(compose: Compose) -> None:
+    uid = compose.run("exec", "-T", "nlu", "id", "-u").stdout.strip()
+    assert uid.isdigit() and int(uid) != 0
+    result = compose.run("exec", "-T", "nlu", "touch", "/app/written", check=False)
+    assert result.returncode != 0

@@ -1,0 +1,47 @@
+"""The serving path never imports torch: it is not in the service image."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+SERVING_PACKAGES = ("service", "elmol_nlu")
+TRAINING_ONLY = ("torch", "training", "export", "seqeval", "tqdm", "onnx")
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+SOURCES = sorted(p for pkg in SERVING_PACKAGES for p in (REPO / pkg).rglob("*.py"))
+
+
+def test_there_are_sources_to_scan() -> None:
+    assert {p.parent.name for p in SOURCES} >= set(SERVING_PACKAGES)
+    assert any(p.name == "predictor.py" for p in SOURCES)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+def test_serving_sources_import_no_training_code(path: Path) -> None:
+    bad = {m for m in imported_modules(path) if m.split(".")[0] in TRAINING_ONLY}
+    assert not bad, f"{path.relative_to(REPO)} imports {sorted(bad)}, which the service image does not have"
+
+
+def test_importing_the_service_loads_no_torch() -> None:
+    code = ("import sys, service.app, service.predictor, service.__main__; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'training', 'export', 'onnx')); "
+            "print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,153 @@
+"""Export of a real (tiny) model: manifest, PyTorch/onnxruntime parity, and refusal of broken model dirs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import MASSIVE, TinyModel, onnx_test_metrics
+
+from elmol_nlu.manifest import MANIFEST, SCHEMA_VERSION, ManifestError, load_manifest, sha256_of
+from export import parity
+from export.__main__ import parity_sentences
+from export.to_onnx import load_nlu
+from service.predictor import Predictor
+
+
+def test_export_writes_a_verified_manifest(tiny_model: TinyModel) -> None:
+    manifest = load_manifest(tiny_model.model_dir)
+    raw = manifest.raw
+    assert raw["schema_version"] == SCHEMA_VERSION
+    assert manifest.graph_path.is_file()
+    assert raw["files"][manifest.graph]["sha256"] == sha256_of(manifest.graph_path)
+    assert raw["files"][manifest.graph]["bytes"] == manifest.graph_path.stat().st_size
+    assert manifest.version.endswith(sha256_of(manifest.graph_path)[:8])
+    _, state = load_nlu(tiny_model.nlu_checkpoint)
+    assert manifest.intents == state["intents"] and manifest.tags == state["tags"]
+    assert manifest.tags[0] == "O" and manifest.crf_transitions.shape == (len(manifest.tags),) * 2
+    assert set(manifest.metrics) == {"dev", "test"}
+    assert raw["parity"]["ok"] is True and raw["parity"]["utterances"] == 200
+    assert raw["parity"]["batch_sizes"] == [1, 8]
+
+
+def test_parity_at_batch_1_and_8(tiny_model: TinyModel) -> None:
+    # Tolerances: logits and emissions within atol 1e-4 + rtol 1e-4 (float32 operator order only).
+    assert (parity.ATOL, parity.RTOL) == (1e-4, 1e-4)
+    model, _ = load_nlu(tiny_model.nlu_checkpoint)
+    sentences = parity_sentences(MASSIVE, 240, seed=1)
+    lengths = [len(s) for s in sentences]
+    assert len(sentences) >= 200 and min(lengths) <= 3 and max(lengths) >= 15  # mixed lengths, so padding is exercised
+    report = parity.check_parity(model, Predictor(tiny_model.model_dir), sentences, batch_sizes=(1, 8))
+    assert report.utterances == len(sentences) and report.batch_sizes == [1, 8]
+    assert report.max_abs_diff_intent_logits <= parity.ATOL
+    assert report.max_abs_diff_slot_emissions <= parity.ATOL
+    assert report.allclose and report.intents_identical and report.tags_identical
+    assert report.ok and report.to_dict()["ok"] is True
+
+
+def test_parity_detects_a_different_model(tiny_model: TinyModel) -> None:
+    """The check can fail: PyTorch weights perturbed away from the exported graph."""
+    import torch
+
+    model, _ = load_nlu(tiny_model.nlu_checkpoint)
+    with torch.no_grad():
+        model.intent_mlp[-1].bias += 0.01
+    report = parity.check_parity(model, Predictor(tiny_model.model_dir), parity_sentences(MASSIVE, 16, seed=2))
+    assert not report.allclose and not report.ok
+    assert report.max_abs_diff_intent_logits == pytest.approx(0.01, abs=1e-3)
+
+
+def test_onnx_metrics_equal_the_recorded_ones(tiny_model: TinyModel) -> None:
+    """The shipped-model gate's way of scoring (onnxruntime) agrees with training's (PyTorch)."""
+    recorded = load_manifest(tiny_model.model_dir).metrics["test"]
+    assert recorded["n"] == 400  # train_nlu --limit 400
+    recomputed = onnx_test_metrics(tiny_model.model_dir, limit=400)
+    assert recomputed == pytest.approx(recorded, abs=1e-6)
+
+
+# Each breaks a copy of the model directory; the error message must say what is wrong.
+def flip_graph_byte(d: Path) -> None:
+    data = bytearray((d / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (d / "model.onnx").write_bytes(bytes(data))
+
+
+def delete_graph(d: Path) -> None:
+    (d / "model.onnx").unlink()
+
+
+def delete_manifest(d: Path) -> None:
+    (d / MANIFEST).unlink()
+
+
+def edit_manifest(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def apply(d: Path) -> None:
+        raw = json.loads((d / MANIFEST).read_text())
+        change(raw)
+        (d / MANIFEST).write_text(json.dumps(raw))
+    return apply
+
+
+def truncate_manifest(d: Path) -> None:
+    (d / MANIFEST).write_text((d / MANIFEST).read_text()[:100])
+
+
+CORRUPTIONS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "tampered graph byte": (flip_graph_byte, "does not match its sha256"),
+    "missing graph": (delete_graph, "listed in the manifest but missing"),
+    "missing manifest": (delete_manifest, "no manifest.json"),
+    "invalid manifest json": (truncate_manifest, "not valid JSON"),
+    "wrong schema version": (edit_manifest(lambda m: m.update(schema_version=SCHEMA_VERSION + 1)), "schema version"),
+    "missing key": (edit_manifest(lambda m: m.pop("tags")), "lacks tags"),
+    "crf transitions shape": (edit_manifest(lambda m: m["crf"]["transitions"].pop()), "CRF parameters do not match"),
+    "crf start shape": (edit_manifest(lambda m: m["crf"]["start"].append(0.0)), "CRF parameters do not match"),
+    "graph not checksummed": (edit_manifest(lambda m: m.update(graph="other.onnx")), "not among its checksummed"),
+    "no max_chars": (edit_manifest(lambda m: m["text"].pop("max_chars")), "max_chars"),
+}
+
+
+@pytest.fixture
+def broken_copy(tiny_model: TinyModel, tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, str]:
+    corrupt, message = CORRUPTIONS[request.param]
+    directory = tmp_path / "model"
+    shutil.copytree(tiny_model.model_dir, directory)
+    load_manifest(directory)  # the intact copy loads
+    corrupt(directory)
+    return directory, message
+
+
+@pytest.mark.parametrize("broken_copy", list(CORRUPTIONS), indirect=True)
+def test_broken_model_dir_is_refused(broken_copy: tuple[Path, str]) -> None:
+    directory, message = broken_copy
+    with pytest.raises(ManifestError, match=message):
+        load_manifest(directory)
+    with pytest.raises(ManifestError, match=message):
+        Predictor(directory)
+
+
+def test_predictor_refuses_a_graph_that_does_not_match_the_labels(tiny_model: TinyModel, tmp_path: Path) -> None:
+    directory = tmp_path / "model"
+    shutil.copytree(tiny_model.model_dir, directory)
+    edit_manifest(lambda m: m["intents"].pop())(directory)
+    load_manifest(directory)  # consistent on its own ...
+    with pytest.raises(ManifestError, match=r"graph has \d+ intents"):
+        Predictor(directory)  # ... but not with the graph
+
+
+def test_predictor_refuses_a_graph_that_is_not_onnx(tiny_model: TinyModel, tmp_path: Path) -> None:
+    directory = tmp_path / "model"
+    shutil.copytree(tiny_model.model_dir, directory)
+    (directory / "model.onnx").write_bytes(b"not an onnx graph")
+    edit_manifest(lambda m: m["files"]["model.onnx"].update(sha256=sha256_of(directory / "model.onnx")))(directory)
+    with pytest.raises(ManifestError, match="not a loadable ONNX graph"):
+        Predictor(directory)
+
+
+def test_unverified_load_skips_checksums(tiny_model: TinyModel, tmp_path: Path) -> None:
+    directory = tmp_path / "model"
+    shutil.copytree(tiny_model.model_dir, directory)
+    flip_graph_byte(directory)
+    assert load_manifest(directory, verify=False).name == load_manifest(tiny_model.model_dir).name
