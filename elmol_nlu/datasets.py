@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from elmol_nlu.text import Token, tokenize
-from elmol_nlu.vocab import OUTSIDE
+from elmol_nlu.vocab import OUTSIDE, bio_spans
 
 
 @dataclass(frozen=True)
@@ -115,21 +115,14 @@ def read_bio_folder(folder: Path) -> list[Example]:
     if not len(words) == len(tags) == len(labels):
         raise AnnotationError(f"{folder}: seq.in, seq.out and label have different numbers of lines")
     examples = []
-    for line_no, (w_line, t_line, label) in enumerate(zip(words, tags, labels), 1):
+    for line_no, (w_line, t_line, label) in enumerate(zip(words, tags, labels, strict=False), 1):
         ws, ts = w_line.split(), t_line.split()
         if len(ws) != len(ts):
             raise AnnotationError(f"{folder}/seq.out:{line_no}: {len(ts)} tags for {len(ws)} words")
-        starts = []
-        pos = 0
-        for w in ws:
-            starts.append(pos)
-            pos += len(w) + 1
-        spans = []
-        for i, t in enumerate(ts):
-            if t.startswith("B-") or (t.startswith("I-") and (not spans or spans[-1][0] != t[2:] or ts[i - 1] == OUTSIDE)):
-                spans.append([t[2:], starts[i], starts[i] + len(ws[i])])
-            elif t.startswith("I-"):
-                spans[-1][2] = starts[i] + len(ws[i])
-        slots = tuple(CharSlot(n, s, e) for n, s, e in spans)
+        starts = [0]
+        for w in ws[:-1]:
+            starts.append(starts[-1] + len(w) + 1)
+        slots = tuple(CharSlot(sp.name, starts[sp.start], starts[sp.end - 1] + len(ws[sp.end - 1]))
+                      for sp in bio_spans(ts))
         examples.append(Example(" ".join(ws), label.strip(), slots, id=str(line_no)))
     return examples

@@ -68,7 +68,8 @@ def load_manifest(directory: Path, verify: bool = True) -> Manifest:
     """Read and check a model directory: schema, files present, checksums, label and CRF shapes."""
     path = Path(directory) / MANIFEST
     if not path.is_file():
-        raise ManifestError(f"no {MANIFEST} in {directory}: point --model-dir at a directory written by `python -m export`")
+        raise ManifestError(
+            f"no {MANIFEST} in {directory}: point --model-dir at a directory written by `python -m export`")
     try:
         raw = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -13,7 +13,7 @@ import onnx
 import onnxruntime
 import torch
 
-from elmol_nlu.manifest import sha256_of, write_manifest
+from elmol_nlu.manifest import sha256_of
 from training.checkpoint import load_checkpoint
 from training.nlu import JointNLU, NLUConfig
 

@@ -13,8 +13,18 @@ from fastapi.responses import JSONResponse
 
 from elmol_nlu.text import tokenize
 from service.predictor import Parse, Predictor
-from service.schemas import (BatchParseRequest, BatchParseResponse, Health, IntentOut, ModelOut, ParseRequest,
-                             ParseResponse, Ready, SlotOut, TokenOut)
+from service.schemas import (
+    BatchParseRequest,
+    BatchParseResponse,
+    Health,
+    IntentOut,
+    ModelOut,
+    ParseRequest,
+    ParseResponse,
+    Ready,
+    SlotOut,
+    TokenOut,
+)
 from service.settings import Settings
 from service.timing import TimingMiddleware
 

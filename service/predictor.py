@@ -69,11 +69,12 @@ class Predictor:
         inputs = [i.name for i in self.session.get_inputs()]
         outputs = {o.name: o.shape for o in self.session.get_outputs()}
         if inputs != ["chars", "lengths"] or set(outputs) != {"intent_logits", "slot_emissions"}:
-            raise ManifestError(f"{self.manifest.graph_path}: unexpected inputs {inputs} or outputs {list(outputs)}")
-        if outputs["intent_logits"][-1] != len(self.manifest.intents):
-            raise ManifestError(f"graph has {outputs['intent_logits'][-1]} intents, manifest {len(self.manifest.intents)}")
-        if outputs["slot_emissions"][-1] != len(self.manifest.tags):
-            raise ManifestError(f"graph has {outputs['slot_emissions'][-1]} tags, manifest {len(self.manifest.tags)}")
+            raise ManifestError(
+                f"{self.manifest.graph_path}: unexpected inputs {inputs} or outputs {list(outputs)}")
+        for output, labels, what in (("intent_logits", self.manifest.intents, "intents"),
+                                     ("slot_emissions", self.manifest.tags, "tags")):
+            if outputs[output][-1] != len(labels):
+                raise ManifestError(f"graph has {outputs[output][-1]} {what}, the manifest {len(labels)}: re-export")
 
     def run(self, token_lists: list[list[Token]]) -> tuple[np.ndarray, np.ndarray]:
         """Raw graph outputs for tokenised sentences (each non-empty): logits (B, I), emissions (B, T, K)."""
@@ -88,7 +89,7 @@ class Predictor:
         intent_logits, emissions = self.run(token_lists)
         probs = softmax(intent_logits)
         return [self._decode(text, tokens, p, e[: len(tokens)])
-                for text, tokens, p, e in zip(texts, token_lists, probs, emissions)]
+                for text, tokens, p, e in zip(texts, token_lists, probs, emissions, strict=False)]
 
     def parse(self, text: str) -> Parse:
         return self.parse_batch([text])[0]

@@ -13,7 +13,8 @@ class ParseRequest(BaseModel):
 
 class BatchParseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    texts: list[str] = Field(description="utterances, each as for /parse", examples=[["play some jazz", "what time is it"]])
+    texts: list[str] = Field(description="utterances, each as for /parse",
+                             examples=[["play some jazz", "what time is it"]])
 
 
 class IntentOut(BaseModel):

@@ -127,12 +127,12 @@ class ELMoEncoder(nn.Module):
         x = self.dropout(tokens)
         fwd = self.forward_lm(x)
         bwd = [reverse_within_lengths(h, lengths) for h in self.backward_lm(reverse_within_lengths(x, lengths))]
-        return [torch.cat([tokens, tokens], dim=2)] + [torch.cat(pair, dim=2) for pair in zip(fwd, bwd)]
+        return [torch.cat([tokens, tokens], dim=2)] + [torch.cat(pair, dim=2) for pair in zip(fwd, bwd, strict=False)]
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Parameter groups from the bottom up: char CNN, then each LSTM layer (both directions)."""
         groups = [list(self.char_cnn.parameters())]
-        for f, b in zip(self.forward_lm.layers, self.backward_lm.layers):
+        for f, b in zip(self.forward_lm.layers, self.backward_lm.layers, strict=False):
             groups.append([*f.parameters(), *b.parameters()])
         return groups
 

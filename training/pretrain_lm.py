@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from training import corpus as C
+from training import corpus as C  # noqa: N812 (C. reads better than corpus. here)
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.lm import BiLanguageModel, LMConfig
 from training.schedule import warmup_cosine

@@ -16,8 +16,5 @@ def warmup_cosine(step: int, warmup: int, total: int, floor: float = 0.1) -> flo
 def slanted_triangular(step: int, total: int, cut_fraction: float = 0.1, ratio: float = 32.0) -> float:
     """ULMFiT's slanted triangular rate (Howard and Ruder, 2018): short rise, long linear fall."""
     cut = max(1, int(total * cut_fraction))
-    if step < cut:
-        p = step / cut
-    else:
-        p = 1 - (step - cut) / max(1, cut * (1 / cut_fraction - 1))
+    p = step / cut if step < cut else 1 - (step - cut) / max(1, cut * (1 / cut_fraction - 1))
     return (1 + max(0.0, p) * (ratio - 1)) / ratio
