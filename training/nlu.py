@@ -25,6 +25,7 @@ class NLUConfig:
     intent_hidden: int = 256
     embed_dropout: float = 0.3
     dropout: float = 0.3
+    pool_embeddings: bool = True  # the intent head also sees pooled embeddings, not only the shared biLSTM
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,6 +53,13 @@ def lengths_to_mask(lengths: torch.Tensor, time: int) -> torch.Tensor:
     return torch.arange(time, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T)
 
 
+def max_mean_pool(h: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(B, T, D) with mask (B, T, 1) -> (B, 2*D): max and mean over the real tokens."""
+    pooled_max = h.masked_fill(~mask, -1e4).amax(dim=1)
+    pooled_mean = (h * mask).sum(dim=1) / lengths.unsqueeze(1).to(h.dtype)
+    return torch.cat([pooled_max, pooled_mean], dim=1)
+
+
 class JointNLU(nn.Module):
     def __init__(self, cfg: NLUConfig, tags: list[str]) -> None:
         super().__init__()
@@ -61,8 +69,9 @@ class JointNLU(nn.Module):
         self.embed_dropout = nn.Dropout(cfg.embed_dropout)
         self.shared = BiLSTM(self.encoder.output_dim, cfg.shared_hidden)
         self.dropout = nn.Dropout(cfg.dropout)
+        pooled_dim = 4 * cfg.shared_hidden + (2 * self.encoder.output_dim if cfg.pool_embeddings else 0)
         self.intent_mlp = nn.Sequential(
-            nn.Linear(4 * cfg.shared_hidden, cfg.intent_hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
+            nn.Linear(pooled_dim, cfg.intent_hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
             nn.Linear(cfg.intent_hidden, cfg.n_intents),
         )
         self.slot_lstm = BiLSTM(2 * cfg.shared_hidden, cfg.slot_hidden)
@@ -74,9 +83,10 @@ class JointNLU(nn.Module):
         mask = lengths_to_mask(lengths, chars.shape[1]).unsqueeze(2)  # (B, T, 1)
         x = self.embed_dropout(self.mix(self.encoder(chars, lengths)))
         h = self.dropout(self.shared(x, lengths))  # (B, T, 2*shared)
-        pooled_max = h.masked_fill(~mask, -1e4).amax(dim=1)
-        pooled_mean = (h * mask).sum(dim=1) / lengths.unsqueeze(1).to(h.dtype)
-        intent_logits = self.intent_mlp(torch.cat([pooled_max, pooled_mean], dim=1))
+        pooled = [max_mean_pool(h, mask, lengths)]
+        if self.cfg.pool_embeddings:
+            pooled.append(max_mean_pool(x, mask, lengths))
+        intent_logits = self.intent_mlp(torch.cat(pooled, dim=1))
         s = self.dropout(self.slot_lstm(h, lengths))
         return intent_logits, self.slot_out(s)
 

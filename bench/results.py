@@ -1,0 +1,92 @@
+"""The results table of the README, from the shipped model's manifest and the latency benchmark's JSON.
+
+    python -m bench.results --model-dir models/default --latency reports/latency.json
+
+Writes ``reports/results.md`` (the table) and ``reports/training_curve.png`` (dev metrics per epoch).
+Peer figures are the ones measured by the team on this machine (see the README); ours are recomputed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+log = logging.getLogger("bench.results")
+
+# intent acc, slot F1, exact match on MASSIVE en-US test, and ms per utterance at batch 1 (team's measurements)
+PEERS = [
+    ("TF-IDF + logistic regression, CRF slots (Snips-NLU recipe)", 85.1, 78.3, 66.2, "2.3"),
+    ("all-MiniLM-L6 fine-tuned jointly, ONNX", 88.8, 69.7, 62.6, "6.5"),
+    ("XLM-R base, published (trained on 51 locales)", 88.3, 78.7, 69.7, "–"),
+]
+
+
+def results_table(manifest: dict, latency: dict | None) -> str:
+    test = manifest["metrics"]["test"]
+    ms = f"{latency['inprocess'][0]['single']['all']['p50']:.2f}" if latency else "–"
+    rows = [f"| **{manifest['name']} {manifest['version']}** (this repo) | **{test['intent_acc']:.1f}** | "
+            f"**{test['slot_f1']:.1f}** | **{test['exact_match']:.1f}** | **{ms}** |"]
+    rows += [f"| {name} | {a:.1f} | {f:.1f} | {e:.1f} | {t} |" for name, a, f, e, t in PEERS]
+    head = ["| model | intent acc | slot F1 | exact match | ms / utterance (p50, batch 1) |",
+            "|---|---|---|---|---|"]
+    return "\n".join(head + rows)
+
+
+def latency_table(latency: dict) -> str:
+    single = latency["inprocess"][0]["single"]
+    lines = ["| measurement | p50 ms | p99 ms |", "|---|---|---|",
+             f"| in process, batch 1, all test utterances | {single['all']['p50']:.2f} | {single['all']['p99']:.2f} |"]
+    for bucket, s in single["by_tokens"].items():
+        if s["n"]:
+            lines.append(f"| in process, batch 1, {bucket} tokens | {s['p50']:.2f} | {s['p99']:.2f} |")
+    if http := latency.get("http"):
+        lines.append(f"| HTTP, server-side (`X-Process-Time-Ms`) | {http['server_ms']['p50']:.2f} | "
+                     f"{http['server_ms']['p99']:.2f} |")
+        lines.append(f"| HTTP, client round trip | {http['round_trip_ms']['p50']:.2f} | "
+                     f"{http['round_trip_ms']['p99']:.2f} |")
+    return "\n".join(lines)
+
+
+def plot_history(history: list[dict], out: Path) -> None:
+    epochs = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key, label in (("intent_acc", "intent accuracy"), ("slot_f1", "slot F1"), ("exact_match", "exact match")):
+        ax.plot(epochs, [h[key] for h in history], marker=".", label=label)
+    ax.set(xlabel="epoch", ylabel="MASSIVE en-US dev (%)", title="Joint NLU training (dev)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", type=Path, default=Path("models/default"))
+    p.add_argument("--latency", type=Path, default=Path("reports/latency.json"))
+    p.add_argument("--out", type=Path, default=Path("reports"))
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    manifest = json.loads((args.model_dir / "manifest.json").read_text())
+    latency = json.loads(args.latency.read_text()) if args.latency.exists() else None
+    args.out.mkdir(parents=True, exist_ok=True)
+    parts = ["## MASSIVE en-US test (2,974 utterances)", "", results_table(manifest, latency)]
+    if latency:
+        parts += ["", f"## Latency ({latency['date']}, onnxruntime {latency['onnxruntime']}, 1 thread)", "",
+                  latency_table(latency)]
+    (args.out / "results.md").write_text("\n".join(parts) + "\n")
+    if history := manifest.get("training", {}).get("history"):
+        plot_history(history, args.out / "training_curve.png")
+    log.info("wrote %s", args.out / "results.md")
+    print("\n".join(parts))
+
+
+if __name__ == "__main__":
+    main()
