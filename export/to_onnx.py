@@ -14,6 +14,7 @@ import onnxruntime
 import torch
 
 from elmol_nlu.manifest import sha256_of
+from export.simplify import simplify
 from training.checkpoint import load_checkpoint
 from training.nlu import JointNLU, NLUConfig
 
@@ -44,7 +45,10 @@ def export_graph(model: JointNLU, path: Path) -> None:
             dynamic_axes={"chars": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
                           "intent_logits": {0: "batch"}, "slot_emissions": {0: "batch", 1: "time"}},
         )
-    onnx.checker.check_model(onnx.load(str(path)))
+    graph = onnx.load(str(path))
+    log.info("graph clean-up: %s", simplify(graph))
+    onnx.checker.check_model(graph)
+    onnx.save(graph, str(path))
 
 
 def crf_parameters(model: JointNLU) -> dict:

@@ -36,7 +36,8 @@ class FitConfig:
     layer_decay: float = 0.5  # each lower encoder layer learns at this fraction of the one above
     unfreeze_at: tuple[int, ...] = (4, 8)  # epoch at which encoder groups (top-down) unfreeze
     clip: float = 5.0
-    label_smoothing: float = 0.1  # of the intent targets
+    label_smoothing: float = 0.0  # of the intent targets
+    intent_weight: float = 1.0  # of the intent loss against the CRF's, which sums over tokens and dominates
     patience: int = 8  # stop after this many epochs without a better dev score
     seed: int = 13
 
@@ -68,11 +69,11 @@ def batches(examples: list[TaggedExample], intents: Vocab, tags: Vocab, batch_si
                        torch.tensor(intents.indices([e.example.intent for e in chunk])), torch.from_numpy(tag_ids))
 
 
-def joint_loss(model: JointNLU, batch: NLUBatch, label_smoothing: float) -> torch.Tensor:
+def joint_loss(model: JointNLU, batch: NLUBatch, cfg: FitConfig) -> torch.Tensor:
     intent_logits, emissions = model(batch.chars, batch.lengths)
     mask = lengths_to_mask(batch.lengths, batch.chars.shape[1])
-    intent_loss = torch.nn.functional.cross_entropy(intent_logits, batch.intents, label_smoothing=label_smoothing)
-    return intent_loss + model.crf.nll(emissions, batch.tags, mask)
+    intent_loss = torch.nn.functional.cross_entropy(intent_logits, batch.intents, label_smoothing=cfg.label_smoothing)
+    return cfg.intent_weight * intent_loss + model.crf.nll(emissions, batch.tags, mask)
 
 
 def param_groups(model: JointNLU, cfg: FitConfig) -> list[dict]:
@@ -108,7 +109,7 @@ def fit(model: JointNLU, train: list[TaggedExample], intents: Vocab, tags: Vocab
         for batch in bar:
             for group in optimizer.param_groups:
                 group["lr"] = group["base_lr"] * slanted_triangular(step, total)
-            loss = joint_loss(model, batch, cfg.label_smoothing)
+            loss = joint_loss(model, batch, cfg)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)

@@ -76,12 +76,23 @@ class CharCNN(nn.Module):
         return self.proj(x).reshape(batch, time, -1)  # (B, T, proj_dim)
 
 
-def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse each sequence of (B, T, D) over its first ``lengths[b]`` steps; padding stays last."""
-    time = torch.arange(x.shape[1], device=x.device).unsqueeze(0)  # (1, T)
+def reversal_index(lengths: torch.Tensor, time: int) -> torch.Tensor:
+    """(B, T) positions that reverse each sequence over its first ``lengths[b]`` steps; padding stays last.
+
+    Computed once per forward pass and shared by every reversal (fewer nodes in the exported graph).
+    """
+    steps = torch.arange(time, device=lengths.device).unsqueeze(0)  # (1, T)
     last = lengths.unsqueeze(1) - 1  # (B, 1)
-    index = torch.where(time <= last, last - time, time)  # (B, T)
+    return torch.where(steps <= last, last - steps, steps)
+
+
+def reverse(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Gather (B, T, D) along time with a ``reversal_index``."""
     return x.gather(1, index.unsqueeze(2).expand(-1, -1, x.shape[2]))
+
+
+def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return reverse(x, reversal_index(lengths, x.shape[1]))
 
 
 class DirectionalStack(nn.Module):
@@ -125,8 +136,9 @@ class ELMoEncoder(nn.Module):
     def forward(self, chars: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
         tokens = self.char_cnn(chars)  # (B, T, D)
         x = self.dropout(tokens)
+        index = reversal_index(lengths, chars.shape[1])
         fwd = self.forward_lm(x)
-        bwd = [reverse_within_lengths(h, lengths) for h in self.backward_lm(reverse_within_lengths(x, lengths))]
+        bwd = [reverse(h, index) for h in self.backward_lm(reverse(x, index))]
         return [torch.cat([tokens, tokens], dim=2)] + [torch.cat(pair, dim=2) for pair in zip(fwd, bwd, strict=False)]
 
     def layer_groups(self) -> list[list[nn.Parameter]]:

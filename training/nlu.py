@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from training.crf import CRF
-from training.lm import ELMoEncoder, LMConfig, ScalarMix, reverse_within_lengths
+from training.lm import ELMoEncoder, LMConfig, ScalarMix, reversal_index, reverse
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class NLUConfig:
     intent_hidden: int = 256
     embed_dropout: float = 0.3
     dropout: float = 0.3
-    pool_embeddings: bool = True  # the intent head also sees pooled embeddings, not only the shared biLSTM
+    pool_embeddings: bool = False  # the intent head also sees pooled embeddings, not only the shared biLSTM
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,10 +43,11 @@ class BiLSTM(nn.Module):
         self.fwd = nn.LSTM(input_dim, hidden, batch_first=True)
         self.bwd = nn.LSTM(input_dim, hidden, batch_first=True)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """x (B, T, D) and its ``reversal_index`` (B, T) -> (B, T, 2*hidden)."""
         f, _ = self.fwd(x)
-        b, _ = self.bwd(reverse_within_lengths(x, lengths))
-        return torch.cat([f, reverse_within_lengths(b, lengths)], dim=2)  # (B, T, 2*hidden)
+        b, _ = self.bwd(reverse(x, index))
+        return torch.cat([f, reverse(b, index)], dim=2)
 
 
 def lengths_to_mask(lengths: torch.Tensor, time: int) -> torch.Tensor:
@@ -81,13 +82,14 @@ class JointNLU(nn.Module):
     def forward(self, chars: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Intent logits (B, n_intents) and slot emissions (B, T, n_tags) from char ids (B, T, C)."""
         mask = lengths_to_mask(lengths, chars.shape[1]).unsqueeze(2)  # (B, T, 1)
+        index = reversal_index(lengths, chars.shape[1])  # the same graph nodes as the encoder's, merged by ORT
         x = self.embed_dropout(self.mix(self.encoder(chars, lengths)))
-        h = self.dropout(self.shared(x, lengths))  # (B, T, 2*shared)
+        h = self.dropout(self.shared(x, index))  # (B, T, 2*shared)
         pooled = [max_mean_pool(h, mask, lengths)]
         if self.cfg.pool_embeddings:
             pooled.append(max_mean_pool(x, mask, lengths))
         intent_logits = self.intent_mlp(torch.cat(pooled, dim=1))
-        s = self.dropout(self.slot_lstm(h, lengths))
+        s = self.dropout(self.slot_lstm(h, index))
         return intent_logits, self.slot_out(s)
 
     def encoder_groups(self) -> list[list[nn.Parameter]]:

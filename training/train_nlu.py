@@ -40,7 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shared-hidden", type=int, default=NLUConfig.shared_hidden)
     p.add_argument("--slot-hidden", type=int, default=NLUConfig.slot_hidden)
     p.add_argument("--dropout", type=float, default=NLUConfig.dropout)
-    p.add_argument("--no-pool-embeddings", action="store_true", help="intent head sees the shared biLSTM only")
+    p.add_argument("--pool-embeddings", action="store_true", help="intent head also sees pooled embeddings")
+    p.add_argument("--intent-weight", type=float, default=FitConfig.intent_weight)
     p.add_argument("--label-smoothing", type=float, default=FitConfig.label_smoothing)
     p.add_argument("--seed", type=int, default=FitConfig.seed)
     p.add_argument("--threads", type=int, default=2)
@@ -56,7 +57,7 @@ def load_split(path: Path, partition: str, limit: int | None) -> list[TaggedExam
 def build_model(lm_state: dict, args: argparse.Namespace, intents: Vocab, tags: Vocab) -> JointNLU:
     cfg = NLUConfig(lm=LMConfig.from_dict(lm_state["config"]), n_intents=len(intents), n_tags=len(tags),
                     shared_hidden=args.shared_hidden, slot_hidden=args.slot_hidden,
-                    dropout=args.dropout, embed_dropout=args.dropout, pool_embeddings=not args.no_pool_embeddings)
+                    dropout=args.dropout, embed_dropout=args.dropout, pool_embeddings=args.pool_embeddings)
     model = JointNLU(cfg, tags.itos)
     encoder_weights = {k.removeprefix("encoder."): v for k, v in lm_state["model"].items() if k.startswith("encoder.")}
     model.encoder.load_state_dict(encoder_weights)
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     model = build_model(lm_state, args, intents, tags)
     unfreeze = tuple(int(x) for x in args.unfreeze_at.split(",") if x)
     fit_cfg = FitConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, unfreeze_at=unfreeze,
-                        patience=args.patience, seed=args.seed, label_smoothing=args.label_smoothing)
+                        patience=args.patience, seed=args.seed, label_smoothing=args.label_smoothing,
+                        intent_weight=args.intent_weight)
 
     def dev_score(m: JointNLU) -> dict[str, float]:
         return metrics(dev, predict(m, dev, intents, tags))
