@@ -3,8 +3,10 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the language model the NLU is trained on: the committed one (epoch 3 of `make pretrain`) unless told otherwise
+LM ?= checkpoints/elmol-lm-epoch3.pt
 
-.PHONY: install test lint unit serve serve-local pretrain train export bench loadtest clean
+.PHONY: install test lint unit serve serve-local pretrain train export bench results loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,16 +38,21 @@ serve-local: $(STAMP)
 
 ## the three stages that make models/default (see README for the time each takes here)
 pretrain: $(STAMP)
-	$(PY) -m training.pretrain_lm --out runs/elmol --epochs 8 --max-minutes 170
+	$(PY) -m training.pretrain_lm --out runs/elmol --epochs 4
 
 train: $(STAMP)
-	$(PY) -m training.train_nlu --lm runs/elmol/last.pt --out runs/nlu
+	$(PY) -m training.train_nlu --lm $(LM) --out runs/nlu
 
 export: $(STAMP)
-	$(PY) -m export --checkpoint runs/nlu/nlu.pt --out models/default
+	mkdir -p checkpoints && cp runs/nlu/nlu.pt checkpoints/massive-en-nlu.pt
+	$(PY) -m export --checkpoint checkpoints/massive-en-nlu.pt --out models/default
 
 bench: $(STAMP)
 	$(PY) -m bench.latency --model-dir models/default
+
+## the README's results table and training curve, from the manifest and the benchmark's JSON
+results: $(STAMP)
+	$(PY) -m bench.results --model-dir models/default --latency reports/latency.json
 
 loadtest: $(STAMP)
 	bash loadtest/run.sh

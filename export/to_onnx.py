@@ -89,6 +89,7 @@ def export(checkpoint: Path, out: Path, name: str) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     export_graph(model, out / GRAPH)
     content = manifest_content(model, state, name, [])
+    content["source"] = {"checkpoint": str(checkpoint), "sha256": sha256_of(checkpoint)}
     content["version"] = f"{dt.date.today():%Y.%m.%d}+{sha256_of(out / GRAPH)[:8]}"
     log.info("exported %s (%.1f MB)", out / GRAPH, (out / GRAPH).stat().st_size / 1e6)
     return content

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import MODEL_DIR, onnx_test_metrics
+from conftest import MASSIVE, MODEL_DIR, REPO, onnx_test_metrics
 
 from elmol_nlu.manifest import load_manifest
 
@@ -54,3 +54,20 @@ def test_metrics_match_the_manifest(test_metrics: dict[str, float]) -> None:
     assert recorded.get("n") == test_metrics["n"], f"manifest metrics are on {recorded.get('n')} utterances"
     for key in ("intent_acc", "slot_f1", "exact_match"):
         assert recorded[key] == pytest.approx(test_metrics[key], abs=MANIFEST_TOLERANCE), key
+
+
+def test_parity_with_the_source_checkpoint() -> None:
+    """PyTorch (the committed training checkpoint) vs onnxruntime (the shipped graph), on 256 test utterances."""
+    from elmol_nlu.manifest import sha256_of
+    from export.__main__ import parity_sentences
+    from export.parity import check_parity
+    from export.to_onnx import load_nlu
+    from service.predictor import Predictor
+
+    source = load_manifest(MODEL_DIR, verify=False).raw.get("source", {})
+    checkpoint = REPO / source.get("checkpoint", "missing")
+    assert checkpoint.is_file(), f"the manifest's source checkpoint {checkpoint} is not in the repository"
+    assert sha256_of(checkpoint) == source["sha256"], f"{checkpoint} is not the checkpoint the model came from"
+    model, _ = load_nlu(checkpoint)
+    report = check_parity(model, Predictor(MODEL_DIR), parity_sentences(MASSIVE, 256, seed=1), (1, 8))
+    assert report.ok, report.to_dict()

@@ -37,7 +37,7 @@ class FitConfig:
     unfreeze_at: tuple[int, ...] = (4, 8)  # epoch at which encoder groups (top-down) unfreeze
     clip: float = 5.0
     label_smoothing: float = 0.0  # of the intent targets
-    intent_weight: float = 1.0  # of the intent loss against the CRF's, which sums over tokens and dominates
+    intent_weight: float = 2.0  # of the intent loss against the CRF's, which sums over tokens and dominates
     patience: int = 8  # stop after this many epochs without a better dev score
     seed: int = 13
 
