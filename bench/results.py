@@ -31,8 +31,8 @@ PEERS = [
 def results_table(manifest: dict, latency: dict | None) -> str:
     test = manifest["metrics"]["test"]
     ms = f"{latency['inprocess'][0]['single']['all']['p50']:.2f}" if latency else "–"
-    rows = [f"| **{manifest['name']} {manifest['version']}** (this repo) | **{test['intent_acc']:.1f}** | "
-            f"**{test['slot_f1']:.1f}** | **{test['exact_match']:.1f}** | **{ms}** |"]
+    rows = [f"| **{manifest['name']} {manifest['version']}** (this repo) | **{test['intent_acc']:.2f}** | "
+            f"**{test['slot_f1']:.2f}** | **{test['exact_match']:.2f}** | **{ms}** |"]
     rows += [f"| {name} | {a:.1f} | {f:.1f} | {e:.1f} | {t} |" for name, a, f, e, t in PEERS]
     head = ["| model | intent acc | slot F1 | exact match | ms / utterance (p50, batch 1) |",
             "|---|---|---|---|---|"]
