@@ -28,12 +28,19 @@ PEERS = [
 ]
 
 
-def results_table(manifest: dict, latency: dict | None) -> str:
+def results_table(manifest: dict, latency: dict | None, baseline: dict | None) -> str:
     test = manifest["metrics"]["test"]
     ms = f"{latency['inprocess'][0]['single']['all']['p50']:.2f}" if latency else "–"
+    name, a, f, e, t = PEERS[0]
     rows = [f"| **{manifest['name']} {manifest['version']}** (this repo) | **{test['intent_acc']:.2f}** | "
             f"**{test['slot_f1']:.2f}** | **{test['exact_match']:.2f}** | **{ms}** |"]
-    rows += [f"| {name} | {a:.1f} | {f:.1f} | {e:.1f} | {t} |" for name, a, f, e, t in PEERS]
+    rows.append(f"| {name}: team's measurement | {a:.1f} | {f:.1f} | {e:.1f} | {t} |")
+    if baseline:
+        t = baseline["metrics"]["test"]
+        rows.append(f"| same recipe re-run here (`python -m baselines.classic`, our tokens and metrics) | "
+                    f"{t['intent_acc']:.2f} | {t['slot_f1']:.2f} | {t['exact_match']:.2f} | "
+                    f"{baseline['timings']['batch1_ms']['p50']:.2f} |")
+    rows += [f"| {name} | {a:.1f} | {f:.1f} | {e:.1f} | {t} |" for name, a, f, e, t in PEERS[1:]]
     head = ["| model | intent acc | slot F1 | exact match | ms / utterance (p50, batch 1) |",
             "|---|---|---|---|---|"]
     return "\n".join(head + rows)
@@ -71,13 +78,15 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", type=Path, default=Path("models/default"))
     p.add_argument("--latency", type=Path, default=Path("reports/latency.json"))
+    p.add_argument("--baseline", type=Path, default=Path("reports/baseline_classic.json"))
     p.add_argument("--out", type=Path, default=Path("reports"))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     manifest = json.loads((args.model_dir / "manifest.json").read_text())
     latency = json.loads(args.latency.read_text()) if args.latency.exists() else None
+    baseline = json.loads(args.baseline.read_text()) if args.baseline.exists() else None
     args.out.mkdir(parents=True, exist_ok=True)
-    parts = ["## MASSIVE en-US test (2,974 utterances)", "", results_table(manifest, latency)]
+    parts = ["## MASSIVE en-US test (2,974 utterances)", "", results_table(manifest, latency, baseline)]
     if latency:
         parts += ["", f"## Latency ({latency['date']}, onnxruntime {latency['onnxruntime']}, 1 thread)", "",
                   latency_table(latency)]
