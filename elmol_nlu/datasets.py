@@ -115,7 +115,7 @@ def read_bio_folder(folder: Path) -> list[Example]:
     if not len(words) == len(tags) == len(labels):
         raise AnnotationError(f"{folder}: seq.in, seq.out and label have different numbers of lines")
     examples = []
-    for line_no, (w_line, t_line, label) in enumerate(zip(words, tags, labels, strict=False), 1):
+    for line_no, (w_line, t_line, label) in enumerate(zip(words, tags, labels, strict=True), 1):
         ws, ts = w_line.split(), t_line.split()
         if len(ws) != len(ts):
             raise AnnotationError(f"{folder}/seq.out:{line_no}: {len(ts)} tags for {len(ws)} words")

@@ -61,7 +61,7 @@ def check_parity(model: JointNLU, predictor: Predictor, token_lists: list[list[T
             close &= np.allclose(t_logits, o_logits, atol=ATOL, rtol=RTOL)
             close &= np.allclose(t_emissions[mask], o_emissions[mask], atol=ATOL, rtol=RTOL)
             same_intents &= bool((t_logits.argmax(1) == o_logits.argmax(1)).all())
-            o_paths = [predictor.decoder.decode(e[: len(c)]) for e, c in zip(o_emissions, chunk, strict=False)]
+            o_paths = [predictor.decoder.decode(e[: len(c)]) for e, c in zip(o_emissions, chunk, strict=True)]
             same_tags &= o_paths == t_paths
     return ParityReport(len(token_lists), list(batch_sizes), diff_logits, diff_emissions,
                         same_intents, same_tags, bool(close))

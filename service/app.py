@@ -11,7 +11,6 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from elmol_nlu.text import tokenize
 from service.predictor import Parse, Predictor
 from service.schemas import (
     BatchParseRequest,
@@ -46,8 +45,8 @@ def check_text(text: str, loc: list, max_chars: int) -> None:
         raise invalid(loc, "text has an unpaired surrogate (\\ud800-\\udfff): send valid Unicode") from None
     if len(trimmed) > max_chars:
         raise invalid(loc, f"text has {len(trimmed)} characters: send at most {max_chars}")
-    if not tokenize(trimmed):
-        raise invalid(loc, "text has no words: send an utterance")
+    # A non-empty trimmed text always has a token (the tokenizer takes any non-space character),
+    # so there is nothing more to check before the predictor tokenizes it.
 
 
 def to_response(parse: Parse, model: ModelOut) -> ParseResponse:

@@ -89,7 +89,7 @@ class Predictor:
         intent_logits, emissions = self.run(token_lists)
         probs = softmax(intent_logits)
         return [self._decode(text, tokens, p, e[: len(tokens)])
-                for text, tokens, p, e in zip(texts, token_lists, probs, emissions, strict=False)]
+                for text, tokens, p, e in zip(texts, token_lists, probs, emissions, strict=True)]
 
     def parse(self, text: str) -> Parse:
         return self.parse_batch([text])[0]

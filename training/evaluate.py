@@ -23,8 +23,8 @@ class Prediction:
 
 def metrics(gold: list[TaggedExample], pred: list[Prediction]) -> dict[str, float]:
     """Percentages: intent accuracy, CoNLL span F1 of slots, and exact match of intent and all tags."""
-    intent_ok = [g.example.intent == p.intent for g, p in zip(gold, pred, strict=False)]
-    exact = [ok and g.tags == p.tags for ok, g, p in zip(intent_ok, gold, pred, strict=False)]
+    intent_ok = [g.example.intent == p.intent for g, p in zip(gold, pred, strict=True)]
+    exact = [ok and g.tags == p.tags for ok, g, p in zip(intent_ok, gold, pred, strict=True)]
     slot_f1 = f1_score([g.tags for g in gold], [p.tags for p in pred])
     return {
         "intent_acc": 100 * float(np.mean(intent_ok)),
@@ -47,7 +47,7 @@ def predict(model: JointNLU, examples: list[TaggedExample], intents: Vocab, tags
         intent_logits, emissions = model(chars_t, lengths_t)
         paths = model.crf.decode(emissions, lengths_to_mask(lengths_t, chars.shape[1]))
         probs = torch.softmax(intent_logits, dim=1).numpy()
-        for p, path in zip(probs, paths, strict=False):
+        for p, path in zip(probs, paths, strict=True):
             out.append(Prediction(intents.itos[int(p.argmax())], [tags.itos[t] for t in path], p))
     model.train(was_training)
     return out

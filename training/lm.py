@@ -139,12 +139,12 @@ class ELMoEncoder(nn.Module):
         index = reversal_index(lengths, chars.shape[1])
         fwd = self.forward_lm(x)
         bwd = [reverse(h, index) for h in self.backward_lm(reverse(x, index))]
-        return [torch.cat([tokens, tokens], dim=2)] + [torch.cat(pair, dim=2) for pair in zip(fwd, bwd, strict=False)]
+        return [torch.cat([tokens, tokens], dim=2)] + [torch.cat(pair, dim=2) for pair in zip(fwd, bwd, strict=True)]
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Parameter groups from the bottom up: char CNN, then each LSTM layer (both directions)."""
         groups = [list(self.char_cnn.parameters())]
-        for f, b in zip(self.forward_lm.layers, self.backward_lm.layers, strict=False):
+        for f, b in zip(self.forward_lm.layers, self.backward_lm.layers, strict=True):
             groups.append([*f.parameters(), *b.parameters()])
         return groups
 
