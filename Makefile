@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 # the language model the NLU is trained on: the committed one (epoch 3 of `make pretrain`) unless told otherwise
 LM ?= checkpoints/elmol-lm-epoch3.pt
 
-.PHONY: install test lint unit serve serve-local pretrain train export bench results loadtest clean
+.PHONY: install test lint unit serve serve-local pretrain train export bench results loadtest clean \
+	pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +57,31 @@ results: $(STAMP)
 
 loadtest: $(STAMP)
 	bash loadtest/run.sh
+
+## the paper reproduction (docs/RESULTS.md): baselines on the same corpus, then the experiment grid
+# full ELMo for comparison: two biLSTM layers, a char CNN twice as wide (1024 filters)
+pretrain-elmo: $(STAMP)
+	$(PY) -m training.pretrain_lm --out runs/elmo --epochs 4 --layers 2 --highway 1 \
+		--filters 1:64,2:64,3:128,4:256,5:256,6:256 --threads 1
+
+fasttext: $(STAMP)
+	$(PY) -m training.fasttext --out runs/fasttext
+
+# resumable: re-run to go on; rows land in reports/reproduce/full/runs.csv
+reproduce: $(STAMP)
+	$(PY) -m training.reproduce --tier full
+	$(PY) -m training.reproduce_report --runs reports/reproduce/full/runs.csv
+
+reproduce-quick: $(STAMP)
+	$(PY) -m training.reproduce --tier quick --out runs/reproduce/quick-report
+	$(PY) -m training.reproduce_report --runs runs/reproduce/quick-report/runs.csv
+
+# the whole-set SNIPS benchmark with the shipped recipe
+train-snips: $(STAMP)
+	$(PY) -m training.train_nlu --lm $(LM) --data data/snips --out runs/nlu-snips --epochs 20
+
+bench-encoders: $(STAMP)
+	$(PY) -m bench.encoders
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -11,6 +11,7 @@ from seqeval.metrics import f1_score
 from elmol_nlu.datasets import TaggedExample
 from elmol_nlu.text import batch_char_ids
 from elmol_nlu.vocab import Vocab
+from training.finetune import word_ids
 from training.nlu import JointNLU, lengths_to_mask
 
 
@@ -44,7 +45,8 @@ def predict(model: JointNLU, examples: list[TaggedExample], intents: Vocab, tags
         chunk = examples[i : i + batch_size]
         chars, lengths = batch_char_ids([e.words for e in chunk], model.cfg.lm.max_chars)
         chars_t, lengths_t = torch.from_numpy(chars), torch.from_numpy(lengths)
-        intent_logits, emissions = model(chars_t, lengths_t)
+        words = word_ids([e.words for e in chunk], model.word_vocab, chars.shape[1])
+        intent_logits, emissions = model(chars_t, lengths_t, words)
         paths = model.crf.decode(emissions, lengths_to_mask(lengths_t, chars.shape[1]))
         probs = torch.softmax(intent_logits, dim=1).numpy()
         for p, path in zip(probs, paths, strict=True):

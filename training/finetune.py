@@ -1,8 +1,10 @@
 """The generic NLU training loop: gradual unfreezing, discriminative rates, slanted triangular schedule.
 
-The schedule is data (``FitConfig``), not branches: parameter groups are the head, then the encoder
-layers top-down; group k of the encoder is unfrozen at epoch ``unfreeze_at[k]`` with learning rate
-``lr * encoder_lr * layer_decay**k``. Groups never listed stay frozen.
+The schedule is data (``FitConfig``), not branches: parameter groups are the head (or, when
+transferring to a new domain, the new output layers and then the rest of the head), then the
+pretrained encoder layers top-down. Group 0 always trains; group g >= 1 is unfrozen at epoch
+``unfreeze_at[g - 1]``. Encoder group k learns at ``lr * encoder_lr * layer_decay**k``. Groups never
+listed stay frozen.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from elmol_nlu.datasets import TaggedExample
-from elmol_nlu.text import batch_char_ids
+from elmol_nlu.text import batch_char_ids, normalize
 from elmol_nlu.vocab import Vocab
 from training.nlu import JointNLU, lengths_to_mask
 from training.schedule import slanted_triangular
@@ -39,6 +41,8 @@ class FitConfig:
     label_smoothing: float = 0.0  # of the intent targets
     intent_weight: float = 2.0  # of the intent loss against the CRF's, which sums over tokens and dominates
     patience: int = 8  # stop after this many epochs without a better dev score
+    new_outputs: bool = False  # transfer: only the new output layers train at first, the body unfreezes first
+    body_lr: float = 0.5  # with new_outputs: the body's rate relative to the output layers'
     seed: int = 13
 
     def to_dict(self) -> dict:
@@ -51,10 +55,21 @@ class NLUBatch:
     lengths: torch.Tensor  # (B,)
     intents: torch.Tensor  # (B,)
     tags: torch.Tensor  # (B, T)
+    words: torch.Tensor | None = None  # (B, T) word ids, for word-based embedders
+
+
+def word_ids(sentences: list[list[str]], vocab: Vocab | None, width: int) -> torch.Tensor | None:
+    """(B, width) ids of the normalised words (0 pads), or None for character-only embedders."""
+    if vocab is None:
+        return None
+    ids = np.zeros((len(sentences), width), dtype=np.int64)
+    for row, words in enumerate(sentences):
+        ids[row, : len(words)] = vocab.indices(normalize(w) for w in words)
+    return torch.from_numpy(ids)
 
 
 def batches(examples: list[TaggedExample], intents: Vocab, tags: Vocab, batch_size: int, max_chars: int,
-            rng: random.Random) -> Iterator[NLUBatch]:
+            rng: random.Random, words: Vocab | None = None) -> Iterator[NLUBatch]:
     """Shuffled batches of similar length (less padding), in random order."""
     order = sorted(range(len(examples)), key=lambda i: (len(examples[i].tokens), rng.random()))
     groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
@@ -66,33 +81,42 @@ def batches(examples: list[TaggedExample], intents: Vocab, tags: Vocab, batch_si
         for row, e in enumerate(chunk):
             tag_ids[row, : len(e.tags)] = tags.indices(e.tags)
         yield NLUBatch(torch.from_numpy(chars), torch.from_numpy(lengths),
-                       torch.tensor(intents.indices([e.example.intent for e in chunk])), torch.from_numpy(tag_ids))
+                       torch.tensor(intents.indices([e.example.intent for e in chunk])), torch.from_numpy(tag_ids),
+                       word_ids([e.words for e in chunk], words, chars.shape[1]))
 
 
 def joint_loss(model: JointNLU, batch: NLUBatch, cfg: FitConfig) -> torch.Tensor:
-    intent_logits, emissions = model(batch.chars, batch.lengths)
+    intent_logits, emissions = model(batch.chars, batch.lengths, batch.words)
     mask = lengths_to_mask(batch.lengths, batch.chars.shape[1])
     intent_loss = torch.nn.functional.cross_entropy(intent_logits, batch.intents, label_smoothing=cfg.label_smoothing)
     return cfg.intent_weight * intent_loss + model.crf.nll(emissions, batch.tags, mask)
 
 
 def param_groups(model: JointNLU, cfg: FitConfig) -> list[dict]:
-    groups = [{"params": model.head_parameters(), "base_lr": cfg.lr}]
+    """Optimizer groups in unfreezing order (see the module docstring)."""
+    head = model.head_parameters()
+    if cfg.new_outputs:
+        outputs = {id(p) for p in model.output_parameters()}
+        groups = [{"params": [p for p in head if id(p) in outputs], "base_lr": cfg.lr},
+                  {"params": [p for p in head if id(p) not in outputs], "base_lr": cfg.lr * cfg.body_lr}]
+    else:
+        groups = [{"params": head, "base_lr": cfg.lr}]
     for k, params in enumerate(model.encoder_groups()):
         groups.append({"params": params, "base_lr": cfg.lr * cfg.encoder_lr * cfg.layer_decay**k})
     return groups
 
 
-def set_trainable(model: JointNLU, epoch: int, cfg: FitConfig) -> None:
-    for k, params in enumerate(model.encoder_groups()):
-        trainable = k < len(cfg.unfreeze_at) and epoch >= cfg.unfreeze_at[k]
-        for p in params:
+def set_trainable(groups: list[dict], epoch: int, cfg: FitConfig) -> None:
+    for g, group in enumerate(groups):
+        trainable = g == 0 or (g - 1 < len(cfg.unfreeze_at) and epoch >= cfg.unfreeze_at[g - 1])
+        for p in group["params"]:
             p.requires_grad_(trainable)
 
 
 def fit(model: JointNLU, train: list[TaggedExample], intents: Vocab, tags: Vocab, cfg: FitConfig,
-        dev_score: Callable[[JointNLU], dict[str, float]]) -> tuple[dict, list[dict]]:
-    """Train; return the state dict with the best dev score and the per-epoch history."""
+        dev_score: Callable[[JointNLU], dict[str, float]] | None) -> tuple[dict, list[dict]]:
+    """Train; return the state dict with the best dev score (the last one without ``dev_score``) and
+    the per-epoch history."""
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
     groups = param_groups(model, cfg)
@@ -101,10 +125,10 @@ def fit(model: JointNLU, train: list[TaggedExample], intents: Vocab, tags: Vocab
     total = steps_per_epoch * cfg.epochs
     best, best_state, history, step, stale = -1.0, None, [], 0, 0
     for epoch in range(cfg.epochs):
-        set_trainable(model, epoch, cfg)
+        set_trainable(groups, epoch, cfg)
         model.train()
         losses = []
-        bar = tqdm(batches(train, intents, tags, cfg.batch_size, model.cfg.lm.max_chars, rng),
+        bar = tqdm(batches(train, intents, tags, cfg.batch_size, model.cfg.lm.max_chars, rng, model.word_vocab),
                    total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, mininterval=5)
         for batch in bar:
             for group in optimizer.param_groups:
@@ -116,6 +140,9 @@ def fit(model: JointNLU, train: list[TaggedExample], intents: Vocab, tags: Vocab
             optimizer.step()
             step += 1
             losses.append(loss.item())
+        if dev_score is None:
+            history.append({"epoch": epoch + 1, "loss": float(np.mean(losses))})
+            continue
         scores = dev_score(model)
         score = (scores["intent_acc"] + scores["slot_f1"] + scores["exact_match"]) / 3
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **scores})
@@ -128,4 +155,4 @@ def fit(model: JointNLU, train: list[TaggedExample], intents: Vocab, tags: Vocab
             if stale >= cfg.patience and epoch + 1 > max(cfg.unfreeze_at, default=0):
                 log.info("no better dev score for %d epochs: stopping", stale)
                 break
-    return best_state, history
+    return best_state or copy.deepcopy(model.state_dict()), history

@@ -117,6 +117,8 @@ class DirectionalStack(nn.Module):
 class ELMoEncoder(nn.Module):
     """Contextual word representations: one (B, T, 2*hidden) tensor per layer, token layer first."""
 
+    uses_words = False  # characters only: no word vocabulary, so no unknown words
+
     def __init__(self, cfg: LMConfig) -> None:
         super().__init__()
         self.cfg = cfg

@@ -1,18 +1,20 @@
-"""Joint intent classification and slot tagging over ELMo(-Light) embeddings (no I/O).
+"""Joint intent classification and slot tagging over ELMo(-Light) or other embeddings (no I/O).
 
-embeddings (scalar mix of encoder layers) -> shared biLSTM -> intent head (max+mean pooling, MLP)
+embeddings (scalar mix of embedder layers) -> shared biLSTM -> intent head (max+mean pooling, MLP)
                                                            -> slot biLSTM -> CRF over BIO tags
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
 
+from elmol_nlu.vocab import Vocab
 from training.crf import CRF
-from training.lm import ELMoEncoder, LMConfig, ScalarMix, reversal_index, reverse
+from training.embedders import make_embedder
+from training.lm import LMConfig, ScalarMix, reversal_index, reverse
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,9 @@ class NLUConfig:
     embed_dropout: float = 0.3
     dropout: float = 0.3
     pool_embeddings: bool = False  # the intent head also sees pooled embeddings, not only the shared biLSTM
+    embedding: str = "elmol"  # one of training.embedders.EMBEDDINGS
+    n_words: int = 0  # word vocabulary of word-based embeddings (fasttext, none)
+    word_dim: int = 256
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,10 +67,14 @@ def max_mean_pool(h: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) ->
 
 
 class JointNLU(nn.Module):
-    def __init__(self, cfg: NLUConfig, tags: list[str]) -> None:
+    def __init__(self, cfg: NLUConfig, tags: list[str], word_vocab: Vocab | None = None) -> None:
         super().__init__()
+        if (word_vocab is None) != (cfg.embedding in ("elmo", "elmol")):
+            need = "needs a" if word_vocab is None else "takes no"
+            raise ValueError(f"embedding {cfg.embedding!r} {need} word vocabulary")
         self.cfg = cfg
-        self.encoder = ELMoEncoder(cfg.lm)
+        self.word_vocab = word_vocab  # ids of the word-based embedders' rows
+        self.encoder = make_embedder(cfg.embedding, cfg.lm, cfg.n_words, cfg.word_dim)
         self.mix = ScalarMix(self.encoder.n_outputs)
         self.embed_dropout = nn.Dropout(cfg.embed_dropout)
         self.shared = BiLSTM(self.encoder.output_dim, cfg.shared_hidden)
@@ -79,11 +88,16 @@ class JointNLU(nn.Module):
         self.slot_out = nn.Linear(2 * cfg.slot_hidden, cfg.n_tags)
         self.crf = CRF(tags)
 
-    def forward(self, chars: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Intent logits (B, n_intents) and slot emissions (B, T, n_tags) from char ids (B, T, C)."""
+    def forward(self, chars: torch.Tensor, lengths: torch.Tensor,
+                words: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Intent logits (B, n_intents) and slot emissions (B, T, n_tags) from char ids (B, T, C).
+
+        ``words`` (B, T) are ids in the embedder's word vocabulary, for word-based embedders only.
+        """
         mask = lengths_to_mask(lengths, chars.shape[1]).unsqueeze(2)  # (B, T, 1)
         index = reversal_index(lengths, chars.shape[1])  # the same graph nodes as the encoder's, merged by ORT
-        x = self.embed_dropout(self.mix(self.encoder(chars, lengths)))
+        layers = self.encoder(chars, lengths, words) if self.encoder.uses_words else self.encoder(chars, lengths)
+        x = self.embed_dropout(self.mix(layers))
         h = self.dropout(self.shared(x, index))  # (B, T, 2*shared)
         pooled = [max_mean_pool(h, mask, lengths)]
         if self.cfg.pool_embeddings:
@@ -93,9 +107,23 @@ class JointNLU(nn.Module):
         return intent_logits, self.slot_out(s)
 
     def encoder_groups(self) -> list[list[nn.Parameter]]:
-        """Encoder parameters top-down (top LSTM layer first, char CNN last): the unfreezing order."""
+        """Pretrained encoder parameters top-down (top LSTM layer first, char CNN last): the unfreezing order."""
         return self.encoder.layer_groups()[::-1]
 
     def head_parameters(self) -> list[nn.Parameter]:
-        encoder = {id(p) for p in self.encoder.parameters()}
-        return [p for p in self.parameters() if id(p) not in encoder]
+        """Everything trained from the start: all but the pretrained encoder groups."""
+        pretrained = {id(p) for group in self.encoder_groups() for p in group}
+        return [p for p in self.parameters() if id(p) not in pretrained]
+
+    def output_parameters(self) -> list[nn.Parameter]:
+        """The domain-specific output layers, replaced when a model is transferred to a new domain."""
+        return [*self.intent_mlp[-1].parameters(), *self.slot_out.parameters(), *self.crf.parameters()]
+
+
+def with_new_outputs(model: JointNLU, n_intents: int, tags: list[str]) -> JointNLU:
+    """The same network with fresh intent and slot output layers for a new label set (transfer)."""
+    model.cfg = replace(model.cfg, n_intents=n_intents, n_tags=len(tags))
+    model.intent_mlp[-1] = nn.Linear(model.cfg.intent_hidden, n_intents)
+    model.slot_out = nn.Linear(2 * model.cfg.slot_hidden, len(tags))
+    model.crf = CRF(tags)
+    return model

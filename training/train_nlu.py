@@ -1,6 +1,7 @@
-"""Train the joint intent + slot model on MASSIVE en-US over a pretrained ELMo-Light encoder.
+"""Train the joint intent + slot model on MASSIVE en-US (or SNIPS) over a pretrained ELMo-Light encoder.
 
     python -m training.train_nlu --lm runs/elmol/last.pt --out runs/nlu
+    python -m training.train_nlu --lm runs/elmol/last.pt --data data/snips --out runs/nlu-snips
 
 Selects the epoch on the dev split, reports dev and test metrics, and writes ``OUT/nlu.pt``
 (a plain dict: config, vocabularies, weights, metrics) that ``python -m export`` turns into a model.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from elmol_nlu.datasets import TaggedExample, read_massive, tag
+from elmol_nlu.datasets import TaggedExample, read_bio_folder, read_massive, tag
 from elmol_nlu.vocab import Vocab, slot_tag_vocab
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.evaluate import metrics, predict
@@ -30,7 +31,8 @@ log = logging.getLogger("train_nlu")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lm", type=Path, required=True, help="language-model checkpoint (pretrain_lm's last.pt)")
-    p.add_argument("--data", type=Path, default=Path("data/massive/en-US.jsonl"))
+    p.add_argument("--data", type=Path, default=Path("data/massive/en-US.jsonl"),
+                   help="MASSIVE JSON lines, or a folder with train/dev/test in SNIPS's BIO format")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--epochs", type=int, default=FitConfig.epochs)
     p.add_argument("--batch-size", type=int, default=FitConfig.batch_size)
@@ -50,7 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_split(path: Path, partition: str, limit: int | None) -> list[TaggedExample]:
-    examples = [tag(e) for e in read_massive(path, partition)]
+    raw = read_bio_folder(path / partition) if path.is_dir() else read_massive(path, partition)
+    examples = [tag(e) for e in raw]
     return [e for e in examples if e.tokens][:limit]
 
 
