@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     model_dir: Path = DEFAULT_MODEL_DIR
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per request")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    inference_threads: int = Field(2, ge=1, le=64, description="model calls that may run at once in a worker")
     latency_budget_ms: float = Field(50.0, gt=0, description="server-side time a request should stay within")
     max_text_chars: int = Field(512, ge=1, description="longest accepted utterance, after trimming")
     max_batch_texts: int = Field(64, ge=1, description="most texts accepted by /parse/batch")
