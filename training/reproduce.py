@@ -75,24 +75,6 @@ def label_vocabs(examples: list[TaggedExample]) -> tuple[Vocab, Vocab]:
     return intents, slot_tag_vocab({t[2:] for e in examples for t in e.tags if t != "O"})
 
 
-def build_model(embedding: str, lm_paths: dict[str, Path], fasttext: Path, train: list[TaggedExample],
-                intents: Vocab, tags: Vocab) -> JointNLU:
-    """A fresh joint model over one embedding choice; pretrained parts loaded, the rest random."""
-    base = NLUConfig(n_intents=len(intents), n_tags=len(tags), embedding=embedding)
-    if embedding in ("elmo", "elmol"):
-        lm_cfg, weights = inputs.load_lm_encoder(lm_paths[embedding])
-        model = JointNLU(replace(base, lm=lm_cfg), tags.itos)
-        model.encoder.load_state_dict(weights)
-        return model
-    if embedding == "fasttext":
-        words, table = inputs.load_fasttext(fasttext)
-        model = JointNLU(replace(base, n_words=len(words), word_dim=table.shape[1]), tags.itos, words)
-        model.encoder.table.copy_(table)
-        return model
-    words = inputs.scratch_vocab(train)
-    return JointNLU(replace(base, n_words=len(words)), tags.itos, words)
-
-
 def load_massive(path: Path, limit: int | None) -> dict[str, dict[str, list[TaggedExample]]]:
     """{partition: {scenario: examples}}."""
     out: dict[str, dict[str, list[TaggedExample]]] = {}
@@ -116,7 +98,7 @@ def source_model(embedding: str, data: dict, tier: Tier, args: argparse.Namespac
         train, dev = (random.Random(args.seed).sample(x, min(tier.limit, len(x))) for x in (train, dev))
     intents, tags = label_vocabs(train)
     torch.manual_seed(args.seed)
-    model = build_model(embedding, args.lm, args.fasttext, train, intents, tags)
+    model = inputs.build_model(embedding, args.lm, args.fasttext, train, intents, tags)
     n_groups = len(model.encoder_groups())
     cfg = FitConfig(epochs=tier.source_epochs, unfreeze_at=unfreeze_schedule(tier.source_epochs, n_groups, False),
                     patience=tier.source_epochs, seed=args.seed)
@@ -154,7 +136,7 @@ def transfer_run(key: dict, data: dict, tier: Tier, args: argparse.Namespace) ->
     if pretrained:
         model = with_new_outputs(load_source(args.work / "source" / f"{key['embedding']}.pt"), len(intents), tags.itos)
     else:
-        model = build_model(key["embedding"], args.lm, args.fasttext, train, intents, tags)
+        model = inputs.build_model(key["embedding"], args.lm, args.fasttext, train, intents, tags)
     epochs = transfer_epochs(len(train), FitConfig.batch_size, tier)
     cfg = FitConfig(epochs=epochs, seed=key["seed"], new_outputs=pretrained,
                     unfreeze_at=unfreeze_schedule(epochs, len(model.encoder_groups()), pretrained))
@@ -211,6 +193,8 @@ def main(argv: list[str] | None = None) -> Path:
         if args.max_minutes is not None and time.monotonic() - started > args.max_minutes * 60:
             log.info("time budget reached; re-run the same command to go on")
             break
+        if run_key(key) in completed_keys(csv_path):  # done meanwhile by a parallel worker
+            continue
         if key["supervised_pretraining"]:
             source_model(key["embedding"], data, tier, args)
         row = transfer_run(key, data, tier, args)

@@ -1,9 +1,10 @@
-"""What the reproduction reads: language-model encoders, FastText vectors, word vocabularies."""
+"""Joint models over each embedding choice, and what they read: LM encoders, FastText vectors, vocabularies."""
 
 from __future__ import annotations
 
 import argparse
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from elmol_nlu.text import normalize
 from elmol_nlu.vocab import PAD, UNK, Vocab
 from training.checkpoint import load_checkpoint
 from training.lm import LMConfig
+from training.nlu import JointNLU, NLUConfig
 
 
 def load_lm_encoder(path: Path) -> tuple[LMConfig, dict[str, torch.Tensor]]:
@@ -34,6 +36,27 @@ def scratch_vocab(examples: list[TaggedExample]) -> Vocab:
     """Words of the training examples for embeddings learned from scratch; the rest map to unknown."""
     counts = Counter(normalize(w) for e in examples for w in e.words)
     return Vocab.from_counts(counts, 1, 1_000_000, specials=[PAD, UNK], unk=UNK)
+
+
+def build_model(embedding: str, lm_paths: dict[str, Path], fasttext: Path, train: list[TaggedExample],
+                intents: Vocab, tags: Vocab, base: NLUConfig | None = None) -> JointNLU:
+    """A fresh joint model over one embedding choice; pretrained parts loaded, the rest random.
+
+    ``base`` sets the network's other sizes; its label counts and embedding fields are filled in here.
+    """
+    base = replace(base or NLUConfig(), n_intents=len(intents), n_tags=len(tags), embedding=embedding)
+    if embedding in ("elmo", "elmol"):
+        lm_cfg, weights = load_lm_encoder(lm_paths[embedding])
+        model = JointNLU(replace(base, lm=lm_cfg), tags.itos)
+        model.encoder.load_state_dict(weights)
+        return model
+    if embedding == "fasttext":
+        words, table = load_fasttext(fasttext)
+        model = JointNLU(replace(base, n_words=len(words), word_dim=table.shape[1]), tags.itos, words)
+        model.encoder.table.copy_(table)
+        return model
+    words = scratch_vocab(train)
+    return JointNLU(replace(base, n_words=len(words)), tags.itos, words)
 
 
 def check_exist(args: argparse.Namespace, embeddings: tuple[str, ...]) -> None:

@@ -19,10 +19,11 @@ import torch
 
 from elmol_nlu.datasets import TaggedExample, read_bio_folder, read_massive, tag
 from elmol_nlu.vocab import Vocab, slot_tag_vocab
+from training import reproduce_inputs as inputs
 from training.checkpoint import load_checkpoint, save_checkpoint
+from training.embedders import EMBEDDINGS
 from training.evaluate import metrics, predict
 from training.finetune import FitConfig, fit
-from training.lm import LMConfig
 from training.nlu import JointNLU, NLUConfig
 
 log = logging.getLogger("train_nlu")
@@ -30,7 +31,10 @@ log = logging.getLogger("train_nlu")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--lm", type=Path, required=True, help="language-model checkpoint (pretrain_lm's last.pt)")
+    p.add_argument("--lm", type=Path, default=None, help="language-model checkpoint (pretrain_lm's last.pt)")
+    p.add_argument("--embedding", choices=EMBEDDINGS, default="elmol",
+                   help="elmol/elmo read --lm, fasttext reads --fasttext, none learns its own (only elmol/elmo export)")
+    p.add_argument("--fasttext", type=Path, default=Path("runs/fasttext/vectors.npz"))
     p.add_argument("--data", type=Path, default=Path("data/massive/en-US.jsonl"),
                    help="MASSIVE JSON lines, or a folder with train/dev/test in SNIPS's BIO format")
     p.add_argument("--out", type=Path, required=True)
@@ -57,14 +61,10 @@ def load_split(path: Path, partition: str, limit: int | None) -> list[TaggedExam
     return [e for e in examples if e.tokens][:limit]
 
 
-def build_model(lm_state: dict, args: argparse.Namespace, intents: Vocab, tags: Vocab) -> JointNLU:
-    cfg = NLUConfig(lm=LMConfig.from_dict(lm_state["config"]), n_intents=len(intents), n_tags=len(tags),
-                    shared_hidden=args.shared_hidden, slot_hidden=args.slot_hidden,
-                    dropout=args.dropout, embed_dropout=args.dropout, pool_embeddings=args.pool_embeddings)
-    model = JointNLU(cfg, tags.itos)
-    encoder_weights = {k.removeprefix("encoder."): v for k, v in lm_state["model"].items() if k.startswith("encoder.")}
-    model.encoder.load_state_dict(encoder_weights)
-    return model
+def build_model(args: argparse.Namespace, train: list[TaggedExample], intents: Vocab, tags: Vocab) -> JointNLU:
+    base = NLUConfig(shared_hidden=args.shared_hidden, slot_hidden=args.slot_hidden, dropout=args.dropout,
+                     embed_dropout=args.dropout, pool_embeddings=args.pool_embeddings)
+    return inputs.build_model(args.embedding, {args.embedding: args.lm}, args.fasttext, train, intents, tags, base)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,9 +77,11 @@ def main(argv: list[str] | None = None) -> None:
     tags = slot_tag_vocab({t[2:] for e in train for t in e.tags if t != "O"})
     log.info("%d train, %d dev, %d test; %d intents, %d tags", len(train), len(dev), len(test), len(intents), len(tags))
 
-    lm_state = load_checkpoint(args.lm)
+    if args.embedding in ("elmo", "elmol") and args.lm is None:
+        raise SystemExit(f"--embedding {args.embedding} needs --lm, a pretrain_lm checkpoint")
+    lm_state = load_checkpoint(args.lm) if args.lm else {}
     torch.manual_seed(args.seed)
-    model = build_model(lm_state, args, intents, tags)
+    model = build_model(args, train, intents, tags)
     unfreeze = tuple(int(x) for x in args.unfreeze_at.split(",") if x)
     fit_cfg = FitConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, unfreeze_at=unfreeze,
                         patience=args.patience, seed=args.seed, label_smoothing=args.label_smoothing,
@@ -98,9 +100,10 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(args.out / "nlu.pt", {
         "config": model.cfg.to_dict(), "fit": fit_cfg.to_dict(), "intents": intents.itos, "tags": tags.itos,
+        "words": model.word_vocab.itos if model.word_vocab else None,
         "model": model.state_dict(), "metrics": results, "history": history,
         "lm": {"path": str(args.lm), "heldout_perplexity": lm_state.get("heldout_perplexity"),
-               "epoch": lm_state.get("epoch"), "vocab_size": len(lm_state["vocab"])},
+               "epoch": lm_state.get("epoch"), "vocab_size": len(lm_state["vocab"])} if lm_state else None,
         "data": {"path": str(args.data), "train": len(train), "dev": len(dev), "test": len(test)},
         "train_minutes": round(minutes, 1),
     })
