@@ -9,7 +9,8 @@ iot, transport, lists, weather), size n and seed, n examples are sampled from th
 split and a model is trained on them either from the source model with new output layers
 (``supervised_pretraining=1``) or from the embeddings alone (``0``), and scored on the target's
 full test split. Rows are appended to ``OUT/runs.csv`` as runs finish, so a stopped run resumes
-where it was; ``python -m training.reproduce_report`` turns the CSV into tables and plots.
+where it was, and workers on other cores may share the grid (``--embeddings`` and ``--seeds`` split
+it); ``python -m training.reproduce_report`` makes tables and plots.
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--elmo-lm", type=Path, default=Path("checkpoints/elmo-lm-epoch2.pt"))
     p.add_argument("--fasttext", type=Path, default=Path("runs/fasttext/vectors.npz"))
     p.add_argument("--embeddings", type=str, default=None, help="comma-separated subset, e.g. elmo (parallel workers)")
+    p.add_argument("--seeds", type=str, default=None, help="comma-separated subset of the tier's seeds")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=13, help="of the source models")
     p.add_argument("--max-minutes", type=float, default=None, help="stop starting new runs after this long")
@@ -177,6 +179,8 @@ def main(argv: list[str] | None = None) -> Path:
     tier = TIERS[args.tier]
     if args.embeddings:
         tier = replace(tier, embeddings=tuple(args.embeddings.split(",")))
+    if args.seeds:
+        tier = replace(tier, seeds=tuple(int(x) for x in args.seeds.split(",")))
     args.out = args.out or Path("reports/reproduce") / args.tier
     args.work = args.work or Path("runs/reproduce") / args.tier
     args.out.mkdir(parents=True, exist_ok=True)

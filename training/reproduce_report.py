@@ -90,8 +90,10 @@ def plot(cells: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     domains = sorted({k[2] for k in cells})
-    fig, axes = plt.subplots(2, len(domains), figsize=(3.2 * len(domains), 6.4), sharex=True, squeeze=False)
-    for row, arm in enumerate((1, 0)):
+    arms = [arm for arm in (1, 0) if any(k[1] == arm for k in cells)]
+    fig, axes = plt.subplots(len(arms), len(domains), figsize=(3.2 * len(domains), 3.2 * len(arms)), sharex=True,
+                             squeeze=False)
+    for row, arm in enumerate(arms):
         for col, domain in enumerate(domains):
             ax = axes[row][col]
             for emb in EMBEDDINGS:
@@ -106,7 +108,7 @@ def plot(cells: dict, path: Path) -> None:
             ax.grid(alpha=0.3)
             if col == 0:
                 ax.set_ylabel("error % = 100 - (intent + slot F1)/2")
-            if row == 1:
+            if row == len(arms) - 1:
                 ax.set_xlabel("target-domain examples n")
     axes[0][0].legend(fontsize=8)
     fig.suptitle("MASSIVE en-US new-domain learning curves (mean and std over seeds)")
@@ -124,6 +126,8 @@ def markdown(summary: dict) -> str:
     for arm in ("with", "without"):
         table = summary[f"curve_{arm}"]
         sizes = sorted({r["n"] for r in table})
+        if not sizes:
+            continue
         lines += ["", f"Error % by n, {arm} supervised pretraining (mean over domains ± std over seeds; "
                   "seeds s / domains d):", "",
                   "| embedding | " + " | ".join(f"n={n}" for n in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
