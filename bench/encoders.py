@@ -135,7 +135,21 @@ def main(argv: list[str] | None = None) -> dict:
                  r["elmo_over_elmol_p50"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(result))
     return result
+
+
+def markdown(result: dict) -> str:
+    """One row per backend, batch and length: p50 ms and tokens/s of each encoder, and the ratio."""
+    by = {(r["encoder"], r["backend"], r["batch"], r["tokens"]): r for r in result["rows"]}
+    lines = ["| backend | batch | tokens | ELMoL p50 ms | ELMo p50 ms | ELMo / ELMoL | ELMoL tokens/s "
+             "| ELMo tokens/s |", "|---|---|---|---|---|---|---|---|"]
+    for r in result["ratios"]:
+        key = (r["backend"], r["batch"], r["tokens"])
+        light, full = by[("elmol", *key)], by[("elmo", *key)]
+        lines.append(f"| {r['backend']} | {r['batch']} | {r['tokens']} | {light['p50_ms']:.2f} | {full['p50_ms']:.2f} "
+                     f"| **{r['elmo_over_elmol_p50']:.2f}x** | {light['tokens_per_s']} | {full['tokens_per_s']} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

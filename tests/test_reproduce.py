@@ -115,3 +115,16 @@ def test_quick_tier_runs_every_arm_and_resumes(tmp_path: Path) -> None:
 
 def read_massive_test_weather() -> list:
     return [e for e in read_massive(MASSIVE, "test") if e.domain == "weather"][: TIERS["quick"].limit]
+
+
+def test_encoder_speed_bench_compares_both_encoders(tmp_path: Path) -> None:
+    from bench import encoders
+    from training.reproduce_inputs import tiny_inputs
+
+    elmol, elmo, _ = tiny_inputs(tmp_path / "inputs")
+    result = encoders.main(["--elmol-lm", str(elmol), "--elmo-lm", str(elmo), "--repeats", "2",
+                            "--out", str(tmp_path / "speed.json")])
+    assert len(result["rows"]) == 2 * 2 * 4  # encoders x backends x (batch, length) shapes
+    assert len(result["ratios"]) == 2 * 4 and all(r["elmo_over_elmol_p50"] > 0 for r in result["ratios"])
+    assert result["parameters"]["elmo"] > result["parameters"]["elmol"]
+    assert "ELMo / ELMoL" in (tmp_path / "speed.md").read_text()
