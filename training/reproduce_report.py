@@ -19,11 +19,19 @@ from pathlib import Path
 
 import numpy as np
 
-from training.results_csv import read_rows
+from training.results_csv import read_rows, run_key
 
 log = logging.getLogger("reproduce_report")
 EMBEDDINGS = ("none", "fasttext", "elmol", "elmo")
 LOW_DATA = (100, 200, 500)
+
+
+def unique_runs(rows: list[dict]) -> list[dict]:
+    """The first row of each run: two workers may both finish the run they started at the same time."""
+    seen: dict[tuple, dict] = {}
+    for row in rows:
+        seen.setdefault(run_key(row), row)
+    return list(seen.values())
 
 
 def error(row: dict) -> float:
@@ -145,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--runs", type=Path, default=Path("reports/reproduce/full/runs.csv"))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    rows = read_rows(args.runs)
+    rows = unique_runs(read_rows(args.runs))
     cells = errors_by_cell(rows)
     summary = {"runs": len(rows), "rer": comparisons(cells), "curve_with": curve_table(cells, 1),
                "curve_without": curve_table(cells, 0)}
