@@ -15,11 +15,9 @@ import json
 import logging
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import torch
 from torch import nn
@@ -28,7 +26,8 @@ from tqdm import tqdm
 from bench.stats import summarize
 from elmol_nlu.datasets import read_massive
 from elmol_nlu.text import batch_char_ids, tokenize
-from export.simplify import simplify
+from export.to_onnx import write_char_graph
+from service.predictor import session_options
 from training.lm import ELMoEncoder, ScalarMix
 from training.reproduce_inputs import load_lm_encoder
 
@@ -54,23 +53,12 @@ def load_encoder(path: Path) -> MixedEncoder:
 
 
 def to_onnx(model: MixedEncoder, path: Path, threads: int) -> ort.InferenceSession:
-    chars, lengths = torch.randint(3, 120, (2, 6, model.encoder.cfg.max_chars)), torch.tensor([6, 4])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice (see export.to_onnx)
-        torch.onnx.export(model, (chars, lengths), str(path), input_names=["chars", "lengths"], output_names=["emb"],
-                          opset_version=17, dynamo=False,
-                          dynamic_axes={"chars": {0: "b", 1: "t"}, "lengths": {0: "b"}, "emb": {0: "b", 1: "t"}})
-    graph = onnx.load(str(path))
-    simplify(graph)
-    onnx.save(graph, str(path))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    write_char_graph(model, model.encoder.cfg.max_chars, path, {"emb": {0: "batch", 1: "time"}})
+    return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
 
 
-def utterances(data: Path, n_tokens: int, batch: int) -> list[list[str]]:
-    """``batch`` windows of exactly ``n_tokens`` consecutive words of the MASSIVE test texts."""
-    words = [t.text for e in read_massive(data, "test")[:2000] for t in tokenize(e.text)]
+def utterances(words: list[str], n_tokens: int, batch: int) -> list[list[str]]:
+    """``batch`` windows of exactly ``n_tokens`` consecutive words."""
     return [words[i * n_tokens : (i + 1) * n_tokens] for i in range(batch)]
 
 
@@ -112,10 +100,11 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         sessions = {n: to_onnx(m, Path(tmp) / f"{n}.onnx", args.threads) for n, m in models.items()}
         rows = []
+        words = [t.text for e in read_massive(args.data, "test")[:2000] for t in tokenize(e.text)]
+        max_chars = models["elmol"].encoder.cfg.max_chars
         shapes = [(b, t) for b in (1, 32) for t in (10, 25)]
         for batch, n_tokens in tqdm(shapes, desc="shapes"):
-            max_chars = models["elmol"].encoder.cfg.max_chars
-            chars, lengths = batch_char_ids(utterances(args.data, n_tokens, batch), max_chars)
+            chars, lengths = batch_char_ids(utterances(words, n_tokens, batch), max_chars)
             repeats = args.repeats if batch == 1 else max(20, args.repeats // 8)
             for (name, backend), ms in measure(models, sessions, chars, lengths, repeats).items():
                 s = summarize(ms)

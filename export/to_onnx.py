@@ -31,24 +31,30 @@ def load_nlu(checkpoint: Path) -> tuple[JointNLU, dict]:
     return model, state
 
 
-def export_graph(model: JointNLU, path: Path) -> None:
-    """chars (batch, time, max_chars) int64, lengths (batch,) int64 -> intent_logits, slot_emissions."""
-    chars = torch.randint(3, 120, (2, 6, model.cfg.lm.max_chars))
+def write_char_graph(module: torch.nn.Module, max_chars: int, path: Path, outputs: dict[str, dict[int, str]]) -> None:
+    """Export a module of (chars (batch, time, max_chars), lengths (batch,)) int64 with dynamic batch and
+    time, clean the graph up and check it. ``outputs`` names each output with its dynamic axes."""
+    chars = torch.randint(3, 120, (2, 6, max_chars))
     lengths = torch.tensor([6, 4])
     with warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of dynamo, which does not yet export our LSTMs
         # with dynamic time; the graph it writes is checked by onnx.checker and the parity test.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (chars, lengths), str(path), input_names=["chars", "lengths"],
-            output_names=["intent_logits", "slot_emissions"], opset_version=OPSET, dynamo=False,
-            dynamic_axes={"chars": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
-                          "intent_logits": {0: "batch"}, "slot_emissions": {0: "batch", 1: "time"}},
+            module, (chars, lengths), str(path), input_names=["chars", "lengths"],
+            output_names=list(outputs), opset_version=OPSET, dynamo=False,
+            dynamic_axes={"chars": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, **outputs},
         )
     graph = onnx.load(str(path))
     log.info("graph clean-up: %s", simplify(graph))
     onnx.checker.check_model(graph)
     onnx.save(graph, str(path))
+
+
+def export_graph(model: JointNLU, path: Path) -> None:
+    """chars (batch, time, max_chars) int64, lengths (batch,) int64 -> intent_logits, slot_emissions."""
+    write_char_graph(model, model.cfg.lm.max_chars, path,
+                     {"intent_logits": {0: "batch"}, "slot_emissions": {0: "batch", 1: "time"}})
 
 
 def crf_parameters(model: JointNLU) -> dict:

@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from elmol_nlu.datasets import TaggedExample, read_massive, tag
-from elmol_nlu.vocab import Vocab, slot_tag_vocab
+from elmol_nlu.vocab import UNK, Vocab, slot_tag_vocab
 from training import reproduce_inputs as inputs
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.evaluate import metrics, predict
@@ -116,7 +116,7 @@ def source_model(embedding: str, data: dict, tier: Tier, args: argparse.Namespac
 
 def load_source(path: Path) -> JointNLU:
     state = load_checkpoint(path)
-    words = Vocab(state["words"], unk=state["words"][1]) if state["words"] else None
+    words = Vocab(state["words"], unk=UNK) if state["words"] else None
     model = JointNLU(NLUConfig.from_dict(state["config"]), state["tags"], words)
     model.load_state_dict(state["model"])
     return model
