@@ -21,15 +21,20 @@ class ViterbiDecoder:
         self.start = (start + np.where(start_ok, 0.0, FORBIDDEN)).astype(np.float32)
         self.transitions = (transitions + np.where(allowed, 0.0, FORBIDDEN)).astype(np.float32)
         self.end = end.astype(np.float32)
+        self._transitions_to_from = np.ascontiguousarray(self.transitions.T)
+        self._rows = np.arange(n)
 
     def decode(self, emissions: np.ndarray) -> list[int]:
         """Emissions (T, K) of one sentence (no padding) to T tag indices."""
+        n_tags = len(self.end)
         score = self.start + emissions[0]
-        history = np.empty((max(0, len(emissions) - 1), len(self.end)), dtype=np.int64)
+        history = np.empty((max(0, len(emissions) - 1), n_tags), dtype=np.intp)
+        candidates = np.empty((n_tags, n_tags), dtype=np.float32)  # (to, from): argmax over contiguous rows
         for t in range(1, len(emissions)):
-            candidates = score[:, None] + self.transitions  # (from, to)
-            history[t - 1] = candidates.argmax(axis=0)
-            score = candidates.max(axis=0) + emissions[t]
+            np.add(self._transitions_to_from, score, out=candidates)
+            best = candidates.argmax(axis=1)
+            history[t - 1] = best
+            score = candidates[self._rows, best] + emissions[t]
         tag = int((score + self.end).argmax())
         path = [tag]
         for back in history[::-1]:

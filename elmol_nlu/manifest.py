@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a token graph (chars -> vectors) beside the model graph (vectors -> outputs)
 MANIFEST = "manifest.json"
-REQUIRED_KEYS = ("schema_version", "name", "version", "files", "graph", "text", "intents", "tags", "crf")
+REQUIRED_KEYS = ("schema_version", "name", "version", "files", "graph", "token_graph", "text", "intents", "tags",
+                 "crf")
 
 
 class ManifestError(RuntimeError):
@@ -37,7 +38,8 @@ class Manifest:
     name: str
     version: str
     files: dict[str, dict]
-    graph: str  # the ONNX file: chars (B, T, C), lengths (B,) -> intent_logits (B, I), slot_emissions (B, T, K)
+    graph: str  # ONNX: token vectors (B, T, D), lengths (B,) -> intent_logits (B, I), slot_emissions (B, T, K)
+    token_graph: str  # ONNX: chars (N, C) -> token vectors (N, D), which depend on the word alone
     max_chars: int
     intents: list[str]
     tags: list[str]
@@ -49,6 +51,34 @@ class Manifest:
     @property
     def graph_path(self) -> Path:
         return self.directory / self.graph
+
+    def graph_path_for(self, precision: str, verify_gate: bool = True) -> Path:
+        """The model graph of a precision: fp32, or a quantised variant that passed its accuracy gate."""
+        if precision == "fp32":
+            return self.graph_path
+        variant = self.raw.get("variants", {}).get(precision)
+        if variant is None or variant.get("graph") not in self.files:
+            raise ManifestError(f"{self.directory} has no {precision} graph: re-export it with `python -m export`")
+        if verify_gate and not variant.get("passed"):
+            raise ManifestError(f"the {precision} graph in {self.directory} failed its accuracy gate "
+                                f"(drop {variant.get('drop')}, allowed {variant.get('max_drop')}): serve fp32")
+        return self.directory / variant["graph"]
+
+    def precision_available(self, precision: str) -> bool:
+        try:
+            self.graph_path_for(precision)
+        except ManifestError:
+            return False
+        return True
+
+    @property
+    def token_graph_path(self) -> Path:
+        return self.directory / self.token_graph
+
+    @property
+    def warm_words(self) -> list[str]:
+        """Words whose token vectors the service computes at start-up: the training words."""
+        return list(self.raw.get("warm_words", []))
 
     @property
     def metrics(self) -> dict:
@@ -90,15 +120,16 @@ def load_manifest(directory: Path, verify: bool = True) -> Manifest:
         crf = raw["crf"]
         manifest = Manifest(
             directory=Path(directory), name=raw["name"], version=raw["version"], files=raw["files"],
-            graph=raw["graph"], max_chars=int(raw["text"]["max_chars"]), intents=list(raw["intents"]),
-            tags=list(raw["tags"]), crf_start=np.asarray(crf["start"], dtype=np.float32),
+            graph=raw["graph"], token_graph=raw["token_graph"], max_chars=int(raw["text"]["max_chars"]),
+            intents=list(raw["intents"]), tags=list(raw["tags"]), crf_start=np.asarray(crf["start"], dtype=np.float32),
             crf_transitions=np.asarray(crf["transitions"], dtype=np.float32),
             crf_end=np.asarray(crf["end"], dtype=np.float32), raw=raw,
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ManifestError(f"{path} is malformed ({type(e).__name__}: {e}): re-export the model") from None
-    if manifest.graph not in manifest.files:
-        raise ManifestError(f"{path}: graph {manifest.graph!r} is not among its checksummed files")
+    for graph in (manifest.graph, manifest.token_graph):
+        if graph not in manifest.files:
+            raise ManifestError(f"{path}: graph {graph!r} is not among its checksummed files")
     n = len(manifest.tags)
     if manifest.crf_transitions.shape != (n, n) or manifest.crf_start.shape != (n,) or manifest.crf_end.shape != (n,):
         raise ManifestError(f"{path}: CRF parameters do not match the {n} tags")

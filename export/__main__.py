@@ -4,6 +4,7 @@
 
 Parity runs PyTorch and onnxruntime on MASSIVE test utterances of mixed lengths at batch 1 and 8;
 its figures go into the manifest, and a failure exits non-zero without leaving a manifest behind.
+Then the int8 graph is written and gated: its test metrics against fp32's, recorded as ``variants.int8``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from pathlib import Path
 
 from elmol_nlu.datasets import read_massive
 from elmol_nlu.manifest import MANIFEST, write_manifest
-from elmol_nlu.text import tokenize
+from elmol_nlu.text import normalize, tokenize
 from export.parity import check_parity
+from export.quantize import INT8_GRAPH, int8_gate, write_int8
 from export.to_onnx import export, load_nlu
 from service.predictor import Predictor
+from training.train_nlu import load_split
 
 log = logging.getLogger("export")
 
@@ -37,11 +40,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--name", default="massive-en-elmol")
     p.add_argument("--data", type=Path, default=Path("data/massive/en-US.jsonl"))
     p.add_argument("--parity-utterances", type=int, default=256)
+    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True,
+                   help="also write the int8 graph and its accuracy gate on the test split")
+    p.add_argument("--gate-utterances", type=int, default=None, help="test utterances for the gate (default all)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     (args.out / MANIFEST).unlink(missing_ok=True)
-    content = export(args.checkpoint, args.out, args.name)
+    warm_words = [normalize(w) for g in load_split(args.data, "train", None) for w in g.words]
+    content = export(args.checkpoint, args.out, args.name, warm_words)
     write_manifest(args.out, content)
     model, _ = load_nlu(args.checkpoint)
     report = check_parity(model, Predictor(args.out), parity_sentences(args.data, args.parity_utterances, seed=0))
@@ -49,7 +56,14 @@ def main(argv: list[str] | None = None) -> None:
     if not report.ok:
         (args.out / MANIFEST).unlink()
         sys.exit(f"parity failed: {report.to_dict()}")
-    write_manifest(args.out, {**content, "files": list(content["files"]), "parity": report.to_dict()})
+    content["parity"] = report.to_dict()
+    if args.int8:
+        write_int8(args.out, content["graph"])
+        content["files"] = [*content["files"], INT8_GRAPH]
+        write_manifest(args.out, {**content, "variants": {"int8": {"graph": INT8_GRAPH}}})
+        gold = load_split(args.data, "test", args.gate_utterances)
+        content["variants"] = {"int8": int8_gate(args.out, gold)}
+    write_manifest(args.out, content)
     log.info("wrote %s", args.out / MANIFEST)
 
 

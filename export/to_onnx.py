@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import platform
 import warnings
@@ -12,6 +13,7 @@ import numpy as np
 import onnx
 import onnxruntime
 import torch
+from torch import nn
 
 from elmol_nlu.manifest import sha256_of
 from export.simplify import simplify
@@ -19,8 +21,29 @@ from training.checkpoint import load_checkpoint
 from training.nlu import JointNLU, NLUConfig
 
 log = logging.getLogger("export")
-GRAPH = "model.onnx"
+GRAPH = "model.onnx"  # token vectors (B, T, D), lengths (B,) -> intent_logits (B, I), slot_emissions (B, T, K)
+TOKEN_GRAPH = "tokens.onnx"  # chars (N, C) -> vectors (N, D): the context-free part, cached per word by the service
 OPSET = 17
+
+
+class TokenVectors(nn.Module):
+    """The char CNN on a flat list of words: chars (N, C) -> (N, D)."""
+
+    def __init__(self, model: JointNLU) -> None:
+        super().__init__()
+        self.char_cnn = model.encoder.char_cnn
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        return self.char_cnn(chars.unsqueeze(0)).squeeze(0)
+
+
+class FromTokens(nn.Module):
+    def __init__(self, model: JointNLU) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.forward_from_tokens(tokens, lengths)
 
 
 def load_nlu(checkpoint: Path) -> tuple[JointNLU, dict]:
@@ -31,30 +54,40 @@ def load_nlu(checkpoint: Path) -> tuple[JointNLU, dict]:
     return model, state
 
 
-def write_char_graph(module: torch.nn.Module, max_chars: int, path: Path, outputs: dict[str, dict[int, str]]) -> None:
-    """Export a module of (chars (batch, time, max_chars), lengths (batch,)) int64 with dynamic batch and
-    time, clean the graph up and check it. ``outputs`` names each output with its dynamic axes."""
-    chars = torch.randint(3, 120, (2, 6, max_chars))
-    lengths = torch.tensor([6, 4])
+def write_graph(module: nn.Module, inputs: dict[str, torch.Tensor], path: Path,
+                dynamic_axes: dict[str, dict[int, str]]) -> None:
+    """Export ``module(*inputs.values())``; ``dynamic_axes`` names every input and output. Then clean the
+    graph up and check it."""
+    outputs = [name for name in dynamic_axes if name not in inputs]
     with warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of dynamo, which does not yet export our LSTMs
         # with dynamic time; the graph it writes is checked by onnx.checker and the parity test.
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module, (chars, lengths), str(path), input_names=["chars", "lengths"],
-            output_names=list(outputs), opset_version=OPSET, dynamo=False,
-            dynamic_axes={"chars": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, **outputs},
-        )
+        torch.onnx.export(module, tuple(inputs.values()), str(path), input_names=list(inputs),
+                          output_names=outputs, opset_version=OPSET, dynamo=False, dynamic_axes=dynamic_axes)
     graph = onnx.load(str(path))
-    log.info("graph clean-up: %s", simplify(graph))
+    log.info("%s clean-up: %s", path.name, simplify(graph))
     onnx.checker.check_model(graph)
     onnx.save(graph, str(path))
 
 
-def export_graph(model: JointNLU, path: Path) -> None:
-    """chars (batch, time, max_chars) int64, lengths (batch,) int64 -> intent_logits, slot_emissions."""
-    write_char_graph(model, model.cfg.lm.max_chars, path,
-                     {"intent_logits": {0: "batch"}, "slot_emissions": {0: "batch", 1: "time"}})
+def write_char_graph(module: nn.Module, max_chars: int, path: Path, outputs: dict[str, dict[int, str]]) -> None:
+    """Export a module of (chars (batch, time, max_chars), lengths (batch,)) int64 with dynamic batch and time."""
+    inputs = {"chars": torch.randint(3, 120, (2, 6, max_chars)), "lengths": torch.tensor([6, 4])}
+    write_graph(module, inputs, path, {"chars": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, **outputs})
+
+
+def export_graphs(model: JointNLU, out: Path) -> None:
+    """The two graphs of a model directory: ``TOKEN_GRAPH`` and ``GRAPH``."""
+    if model.encoder.uses_words:
+        raise ValueError(f"only character-based encoders (elmo, elmol) export, not {model.cfg.embedding!r}")
+    cfg = model.cfg.lm
+    write_graph(TokenVectors(model), {"chars": torch.randint(3, 120, (5, cfg.max_chars))}, out / TOKEN_GRAPH,
+                {"chars": {0: "words"}, "vectors": {0: "words"}})
+    inputs = {"tokens": torch.randn(2, 6, cfg.proj_dim), "lengths": torch.tensor([6, 4])}
+    write_graph(FromTokens(model), inputs, out / GRAPH,
+                {"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
+                 "intent_logits": {0: "batch"}, "slot_emissions": {0: "batch", 1: "time"}})
 
 
 def crf_parameters(model: JointNLU) -> dict:
@@ -65,16 +98,21 @@ def crf_parameters(model: JointNLU) -> dict:
             "end": as_list(model.crf.end)}
 
 
-def manifest_content(model: JointNLU, state: dict, name: str, extra_files: list[str]) -> dict:
+def manifest_content(model: JointNLU, state: dict, name: str, warm_words: list[str],
+                     extra_files: list[str]) -> dict:
     return {
         "name": name,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "files": [GRAPH, *extra_files],
+        "files": [GRAPH, TOKEN_GRAPH, *extra_files],
         "graph": GRAPH,
-        "graph_io": {"inputs": {"chars": ["batch", "time", model.cfg.lm.max_chars], "lengths": ["batch"]},
+        "token_graph": TOKEN_GRAPH,
+        "graph_io": {"inputs": {"tokens": ["batch", "time", model.cfg.lm.proj_dim], "lengths": ["batch"]},
                      "outputs": {"intent_logits": ["batch", len(state["intents"])],
                                  "slot_emissions": ["batch", "time", len(state["tags"])]},
                      "opset": OPSET},
+        "token_graph_io": {"inputs": {"chars": ["words", model.cfg.lm.max_chars]},
+                           "outputs": {"vectors": ["words", model.cfg.lm.proj_dim]}},
+        "warm_words": warm_words,
         "text": {"tokenizer": "elmol_nlu.text.tokenize", "max_chars": model.cfg.lm.max_chars,
                  "chars": "utf-8 bytes of the lower-cased token, +3; 0 pad, 1 begin, 2 end"},
         "intents": state["intents"],
@@ -89,13 +127,22 @@ def manifest_content(model: JointNLU, state: dict, name: str, extra_files: list[
     }
 
 
-def export(checkpoint: Path, out: Path, name: str) -> dict:
-    """Export and write the manifest; returns its content (without the parity figures)."""
+def graphs_digest(out: Path) -> str:
+    """What the model version names: the two fp32 graphs (the int8 one derives from them)."""
+    return hashlib.sha256((sha256_of(out / GRAPH) + sha256_of(out / TOKEN_GRAPH)).encode()).hexdigest()
+
+
+def export(checkpoint: Path, out: Path, name: str, warm_words: list[str]) -> dict:
+    """Export and write the manifest; returns its content (without the parity figures).
+
+    ``warm_words`` are the words whose token vectors the service computes at start-up (the training words).
+    """
     model, state = load_nlu(checkpoint)
     out.mkdir(parents=True, exist_ok=True)
-    export_graph(model, out / GRAPH)
-    content = manifest_content(model, state, name, [])
+    export_graphs(model, out)
+    content = manifest_content(model, state, name, sorted(set(warm_words)), [])
     content["source"] = {"checkpoint": str(checkpoint), "sha256": sha256_of(checkpoint)}
-    content["version"] = f"{dt.date.today():%Y.%m.%d}+{sha256_of(out / GRAPH)[:8]}"
-    log.info("exported %s (%.1f MB)", out / GRAPH, (out / GRAPH).stat().st_size / 1e6)
+    content["version"] = f"{dt.date.today():%Y.%m.%d}+{graphs_digest(out)[:8]}"
+    for graph in (GRAPH, TOKEN_GRAPH):
+        log.info("exported %s (%.1f MB)", out / graph, (out / graph).stat().st_size / 1e6)
     return content

@@ -26,11 +26,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model-dir", default=str(defaults.model_dir))
     p.add_argument("--workers", type=int, default=defaults.workers)
     p.add_argument("--threads", type=int, default=defaults.threads, help="onnxruntime threads per worker")
+    p.add_argument("--precision", default=defaults.precision, choices=["auto", "fp32", "int8"],
+                   help="int8 only if it passed its accuracy gate; auto serves int8 when it did")
     p.add_argument("--log-level", default=defaults.log_level)
     args = p.parse_args(argv)
     # Workers are separate processes that build the app from the environment, so pass settings there.
     os.environ.update({"ELMOL_HOST": args.host, "ELMOL_PORT": str(args.port), "ELMOL_MODEL_DIR": args.model_dir,
-                       "ELMOL_WORKERS": str(args.workers), "ELMOL_THREADS": str(args.threads)})
+                       "ELMOL_WORKERS": str(args.workers), "ELMOL_THREADS": str(args.threads),
+                       "ELMOL_PRECISION": args.precision})
     Settings()  # fail here, with pydantic's message, on a bad value
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it; a clean stop should exit 0.

@@ -68,12 +68,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = time.perf_counter()
-        predictor = Predictor(settings.model_dir, threads=settings.threads)
+        predictor = Predictor(settings.model_dir, threads=settings.threads, cache_size=settings.token_cache_size,
+                              precision=settings.precision)
         predictor.parse("warm up the session")  # the first run allocates; keep it off a user's request
         app.state.predictor = predictor
-        app.state.model = ModelOut(name=predictor.manifest.name, version=predictor.manifest.version)
-        log.info("model %s %s loaded from %s in %.0f ms", predictor.manifest.name, predictor.manifest.version,
-                 settings.model_dir, 1000 * (time.perf_counter() - started))
+        m = predictor.manifest
+        app.state.model = ModelOut(name=m.name, version=m.version, precision=predictor.precision)
+        log.info("model %s %s (%s, %d cached words) loaded from %s in %.0f ms", m.name, m.version,
+                 predictor.precision, len(predictor.token_cache), settings.model_dir,
+                 1000 * (time.perf_counter() - started))
         with ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="inference") as executor:
             app.state.executor = executor
             yield

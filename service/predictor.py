@@ -13,8 +13,9 @@ import onnxruntime as ort
 
 from elmol_nlu.crf import ViterbiDecoder
 from elmol_nlu.manifest import Manifest, ManifestError, load_manifest
-from elmol_nlu.text import Token, batch_char_ids, tokenize
+from elmol_nlu.text import Token, char_ids, tokenize
 from elmol_nlu.vocab import bio_spans
+from service.token_cache import TokenVectorCache
 
 
 @dataclass(frozen=True)
@@ -50,37 +51,76 @@ def session_options(threads: int) -> ort.SessionOptions:
     return options
 
 
-class Predictor:
-    """One onnxruntime session over a verified model directory; safe to call from several threads."""
+def open_session(path: Path, threads: int) -> ort.InferenceSession:
+    try:
+        return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types for a bad graph
+        raise ManifestError(f"{path} is not a loadable ONNX graph: {e}") from None
 
-    def __init__(self, model_dir: Path, threads: int = 1) -> None:
+
+class Predictor:
+    """Two onnxruntime sessions over a verified model directory; safe to call from several threads.
+
+    The token graph (char CNN) runs only for words the ``TokenVectorCache`` has not seen; the model graph
+    (biLSTMs and heads) runs on every request.
+    """
+
+    def __init__(self, model_dir: Path, threads: int = 1, cache_size: int = 50_000, precision: str = "fp32",
+                 verify_gate: bool = True) -> None:
+        """``precision`` "fp32", "int8" (only if it passed its accuracy gate), or "auto" (int8 if it did)."""
         self.manifest: Manifest = load_manifest(Path(model_dir))
-        try:
-            self.session = ort.InferenceSession(
-                str(self.manifest.graph_path), session_options(threads), providers=["CPUExecutionProvider"]
-            )
-        except Exception as e:  # onnxruntime raises its own exception types for a bad graph
-            raise ManifestError(f"{self.manifest.graph_path} is not a loadable ONNX graph: {e}") from None
-        self._check_graph()
+        if precision == "auto":
+            precision = "int8" if self.manifest.precision_available("int8") else "fp32"
+        self.precision = precision
+        self.session = open_session(self.manifest.graph_path_for(precision, verify_gate), threads)
+        self.token_session = open_session(self.manifest.token_graph_path, threads)
+        dim = self._check_graphs()
+        self.token_cache = TokenVectorCache(self._token_vectors, dim, self.manifest.warm_words, cache_size)
         m = self.manifest
         self.decoder = ViterbiDecoder(m.tags, m.crf_start, m.crf_transitions, m.crf_end)
 
-    def _check_graph(self) -> None:
+    def _check_graphs(self) -> int:
+        """The graphs' names and label sizes match the manifest; returns the token vector size."""
+        graph = self.manifest.graph_path_for(self.precision, verify_gate=False)
         inputs = [i.name for i in self.session.get_inputs()]
         outputs = {o.name: o.shape for o in self.session.get_outputs()}
-        if inputs != ["chars", "lengths"] or set(outputs) != {"intent_logits", "slot_emissions"}:
+        if inputs != ["tokens", "lengths"] or set(outputs) != {"intent_logits", "slot_emissions"}:
             raise ManifestError(
-                f"{self.manifest.graph_path}: unexpected inputs {inputs} or outputs {list(outputs)}")
+                f"{graph}: unexpected inputs {inputs} or outputs {list(outputs)}: re-export")
         for output, labels, what in (("intent_logits", self.manifest.intents, "intents"),
                                      ("slot_emissions", self.manifest.tags, "tags")):
             if outputs[output][-1] != len(labels):
                 raise ManifestError(f"graph has {outputs[output][-1]} {what}, the manifest {len(labels)}: re-export")
+        token_io = ([i.name for i in self.token_session.get_inputs()],
+                    [o.name for o in self.token_session.get_outputs()])
+        dim = self.session.get_inputs()[0].shape[-1]
+        token_dim = self.token_session.get_outputs()[0].shape[-1]  # symbolic after the char CNN's reshape
+        if token_io != (["chars"], ["vectors"]) or (isinstance(token_dim, int) and token_dim != dim):
+            raise ManifestError(f"{self.manifest.token_graph_path} does not feed {self.manifest.graph}: re-export")
+        return dim
+
+    def _token_vectors(self, words: list[str]) -> np.ndarray:
+        return self.token_session.run(None, {"chars": char_ids(words, self.manifest.max_chars)})[0]
 
     def run(self, token_lists: list[list[Token]]) -> tuple[np.ndarray, np.ndarray]:
-        """Raw graph outputs for tokenised sentences (each non-empty): logits (B, I), emissions (B, T, K)."""
-        chars, lengths = batch_char_ids([[t.text for t in toks] for toks in token_lists], self.manifest.max_chars)
-        intent_logits, emissions = self.session.run(None, {"chars": chars, "lengths": lengths})
-        return intent_logits, emissions
+        """Raw graph outputs for tokenised sentences (each non-empty): logits (B, I), emissions (B, T, K).
+
+        Each sentence's outputs are the same alone or in any batch: fp32 pads and masks; int8 quantises
+        activations with one scale per call, so it runs one call per sentence (batching gains it nothing).
+        """
+        lengths = np.array([len(toks) for toks in token_lists], dtype=np.int64)
+        vectors = self.token_cache.lookup([t.text for toks in token_lists for t in toks])
+        tokens = np.zeros((len(token_lists), int(lengths.max()), vectors.shape[1]), dtype=np.float32)
+        tokens[np.arange(tokens.shape[1])[None, :] < lengths[:, None]] = vectors  # padding stays 0: masked out
+        if self.precision == "fp32":
+            intent_logits, emissions = self.session.run(None, {"tokens": tokens, "lengths": lengths})
+            return intent_logits, emissions
+        outputs = [self.session.run(None, {"tokens": tokens[i : i + 1, :n], "lengths": lengths[i : i + 1]})
+                   for i, n in enumerate(lengths)]
+        emissions = np.zeros((*tokens.shape[:2], len(self.manifest.tags)), dtype=np.float32)
+        for i, (_, e) in enumerate(outputs):
+            emissions[i, : lengths[i]] = e[0]
+        return np.concatenate([logits for logits, _ in outputs]), emissions
 
     def parse_batch(self, texts: list[str]) -> list[Parse]:
         token_lists = [tokenize(text) for text in texts]

@@ -38,6 +38,7 @@ class TokenOut(BaseModel):
 class ModelOut(BaseModel):
     name: str
     version: str
+    precision: str = Field("fp32", description="graph served: fp32, or int8 when it passed its accuracy gate")
 
 
 class ParseResponse(BaseModel):

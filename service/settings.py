@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +20,9 @@ class Settings(BaseSettings):
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per request")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
     inference_threads: int = Field(2, ge=1, le=64, description="model calls that may run at once in a worker")
+    precision: Literal["auto", "fp32", "int8"] = Field(
+        "auto", description="model graph: int8 only if it passed its accuracy gate; auto takes int8 when it did")
+    token_cache_size: int = Field(50_000, ge=0, description="words beyond the training words whose vectors are kept")
     latency_budget_ms: float = Field(50.0, gt=0, description="server-side time a request should stay within")
     max_text_chars: int = Field(512, ge=1, description="longest accepted utterance, after trimming")
     max_batch_texts: int = Field(64, ge=1, description="most texts accepted by /parse/batch")

@@ -53,23 +53,13 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     return TinyModel(lm / "last.pt", nlu / "nlu.pt", model)
 
 
-def onnx_test_metrics(model_dir: Path, limit: int | None = None) -> dict[str, float]:
+def onnx_test_metrics(model_dir: Path, limit: int | None = None, precision: str = "fp32") -> dict[str, float]:
     """Metrics of the ONNX model on MASSIVE test, over the examples and with the code that training uses."""
+    from export.quantize import predictor_metrics
     from service.predictor import Predictor
-    from training.evaluate import Prediction, metrics
     from training.train_nlu import load_split
 
-    gold = load_split(MASSIVE, "test", limit)
-    predictor = Predictor(model_dir)
-    predictions = []
-    for i in range(0, len(gold), 64):
-        chunk = gold[i : i + 64]
-        for g, parse in zip(chunk, predictor.parse_batch([g.example.text for g in chunk]), strict=True):
-            assert [t.text for t in parse.tokens] == g.words
-            predictions.append(Prediction(parse.intent, parse.tags, None))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*ill-defined.*")  # seqeval, when no slot is predicted
-        return metrics(gold, predictions)
+    return predictor_metrics(Predictor(model_dir, precision=precision), load_split(MASSIVE, "test", limit))
 
 
 def free_port() -> int:

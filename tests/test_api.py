@@ -26,6 +26,13 @@ def client() -> Iterator[TestClient]:
         yield c
 
 
+def expected_model() -> dict:
+    """The default precision, auto, serves int8 when its accuracy gate passed."""
+    manifest = load_manifest(MODEL_DIR, verify=False)
+    precision = "int8" if manifest.precision_available("int8") else "fp32"
+    return {"name": manifest.name, "version": manifest.version, "precision": precision}
+
+
 def check_parse(body: dict, text: str) -> None:
     """The /parse contract, for any model."""
     assert set(body) == {"text", "intent", "slots", "tokens", "tags", "model"}
@@ -33,7 +40,7 @@ def check_parse(body: dict, text: str) -> None:
     manifest = load_manifest(MODEL_DIR, verify=False)
     assert body["intent"]["name"] in manifest.intents
     assert 0.0 <= body["intent"]["confidence"] <= 1.0
-    assert body["model"] == {"name": manifest.name, "version": manifest.version}
+    assert body["model"] == expected_model()
     assert body["tokens"], text
     for token in body["tokens"]:
         assert text[token["start"] : token["end"]] == token["text"]
@@ -55,7 +62,7 @@ def test_ready_names_the_model(client: TestClient) -> None:
     manifest = load_manifest(MODEL_DIR, verify=False)
     body = r.json()
     assert body["status"] == "ready"
-    assert body["model"] == {"name": manifest.name, "version": manifest.version}
+    assert body["model"] == expected_model()
     assert body["metrics"] == manifest.metrics
 
 

@@ -7,14 +7,17 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import MASSIVE, TinyModel, onnx_test_metrics
 
 from elmol_nlu.manifest import MANIFEST, SCHEMA_VERSION, ManifestError, load_manifest, sha256_of
+from elmol_nlu.text import normalize
 from export import parity
 from export.__main__ import parity_sentences
-from export.to_onnx import load_nlu
+from export.to_onnx import graphs_digest, load_nlu
 from service.predictor import Predictor
+from service.token_cache import TokenVectorCache
 
 
 def test_export_writes_a_verified_manifest(tiny_model: TinyModel) -> None:
@@ -24,7 +27,11 @@ def test_export_writes_a_verified_manifest(tiny_model: TinyModel) -> None:
     assert manifest.graph_path.is_file()
     assert raw["files"][manifest.graph]["sha256"] == sha256_of(manifest.graph_path)
     assert raw["files"][manifest.graph]["bytes"] == manifest.graph_path.stat().st_size
-    assert manifest.version.endswith(sha256_of(manifest.graph_path)[:8])
+    assert manifest.token_graph_path.is_file() and manifest.warm_words
+    assert manifest.version.endswith(graphs_digest(tiny_model.model_dir)[:8])
+    int8 = raw["variants"]["int8"]
+    assert raw["files"][int8["graph"]]["sha256"] == sha256_of(tiny_model.model_dir / int8["graph"])
+    assert int8["passed"] == (int8["drop"]["intent_acc"] <= int8["max_drop"] >= int8["drop"]["slot_f1"])
     _, state = load_nlu(tiny_model.nlu_checkpoint)
     assert manifest.intents == state["intents"] and manifest.tags == state["tags"]
     assert manifest.tags[0] == "O" and manifest.crf_transitions.shape == (len(manifest.tags),) * 2
@@ -105,6 +112,7 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], None], str]] = {
     "crf transitions shape": (edit_manifest(lambda m: m["crf"]["transitions"].pop()), "CRF parameters do not match"),
     "crf start shape": (edit_manifest(lambda m: m["crf"]["start"].append(0.0)), "CRF parameters do not match"),
     "graph not checksummed": (edit_manifest(lambda m: m.update(graph="other.onnx")), "not among its checksummed"),
+    "token graph not checksummed": (edit_manifest(lambda m: m.update(token_graph="x.onnx")), "not among its"),
     "no max_chars": (edit_manifest(lambda m: m["text"].pop("max_chars")), "max_chars"),
 }
 
@@ -151,3 +159,41 @@ def test_unverified_load_skips_checksums(tiny_model: TinyModel, tmp_path: Path) 
     shutil.copytree(tiny_model.model_dir, directory)
     flip_graph_byte(directory)
     assert load_manifest(directory, verify=False).name == load_manifest(tiny_model.model_dir).name
+
+
+def test_token_cache_gives_the_vectors_the_token_graph_gives(tiny_model: TinyModel) -> None:
+    """Warm words, new words, repeats and case variants: the same vectors as one direct token-graph call."""
+    predictor = Predictor(tiny_model.model_dir, cache_size=3)
+    cache = predictor.token_cache
+    warm = predictor.manifest.warm_words[:3]
+    new = ["zzyzx", "qwertyuiopasdfghjklzxc", "xqxqxq", "vvwvvw", "pqpqpq"]  # none is a MASSIVE train word
+    words = [*warm, new[0], "Zzyzx", *new, new[0]]
+    expected = predictor._token_vectors([normalize(w) for w in words])
+    np.testing.assert_allclose(cache.lookup(words), expected, atol=1e-5)
+    assert cache.misses == len(new)  # each new word computed once, whatever its case or repeats
+    np.testing.assert_allclose(cache.lookup(words), expected, atol=1e-5)
+    assert cache.misses == len(new) + 2  # an LRU of three kept the last three: the first two come back
+    assert len(cache) == len(set(predictor.manifest.warm_words)) + 3
+
+
+def test_outputs_do_not_depend_on_the_cache(tiny_model: TinyModel) -> None:
+    sentences = parity_sentences(MASSIVE, 32, seed=3)
+    cold = Predictor(tiny_model.model_dir, cache_size=0)
+    cold.token_cache = TokenVectorCache(cold._token_vectors, cold.token_cache.dim, [], 0)  # nothing warm
+    warm = Predictor(tiny_model.model_dir)
+    for a, b in zip(cold.run(sentences), warm.run(sentences), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_int8_is_served_only_past_its_gate(tiny_model: TinyModel, tmp_path: Path) -> None:
+    directory = tmp_path / "model"
+    shutil.copytree(tiny_model.model_dir, directory)
+    edit_manifest(lambda m: m["variants"]["int8"].update(passed=False))(directory)
+    with pytest.raises(ManifestError, match="failed its accuracy gate"):
+        Predictor(directory, precision="int8")
+    assert Predictor(directory, precision="auto").precision == "fp32"
+    edit_manifest(lambda m: m["variants"]["int8"].update(passed=True))(directory)
+    assert Predictor(directory, precision="auto").precision == "int8"
+    edit_manifest(lambda m: m.pop("variants"))(directory)
+    with pytest.raises(ManifestError, match="no int8 graph"):
+        Predictor(directory, precision="int8")

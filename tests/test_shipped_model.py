@@ -56,6 +56,17 @@ def test_metrics_match_the_manifest(test_metrics: dict[str, float]) -> None:
         assert recorded[key] == pytest.approx(test_metrics[key], abs=MANIFEST_TOLERANCE), key
 
 
+def test_int8_passes_its_gate_and_the_manifest_says_so() -> None:
+    """The int8 graph the service serves by default: its recorded gate, and its metrics recomputed."""
+    variant = load_manifest(MODEL_DIR, verify=False).raw["variants"]["int8"]
+    assert variant["passed"] is True and variant["test"]["n"] == TEST_UTTERANCES
+    int8 = onnx_test_metrics(MODEL_DIR, precision="int8")
+    for key in ("intent_acc", "slot_f1", "exact_match"):
+        assert int8[key] == pytest.approx(variant["test"][key], abs=0.01), key
+    assert variant["fp32_test"]["intent_acc"] - int8["intent_acc"] <= variant["max_drop"]
+    assert variant["fp32_test"]["slot_f1"] - int8["slot_f1"] <= variant["max_drop"]
+
+
 def test_parity_with_the_source_checkpoint() -> None:
     """PyTorch (the committed training checkpoint) vs onnxruntime (the shipped graph), on 256 test utterances."""
     from elmol_nlu.manifest import sha256_of

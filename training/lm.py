@@ -136,9 +136,12 @@ class ELMoEncoder(nn.Module):
         return 2 * self.cfg.hidden_dim
 
     def forward(self, chars: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
-        tokens = self.char_cnn(chars)  # (B, T, D)
+        return self.contextualize(self.char_cnn(chars), lengths)
+
+    def contextualize(self, tokens: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        """The layers from context-free token vectors (B, T, D), which serving caches per word."""
         x = self.dropout(tokens)
-        index = reversal_index(lengths, chars.shape[1])
+        index = reversal_index(lengths, tokens.shape[1])
         fwd = self.forward_lm(x)
         bwd = [reverse(h, index) for h in self.backward_lm(reverse(x, index))]
         return [torch.cat([tokens, tokens], dim=2)] + [torch.cat(pair, dim=2) for pair in zip(fwd, bwd, strict=True)]

@@ -94,9 +94,18 @@ class JointNLU(nn.Module):
 
         ``words`` (B, T) are ids in the embedder's word vocabulary, for word-based embedders only.
         """
-        mask = lengths_to_mask(lengths, chars.shape[1]).unsqueeze(2)  # (B, T, 1)
-        index = reversal_index(lengths, chars.shape[1])  # the same graph nodes as the encoder's, merged by ORT
         layers = self.encoder(chars, lengths, words) if self.encoder.uses_words else self.encoder(chars, lengths)
+        return self.heads(layers, lengths)
+
+    def forward_from_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward`` from the char CNN's token vectors (B, T, D): they depend on the word alone, so serving
+        computes each word's once and caches it. Character-only (ELMo) encoders only."""
+        return self.heads(self.encoder.contextualize(tokens, lengths), lengths)
+
+    def heads(self, layers: list[torch.Tensor], lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        time = layers[0].shape[1]
+        mask = lengths_to_mask(lengths, time).unsqueeze(2)  # (B, T, 1)
+        index = reversal_index(lengths, time)  # the same graph nodes as the encoder's, merged by ORT
         x = self.embed_dropout(self.mix(layers))
         h = self.dropout(self.shared(x, index))  # (B, T, 2*shared)
         pooled = [max_mean_pool(h, mask, lengths)]

@@ -1,0 +1,56 @@
+"""int8 dynamic quantisation of the model graph, kept beside an accuracy gate against fp32.
+
+Only the model graph (biLSTMs and heads) is quantised: its weights dominate memory traffic at batch 1.
+The token graph stays fp32, as it runs once per new word and its vectors are cached.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from onnxruntime.quantization import QuantType, quantize_dynamic
+
+from elmol_nlu.datasets import TaggedExample
+from service.predictor import Predictor
+
+log = logging.getLogger("export")
+INT8_GRAPH = "model.int8.onnx"
+MAX_DROP = 0.5  # points of intent accuracy or slot F1 that int8 may lose against fp32 on the test split
+QUANTIZED_OPS = ["LSTM", "MatMul", "Gemm"]
+
+
+def write_int8(model_dir: Path, graph: str) -> Path:
+    path = model_dir / INT8_GRAPH
+    quantize_dynamic(model_dir / graph, path, op_types_to_quantize=QUANTIZED_OPS, weight_type=QuantType.QInt8)
+    log.info("int8 graph %s (%.1f MB)", path, path.stat().st_size / 1e6)
+    return path
+
+
+def predictor_metrics(predictor: Predictor, gold: list[TaggedExample], batch: int = 64) -> dict[str, float]:
+    """Intent accuracy, slot F1 and exact match of an ONNX predictor, computed as training computes them."""
+    import warnings
+
+    from training.evaluate import Prediction, metrics
+
+    predictions = []
+    for i in range(0, len(gold), batch):
+        chunk = gold[i : i + batch]
+        for g, parse in zip(chunk, predictor.parse_batch([g.example.text for g in chunk]), strict=True):
+            if [t.text for t in parse.tokens] != g.words:
+                raise ValueError(f"the service tokenises {g.example.text!r} unlike the data loader")
+            predictions.append(Prediction(parse.intent, parse.tags, None))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*ill-defined.*")  # seqeval, when no slot is predicted
+        return metrics(gold, predictions)
+
+
+def int8_gate(model_dir: Path, gold: list[TaggedExample]) -> dict:
+    """The manifest's ``variants.int8`` entry: both precisions' test metrics, the drops and the verdict."""
+    fp32 = predictor_metrics(Predictor(model_dir, precision="fp32"), gold)
+    int8 = predictor_metrics(Predictor(model_dir, precision="int8", verify_gate=False), gold)
+    drops = {k: round(fp32[k] - int8[k], 3) for k in ("intent_acc", "slot_f1", "exact_match")}
+    passed = drops["intent_acc"] <= MAX_DROP and drops["slot_f1"] <= MAX_DROP
+    log.info("int8 gate %s: fp32 %s, int8 %s", "passed" if passed else "FAILED", fp32, int8)
+    return {"graph": INT8_GRAPH, "ops": QUANTIZED_OPS, "fp32_test": fp32, "test": int8, "drop": drops,
+            "max_drop": MAX_DROP, "passed": passed}
