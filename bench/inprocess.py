@@ -34,6 +34,22 @@ def time_single(predictor: Predictor, texts: list[str], n: int, warmup: int) -> 
     return {"all": summarize([ms for _, ms in timed]), "by_tokens": by_bucket}
 
 
+def time_after_idle(predictor: Predictor, texts: list[str], n: int,
+                    gaps_ms: tuple[float, ...] = (0, 0.5, 2)) -> dict:
+    """``parse`` after sleeping ``gap`` ms, as sequential requests arrive: an idle VM CPU wakes up slowly."""
+    result = {}
+    for gap in gaps_ms:
+        timed = []
+        for text in take(texts, n):
+            if gap:
+                time.sleep(gap / 1000)
+            started = time.perf_counter()
+            predictor.parse(text)
+            timed.append(1000 * (time.perf_counter() - started))
+        result[f"{gap:g}"] = summarize(timed)
+    return result
+
+
 def time_batch(predictor: Predictor, texts: list[str], n: int, batch: int, warmup: int) -> dict:
     """``parse_batch`` on ``batch`` texts: per-call time, per-utterance time and utterances/s."""
     calls = max(n // batch, 10)
@@ -50,9 +66,10 @@ def time_batch(predictor: Predictor, texts: list[str], n: int, batch: int, warmu
 
 
 def run_inprocess(model_dir: Path, texts: list[str], threads: int, n: int, warmup: int,
-                  batches: list[int]) -> dict:
-    predictor = Predictor(model_dir, threads=threads)
-    log.info("in-process, %d thread(s): %d parse calls after %d warm-up", threads, n, warmup)
-    result = {"threads": threads, "single": time_single(predictor, texts, n, warmup)}
+                  batches: list[int], precision: str = "fp32") -> dict:
+    predictor = Predictor(model_dir, threads=threads, precision=precision)
+    log.info("in-process %s, %d thread(s): %d parse calls after %d warm-up", precision, threads, n, warmup)
+    result = {"precision": precision, "threads": threads, "single": time_single(predictor, texts, n, warmup)}
     result["batched"] = [time_batch(predictor, texts, n, b, warmup) for b in batches]
+    result["after_idle_ms"] = time_after_idle(predictor, texts, min(n, 500))
     return result

@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--http-n", type=int, default=1000, help="timed HTTP requests; 0 skips the HTTP part")
     p.add_argument("--warmup", type=int, default=200, help="untimed calls before each measurement")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="onnxruntime threads, in process")
+    p.add_argument("--precisions", nargs="+", default=["int8", "fp32"], choices=["fp32", "int8"],
+                   help="model graphs to time in process, the served one first; int8 only if the model has it")
     p.add_argument("--batch-sizes", type=int, nargs="*", default=[8, 32])
     p.add_argument("--server-threads", type=int, default=1, help="onnxruntime threads of the HTTP server")
     p.add_argument("--server-cpu", type=int, default=0)
@@ -46,10 +48,12 @@ def run(args: argparse.Namespace) -> dict:
     result["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     texts = load_texts(args.data, args.seed)
     log.info("%d MASSIVE test utterances from %s", len(texts), args.data)
-    result["inprocess"] = [run_inprocess(args.model_dir, texts, t, args.n, args.warmup, args.batch_sizes)
-                           for t in args.threads]
+    manifest = load_manifest(args.model_dir, verify=False)
+    precisions = [p for p in args.precisions if manifest.precision_available(p)]
+    result["inprocess"] = [run_inprocess(args.model_dir, texts, t, args.n, args.warmup, args.batch_sizes, p)
+                           for p in precisions for t in args.threads]
     single = result["inprocess"][0]["single"]["all"]
-    result["targets"] = {f"in-process T={args.threads[0]}": ratios(single["p50"], single["p99"])}
+    result["targets"] = {f"in-process {precisions[0]} T={args.threads[0]}": ratios(single["p50"], single["p99"])}
     if args.http_n > 0:
         http = run_http(args.model_dir, texts, args.http_n, args.warmup, args.server_threads,
                         args.server_cpu, args.client_cpu)

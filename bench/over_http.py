@@ -46,7 +46,9 @@ def run_http(model_dir: Path, texts: list[str], n: int, warmup: int, threads: in
                 send(client, text)
             log.info("over HTTP: %d sequential POST /parse after %d warm-up", n, warmup)
             timed = [send(client, text) for text in take(texts, n, skip=warmup)]
+            precision = client.get("/ready").json()["model"]["precision"]
         finally:
             os.sched_setaffinity(0, before)
-    return {"threads": threads, "server_cpus": sorted(server_cpus or []), "client_cpus": sorted(client_cpus or []),
+    return {"precision": precision, "threads": threads,
+            "server_cpus": sorted(server_cpus or []), "client_cpus": sorted(client_cpus or []),
             "server_ms": summarize([s for s, _ in timed]), "round_trip_ms": summarize([rt for _, rt in timed])}

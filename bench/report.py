@@ -40,11 +40,12 @@ def row(label: str, s: dict, scale: float = 1.0, rate: float | None = None) -> s
 
 
 def inprocess_rows(part: dict) -> list[str]:
-    t = part["threads"]
-    rows = [row(f"in-proc T={t} batch 1", part["single"]["all"])]
+    t = f"{part.get('precision', 'fp32')} T={part['threads']}"
+    rows = [row(f"in-proc {t} batch 1", part["single"]["all"])]
     rows += [row(f"  tokens {name}", s) for name, s in part["single"]["by_tokens"].items() if s["n"]]
-    rows += [row(f"in-proc T={t} batch {b['batch']} /utt", b["call"], scale=b["batch"], rate=b["utt_per_s"])
+    rows += [row(f"in-proc {t} b{b['batch']} /utt", b["call"], scale=b["batch"], rate=b["utt_per_s"])
              for b in part["batched"]]
+    rows += [row(f"  after {gap} ms idle", s) for gap, s in part.get("after_idle_ms", {}).items()]
     return rows
 
 
@@ -58,7 +59,7 @@ def table(result: dict) -> str:
     for part in result["inprocess"]:
         lines += inprocess_rows(part)
     if http := result.get("http"):
-        lines.append(row(f"HTTP server-side T={http['threads']}", http["server_ms"]))
+        lines.append(row(f"HTTP server {http.get('precision', 'fp32')} T={http['threads']}", http["server_ms"]))
         lines.append(row("HTTP client round-trip", http["round_trip_ms"]))
     lines.append("")
     for name, r in result["targets"].items():

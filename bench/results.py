@@ -28,12 +28,24 @@ PEERS = [
 ]
 
 
+def single_p50(latency: dict | None, precision: str) -> str:
+    """p50 ms at batch 1, one thread, in process, of one precision's graph, if the benchmark timed it."""
+    parts = [p for p in (latency or {}).get("inprocess", [])
+             if p.get("precision", "fp32") == precision and p["threads"] == 1]
+    return f"{parts[0]['single']['all']['p50']:.2f}" if parts else "–"
+
+
 def results_table(manifest: dict, latency: dict | None, baseline: dict | None) -> str:
     test = manifest["metrics"]["test"]
-    ms = f"{latency['inprocess'][0]['single']['all']['p50']:.2f}" if latency else "–"
+    label = f"{manifest['name']} {manifest['version']}"
+    rows = [f"| **{label}** fp32 (this repo) | **{test['intent_acc']:.2f}** | "
+            f"**{test['slot_f1']:.2f}** | **{test['exact_match']:.2f}** | **{single_p50(latency, 'fp32')}** |"]
+    int8 = manifest.get("variants", {}).get("int8")
+    if int8 and int8.get("passed"):
+        t = int8["test"]
+        rows.append(f"| **{label}** int8, served by default (this repo) | **{t['intent_acc']:.2f}** | "
+                    f"**{t['slot_f1']:.2f}** | **{t['exact_match']:.2f}** | **{single_p50(latency, 'int8')}** |")
     name, a, f, e, t = PEERS[0]
-    rows = [f"| **{manifest['name']} {manifest['version']}** (this repo) | **{test['intent_acc']:.2f}** | "
-            f"**{test['slot_f1']:.2f}** | **{test['exact_match']:.2f}** | **{ms}** |"]
     rows.append(f"| {name}: team's measurement | {a:.1f} | {f:.1f} | {e:.1f} | {t} |")
     if baseline:
         t = baseline["metrics"]["test"]
@@ -47,14 +59,20 @@ def results_table(manifest: dict, latency: dict | None, baseline: dict | None) -
 
 
 def latency_table(latency: dict) -> str:
-    single = latency["inprocess"][0]["single"]
+    served = latency["inprocess"][0]
+    single = served["single"]
+    precision = served.get("precision", "fp32")
     lines = ["| measurement | p50 ms | p99 ms |", "|---|---|---|",
-             f"| in process, batch 1, all test utterances | {single['all']['p50']:.2f} | {single['all']['p99']:.2f} |"]
+             f"| in process ({precision}), batch 1, all test utterances | {single['all']['p50']:.2f} | "
+             f"{single['all']['p99']:.2f} |"]
     for bucket, s in single["by_tokens"].items():
         if s["n"]:
             lines.append(f"| in process, batch 1, {bucket} tokens | {s['p50']:.2f} | {s['p99']:.2f} |")
+    for gap, s in served.get("after_idle_ms", {}).items():
+        lines.append(f"| in process, batch 1, after {gap} ms idle | {s['p50']:.2f} | {s['p99']:.2f} |")
     if http := latency.get("http"):
-        lines.append(f"| HTTP, server-side (`X-Process-Time-Ms`) | {http['server_ms']['p50']:.2f} | "
+        lines.append(f"| HTTP ({http.get('precision', 'fp32')}), server-side (`X-Process-Time-Ms`) | "
+                     f"{http['server_ms']['p50']:.2f} | "
                      f"{http['server_ms']['p99']:.2f} |")
         lines.append(f"| HTTP, client round trip | {http['round_trip_ms']['p50']:.2f} | "
                      f"{http['round_trip_ms']['p99']:.2f} |")
