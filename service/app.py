@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service.batcher import MicroBatcher, OverloadedError
+from service.metrics import Metrics
 from service.predictor import Parse, Predictor
 from service.schemas import (
     BatchParseRequest,
@@ -77,16 +79,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("model %s %s (%s, %d cached words) loaded from %s in %.0f ms", m.name, m.version,
                  predictor.precision, len(predictor.token_cache), settings.model_dir,
                  1000 * (time.perf_counter() - started))
-        with ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="inference") as executor:
-            app.state.executor = executor
+        batcher = MicroBatcher(predictor.parse_batch, metrics, settings.max_batch_size, settings.max_wait_us,
+                               settings.max_queue, settings.inference_threads)
+        app.state.batcher = batcher
+        try:
             yield
-        app.state.predictor = None
+        finally:
+            app.state.predictor = None
+            batcher.close()
 
     app = FastAPI(title="elmol-nlu", version="0.1.0", lifespan=lifespan,
                   description="Intent and slots of assistant utterances with an ELMo-Light joint model.")
     app.state.predictor = None
     app.state.settings = settings
-    app.add_middleware(TimingMiddleware, budget_ms=settings.latency_budget_ms)
+    metrics = Metrics()
+    app.add_middleware(TimingMiddleware, budget_ms=settings.latency_budget_ms, metrics=metrics)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -112,13 +119,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Both parse routes build their pydantic response themselves and return its JSON (pydantic-core's
     # serializer): FastAPI would otherwise validate the returned model again and encode it in Python,
     # which cost more than the model run. ``response_model`` still documents the body in /docs.
-    @app.post("/parse", response_model=ParseResponse, summary="Intent and slots of one utterance")
-    async def parse(request: ParseRequest) -> Response:
-        # The model runs off the event loop on our own small executor: FastAPI's thread pool for sync
-        # routes (anyio, with its capacity limiter) cost a sizeable part of a few-ms request.
+    @app.post("/parse", response_model=ParseResponse, summary="Intent and slots of one utterance",
+              responses={503: {"description": "over capacity: the answer could not be due within the deadline; "
+                                              "retry after Retry-After seconds"}})
+    async def parse(request: ParseRequest, http: Request, deadline_ms: Annotated[float | None, Header(
+            alias="X-Deadline-Ms", gt=0, description="answer within this many ms of arrival, or get a 503; "
+                                                     "at most the server's latency budget")] = None) -> Response:
+        # The model runs off the event loop, in the micro-batcher's threads, together with whatever other
+        # requests are waiting; work that could not finish by the deadline comes back as OverloadedError.
         check_text(request.text, ["body", "text"], settings.max_text_chars)
-        p = predictor()
-        result = await asyncio.get_running_loop().run_in_executor(app.state.executor, p.parse, request.text)
+        predictor()  # 503 while loading
+        budget_ms = min(deadline_ms or settings.latency_budget_ms, settings.latency_budget_ms)
+        deadline = http.state.request_started + budget_ms / 1000
+        try:
+            result = await app.state.batcher.parse(request.text, deadline)
+        except OverloadedError as e:
+            return JSONResponse(status_code=503, headers={"Retry-After": "1"},
+                                content={"detail": f"over capacity ({e.reason}): {e}; retry in a second"})
         body = to_response(result, app.state.model)
         return Response(body.model_dump_json(), media_type="application/json")
 
@@ -132,5 +149,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         parses = predictor().parse_batch(request.texts)
         body = BatchParseResponse(results=[to_response(p, app.state.model) for p in parses], model=app.state.model)
         return Response(body.model_dump_json(), media_type="application/json")
+
+    @app.get("/metrics", summary="Prometheus metrics of this worker process", include_in_schema=False)
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -19,11 +19,16 @@ class Settings(BaseSettings):
     model_dir: Path = DEFAULT_MODEL_DIR
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per request")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
-    inference_threads: int = Field(2, ge=1, le=64, description="model calls that may run at once in a worker")
+    inference_threads: int = Field(1, ge=1, le=64, description="micro-batcher threads (model calls at once) per worker")
+    max_batch_size: int = Field(16, ge=1, le=256, description="most utterances the micro-batcher puts in one call")
+    max_wait_us: int = Field(0, ge=0, le=100_000, description="how long a batch may wait for more requests; 0 takes "
+                             "what queued while the model was busy, which adds no latency at low load")
+    max_queue: int = Field(64, ge=1, description="utterances waiting for the model beyond which requests get 503")
     precision: Literal["auto", "fp32", "int8"] = Field(
         "auto", description="model graph: int8 only if it passed its accuracy gate; auto takes int8 when it did")
     token_cache_size: int = Field(50_000, ge=0, description="words beyond the training words whose vectors are kept")
-    latency_budget_ms: float = Field(50.0, gt=0, description="server-side time a request should stay within")
+    latency_budget_ms: float = Field(50.0, gt=0, description="deadline of a request, from its arrival; a client "
+                                     "may ask for less with X-Deadline-Ms; later work is shed with 503")
     max_text_chars: int = Field(512, ge=1, description="longest accepted utterance, after trimming")
     max_batch_texts: int = Field(64, ge=1, description="most texts accepted by /parse/batch")
     log_level: str = "info"

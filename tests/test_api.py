@@ -177,6 +177,44 @@ def test_batch_rejects_wrong_shapes(client: TestClient) -> None:
     assert_actionable_4xx(client.post("/parse/batch", json={"texts": ["a"], "extra": 1}))
 
 
+@pytest.mark.parametrize(("value", "hint"), [("soon", "valid number"), ("0", "greater than 0"),
+                                             ("-5", "greater than 0")])
+def test_bad_deadline_header(client: TestClient, value: str, hint: str) -> None:
+    r = client.post("/parse", json={"text": GOOD}, headers={"X-Deadline-Ms": value})
+    assert_actionable_4xx(r, hint, "X-Deadline-Ms")
+
+
+def test_a_deadline_that_cannot_be_met_is_shed_with_503(client: TestClient) -> None:
+    r = client.post("/parse", json={"text": GOOD}, headers={"X-Deadline-Ms": "0.001"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert "deadline" in r.json()["detail"] and "retry" in r.json()["detail"]
+    ok = client.post("/parse", json={"text": GOOD}, headers={"X-Deadline-Ms": "1000"})  # capped at the budget
+    assert ok.status_code == 200, ok.text
+
+
+def metric(body: str, name: str, labels: str = "") -> float:
+    prefix = f"{name}{{{labels}}} " if labels else f"{name} "
+    return float(next(line for line in body.splitlines() if line.startswith(prefix)).split()[-1])
+
+
+def test_metrics_count_requests_latency_and_shedding(client: TestClient) -> None:
+    before = client.get("/metrics").text
+    client.post("/parse", json={"text": GOOD})
+    client.post("/parse", json={"text": " "})
+    client.post("/parse", json={"text": GOOD}, headers={"X-Deadline-Ms": "0.001"})
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    body = r.text
+    for status, n in (("200", 1), ("422", 1), ("503", 1)):
+        name, labels = "elmol_requests_total", f'route="/parse",status="{status}"'
+        was = metric(before, name, labels) if f"{name}{{{labels}}}" in before else 0.0
+        assert metric(body, name, labels) == was + n, status
+    assert metric(body, "elmol_shed_total", 'reason="deadline"') >= 1
+    assert metric(body, "elmol_request_duration_seconds_bucket", 'le="0.0005",route="/parse"') >= 0  # sub-ms bucket
+    assert metric(body, "elmol_batch_size_count") >= 1 and metric(body, "elmol_queue_depth") == 0
+    assert 'elmol_errors_total{route="/parse"}' not in body  # no 5xx but shedding: no error series at all
+
+
 def test_wrong_method_and_path(client: TestClient) -> None:
     assert client.get("/parse").status_code == 405
     assert client.post("/nope", json={"text": GOOD}).status_code == 404

@@ -1,0 +1,129 @@
+"""Dynamic micro-batching under deadlines: requests queue, worker threads take what has gathered (up to a
+maximum batch, optionally waiting a few microseconds for more) and run it in one predictor call.
+
+Work that would finish past its request's deadline is shed with ``OverloadedError`` instead of served late,
+and the queue is bounded, so a burst costs 503s, not memory or everyone's latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from service.metrics import Metrics
+from service.predictor import Parse
+
+log = logging.getLogger("service.batcher")
+
+
+class OverloadedError(Exception):
+    """The request was refused to keep the latency budget; ``reason`` is "queue full" or "deadline"."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass
+class Job:
+    text: str
+    deadline: float  # time.perf_counter() by which the answer is due
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future = field(repr=False)
+
+
+def settle(future: asyncio.Future, result: Parse | None, error: BaseException | None) -> None:
+    """On the event loop: hand the outcome over, unless the client went away and it was cancelled."""
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+class MicroBatcher:
+    def __init__(self, parse_batch: Callable[[list[str]], list[Parse]], metrics: Metrics, max_batch: int,
+                 max_wait_us: int, max_queue: int, threads: int) -> None:
+        self._parse_batch = parse_batch
+        self._metrics = metrics
+        self.max_batch, self.max_wait, self.max_queue = max_batch, max_wait_us / 1e6, max_queue
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._per_utterance = 0.002  # seconds, running estimate of model time per utterance in a batch
+        metrics.queue_depth.set_function(self._queue.qsize)
+        self._threads = [threading.Thread(target=self._work, name=f"batcher-{i}", daemon=True) for i in range(threads)]
+        for t in self._threads:
+            t.start()
+
+    async def parse(self, text: str, deadline: float) -> Parse:
+        if self._queue.qsize() >= self.max_queue:
+            self._metrics.shed.labels("queue full").inc()
+            raise OverloadedError("queue full", f"{self.max_queue} utterances are already waiting")
+        loop = asyncio.get_running_loop()
+        job = Job(text, deadline, loop, loop.create_future())
+        self._queue.put(job)
+        return await job.future
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join(timeout=5)
+
+    def _work(self) -> None:
+        while (batch := self._gather()) is not None:
+            live = self._shed_late(batch)
+            if live:
+                self._run(live)
+
+    def _gather(self) -> list[Job] | None:
+        """Block for one job, then take what else is queued, waiting at most ``max_wait`` for more."""
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        until = time.perf_counter() + self.max_wait
+        while len(batch) < self.max_batch:
+            try:
+                wait = until - time.perf_counter()
+                job = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:  # closing: let the other threads see it too
+                self._queue.put(None)
+                break
+            batch.append(job)
+        return batch
+
+    def _shed_late(self, batch: list[Job]) -> list[Job]:
+        """Refuse the jobs this batch would answer after their deadline."""
+        finish = time.perf_counter() + self._per_utterance * len(batch)
+        live = []
+        for job in batch:
+            if finish > job.deadline:
+                self._metrics.shed.labels("deadline").inc()
+                error = OverloadedError("deadline", "the request could not be answered within its deadline")
+                job.loop.call_soon_threadsafe(settle, job.future, None, error)
+            else:
+                live.append(job)
+        return live
+
+    def _run(self, jobs: list[Job]) -> None:
+        started = time.perf_counter()
+        try:
+            parses: list[Parse | None] = list(self._parse_batch([j.text for j in jobs]))
+            error = None
+        except Exception as e:  # one bad batch must not stop the worker; the route turns it into a 500
+            log.exception("model call failed for %d utterances", len(jobs))
+            parses, error = [None] * len(jobs), e
+        seconds = time.perf_counter() - started
+        self._per_utterance = 0.8 * self._per_utterance + 0.2 * seconds / len(jobs)
+        self._metrics.batch_size.observe(len(jobs))
+        self._metrics.model_seconds.observe(seconds)
+        for job, parse in zip(jobs, parses, strict=True):
+            job.loop.call_soon_threadsafe(settle, job.future, parse, error)

@@ -1,0 +1,127 @@
+"""Micro-batching over the shipped model: answers never depend on the batch; late or excess work is shed."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+from conftest import MASSIVE, MODEL_DIR
+
+from elmol_nlu.datasets import read_massive
+from service.batcher import MicroBatcher, OverloadedError
+from service.metrics import Metrics
+from service.predictor import Parse, Predictor
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    return [e.text for e in read_massive(MASSIVE, "test")[:96]]
+
+
+def run_concurrently(batcher: MicroBatcher, texts: list[str], budget_s: float = 10.0) -> list:
+    async def main() -> list:
+        deadline = time.perf_counter() + budget_s
+        return await asyncio.gather(*(batcher.parse(t, deadline) for t in texts), return_exceptions=True)
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_batched_answers_equal_single_answers(texts: list[str], precision: str) -> None:
+    predictor = Predictor(MODEL_DIR, precision=precision)
+    metrics = Metrics()
+    # A wait of 20 ms makes concurrent requests share calls: batches of up to 16, of mixed lengths.
+    batcher = MicroBatcher(predictor.parse_batch, metrics, max_batch=16, max_wait_us=20_000, max_queue=1000,
+                           threads=1)
+    try:
+        batched = run_concurrently(batcher, texts)
+    finally:
+        batcher.close()
+    sizes = metrics.batch_size.collect()[0].samples
+    assert next(s.value for s in sizes if s.name.endswith("_count")) < len(texts)  # batches did form
+    for text, got in zip(texts, batched, strict=True):
+        alone: Parse = predictor.parse(text)
+        assert isinstance(got, Parse), got
+        assert (got.intent, got.tags, got.slots) == (alone.intent, alone.tags, alone.slots), text
+        assert got.confidence == pytest.approx(alone.confidence, abs=1e-5)
+
+
+def test_work_past_its_deadline_is_shed_and_the_rest_served(texts: list[str]) -> None:
+    gate = threading.Event()
+    predictor = Predictor(MODEL_DIR)
+
+    def slow_parse(batch: list[str]) -> list[Parse]:
+        gate.wait(5)  # the first call holds the worker while the others queue up
+        return predictor.parse_batch(batch)
+
+    metrics = Metrics()
+    batcher = MicroBatcher(slow_parse, metrics, max_batch=4, max_wait_us=0, max_queue=1000, threads=1)
+
+    async def main() -> list:
+        now = time.perf_counter()
+        first = asyncio.ensure_future(batcher.parse(texts[0], now + 10))
+        await asyncio.sleep(0.05)
+        late = [asyncio.ensure_future(batcher.parse(t, now + 0.06)) for t in texts[1:5]]
+        patient = [asyncio.ensure_future(batcher.parse(t, now + 10)) for t in texts[5:9]]
+        await asyncio.sleep(0.1)  # the late ones' deadline passes while the worker is held
+        gate.set()
+        return await asyncio.gather(first, *late, *patient, return_exceptions=True)
+
+    try:
+        first, *rest = asyncio.run(main())
+    finally:
+        batcher.close()
+    late, patient = rest[:4], rest[4:]
+    assert isinstance(first, Parse) and all(isinstance(p, Parse) for p in patient)
+    assert all(isinstance(e, OverloadedError) and e.reason == "deadline" for e in late)
+    assert metrics.registry.get_sample_value("elmol_shed_total", {"reason": "deadline"}) == 4
+
+
+def test_a_full_queue_refuses_at_once(texts: list[str]) -> None:
+    gate = threading.Event()
+    predictor = Predictor(MODEL_DIR)
+
+    def held(batch: list[str]) -> list[Parse]:
+        gate.wait(5)
+        return predictor.parse_batch(batch)
+
+    batcher = MicroBatcher(held, Metrics(), max_batch=1, max_wait_us=0, max_queue=3, threads=1)
+
+    async def main() -> list:
+        now = time.perf_counter()
+        jobs = [asyncio.ensure_future(batcher.parse(t, now + 10)) for t in texts[:1]]
+        await asyncio.sleep(0.05)  # the worker holds the first; the next three fill the queue
+        jobs += [asyncio.ensure_future(batcher.parse(t, now + 10)) for t in texts[1:6]]
+        await asyncio.sleep(0.05)
+        gate.set()
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        batcher.close()
+    refused = [r for r in results if isinstance(r, OverloadedError)]
+    assert len(refused) == 2 and all(r.reason == "queue full" for r in refused)
+    assert sum(isinstance(r, Parse) for r in results) == 4
+
+
+def test_a_failing_model_call_fails_its_requests_not_the_worker(texts: list[str]) -> None:
+    predictor = Predictor(MODEL_DIR)
+    calls = {"n": 0}
+
+    def flaky(batch: list[str]) -> list[Parse]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("boom")
+        return predictor.parse_batch(batch)
+
+    batcher = MicroBatcher(flaky, Metrics(), max_batch=1, max_wait_us=0, max_queue=10, threads=1)
+    try:
+        first = run_concurrently(batcher, texts[:1])
+        second = run_concurrently(batcher, texts[1:3])
+    finally:
+        batcher.close()
+    assert isinstance(first[0], RuntimeError)
+    assert all(isinstance(p, Parse) for p in second)
