@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from bench.corpus import take
-from bench.server import serve
+from bench.process import serve
 from bench.stats import summarize
 
 log = logging.getLogger("bench.over_http")

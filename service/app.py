@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -70,6 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = time.perf_counter()
+        # The event loop and the batcher threads share the GIL; at the default 5 ms switch interval a
+        # thread that wants it can wait 5 ms, longer than a whole parse.
+        sys.setswitchinterval(settings.gil_switch_ms / 1000)
         predictor = Predictor(settings.model_dir, threads=settings.threads, cache_size=settings.token_cache_size,
                               precision=settings.precision)
         predictor.parse("warm up the session")  # the first run allocates; keep it off a user's request
