@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -50,6 +51,27 @@ def time_after_idle(predictor: Predictor, texts: list[str], n: int,
     return result
 
 
+def other_python_work() -> None:
+    """About what a web framework does between two requests: build, encode and decode a few thousand objects."""
+    json.loads(json.dumps({f"k{i}": list(range(50)) for i in range(20)}))
+
+
+def time_interleaved(predictor: Predictor, texts: list[str], n: int) -> dict:
+    """``parse`` back-to-back, then with other Python work between parses, as in a server: the model's
+    kernels lose their warm CPU state (instruction cache, branch predictors, TLB) to the interpreter."""
+    result = {}
+    for name, between in (("back to back", None), ("after other python work", other_python_work)):
+        timed = []
+        for text in take(texts, n):
+            if between:
+                between()
+            started = time.perf_counter()
+            predictor.parse(text)
+            timed.append(1000 * (time.perf_counter() - started))
+        result[name] = summarize(timed)
+    return result
+
+
 def time_batch(predictor: Predictor, texts: list[str], n: int, batch: int, warmup: int) -> dict:
     """``parse_batch`` on ``batch`` texts: per-call time, per-utterance time and utterances/s."""
     calls = max(n // batch, 10)
@@ -72,4 +94,5 @@ def run_inprocess(model_dir: Path, texts: list[str], threads: int, n: int, warmu
     result = {"precision": precision, "threads": threads, "single": time_single(predictor, texts, n, warmup)}
     result["batched"] = [time_batch(predictor, texts, n, b, warmup) for b in batches]
     result["after_idle_ms"] = time_after_idle(predictor, texts, min(n, 500))
+    result["interleaved_ms"] = time_interleaved(predictor, texts, min(n, 500))
     return result

@@ -31,11 +31,15 @@ class Connections:
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self.opened = 0
 
-    async def take(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self._idle:
+    async def take(self, fresh: bool = False) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._idle and not fresh:
             return self._idle.pop()
         self.opened += 1
         return await asyncio.open_connection(self.host, self.port)
+
+    @property
+    def has_idle(self) -> bool:
+        return bool(self._idle)
 
     def give_back(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
         self._idle.append(conn)
@@ -63,14 +67,27 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, st
     return status, headers
 
 
+async def exchange(pool: Connections, request: bytes, fresh: bool) -> tuple[int, dict[str, str]]:
+    reader, writer = await pool.take(fresh)
+    writer.write(request)
+    status, headers = await read_response(reader)
+    pool.give_back((reader, writer))
+    return status, headers
+
+
 async def send(pool: Connections, request: bytes) -> Outcome:
     started = time.perf_counter()
+    errors = (OSError, asyncio.IncompleteReadError, ValueError, IndexError)
+    reused = pool.has_idle
     try:
-        conn = await pool.take()
-        conn[1].write(request)
-        status, headers = await read_response(conn[0])
-        pool.give_back(conn)
-    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+        try:
+            status, headers = await exchange(pool, request, fresh=False)
+        except errors:
+            if not reused:
+                raise
+            # the server closes keep-alive connections idle past its timeout: one retry on a new one
+            status, headers = await exchange(pool, request, fresh=True)
+    except errors:
         return Outcome(0, float("nan"), 1000 * (time.perf_counter() - started))
     return Outcome(status, float(headers.get("x-process-time-ms", "nan")), 1000 * (time.perf_counter() - started))
 

@@ -22,7 +22,8 @@ log = logging.getLogger("service.batcher")
 
 
 class OverloadedError(Exception):
-    """The request was refused to keep the latency budget; ``reason`` is "queue full" or "deadline"."""
+    """The request was refused to keep the latency budget: "queue full", "deadline" (would finish late)
+    or "late" (finished late after all: the answer is dropped rather than served past the deadline)."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)

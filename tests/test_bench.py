@@ -1,0 +1,25 @@
+"""The benchmarks run end to end on a real server, briefly: they must not rot between releases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import MODEL_DIR
+
+
+def test_load_sweep_against_the_real_server_and_the_bare_app(tmp_path: Path) -> None:
+    from bench import server
+
+    out = tmp_path / "load.json"
+    server.main(["--model-dir", str(MODEL_DIR), "--targets", "int8", "bare", "--seconds", "0.5", "--clients", "2",
+                 "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert out.with_suffix(".png").stat().st_size > 0
+    for name in ("int8", "bare"):
+        target = result["targets"][name]
+        assert target["saturation_per_s"] > 0
+        assert [s["fraction"] for s in target["steps"]] == list(server.LOAD_STEPS)
+        low = target["steps"][0]
+        assert low["errors"] == 0 and low["status"].get("200", 0) > 0, low
+        assert 0 < low["server_ms"]["p50"] < result["budget_ms"]
