@@ -6,8 +6,8 @@ STAMP := $(VENV)/.installed
 # the language model the NLU is trained on: the committed one (epoch 3 of `make pretrain`) unless told otherwise
 LM ?= checkpoints/elmol-lm-epoch3.pt
 
-.PHONY: install test lint unit serve serve-local pretrain train export bench results loadtest clean \
-	pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders
+.PHONY: install test lint unit serve serve-local pretrain train export bench bench-server results loadtest clean \
+	pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,12 +51,19 @@ export: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.latency --model-dir models/default
 
+bench-server: $(STAMP)
+	$(PY) -m bench.server --model-dir models/default
+
 ## the README's results table and training curve, from the manifest and the benchmark's JSON
 results: $(STAMP)
 	$(PY) -m bench.results --model-dir models/default --latency reports/latency.json
 
 loadtest: $(STAMP)
 	bash loadtest/run.sh
+
+## bad and odd requests against the real server; rewrites the table in docs/RELIABILITY.md, fails on a 5xx
+bad-inputs: $(STAMP)
+	$(PY) -m bench.bad_inputs --model-dir models/default
 
 ## the paper reproduction (docs/RESULTS.md): baselines on the same corpus, then the experiment grid
 # full ELMo for comparison: two biLSTM layers, a char CNN twice as wide (1024 filters)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.batcher import MicroBatcher, OverloadedError
+from service.input_guard import INPUT_ERRORS, JSON_ROUTES, InputGuardMiddleware
 from service.metrics import Metrics
 from service.predictor import Parse, Predictor
 from service.schemas import (
@@ -37,8 +39,6 @@ log = logging.getLogger("service")
 # GIL switch interval (GIL_SWITCH_S) while a batcher thread holds the interpreter.
 GIL_SWITCH_S = 0.001
 WRITE_MARGIN_S = 0.002
-
-
 def invalid(loc: list, msg: str) -> RequestValidationError:
     return RequestValidationError([{"type": "value_error", "loc": loc, "msg": msg}])
 
@@ -99,7 +99,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.predictor = None
     app.state.settings = settings
     metrics = Metrics()
+    # Added first, so it runs inside the timing middleware: its 413 and 415 are timed and counted too.
+    app.add_middleware(InputGuardMiddleware, max_bytes=settings.max_body_bytes, json_paths=JSON_ROUTES)
     app.add_middleware(TimingMiddleware, budget_ms=settings.latency_budget_ms, metrics=metrics)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own handler echoes the offending input back, which fails to encode for the NaN,
+        # Infinity and lone surrogates Python's JSON parser accepts (a 500); the message needs no echo.
+        detail = [{"type": e["type"], "loc": e["loc"], "msg": e["msg"]} for e in exc.errors()]
+        return Response(json.dumps({"detail": detail}, ensure_ascii=True), status_code=422,
+                        media_type="application/json")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -126,8 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # serializer): FastAPI would otherwise validate the returned model again and encode it in Python,
     # which cost more than the model run. ``response_model`` still documents the body in /docs.
     @app.post("/parse", response_model=ParseResponse, summary="Intent and slots of one utterance",
-              responses={503: {"description": "over capacity: the answer could not be due within the deadline; "
-                                              "retry after Retry-After seconds"}})
+              responses={**INPUT_ERRORS, 503: {"description": "over capacity: the answer could not be due within "
+                                                             "the deadline; retry after Retry-After seconds"}})
     async def parse(request: ParseRequest, http: Request, deadline_ms: Annotated[float | None, Header(
             alias="X-Deadline-Ms", gt=0, description="answer within this many ms of arrival, or get a 503; "
                                                      "at most the server's latency budget")] = None) -> Response:
@@ -148,7 +158,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = to_response(result, app.state.model)
         return Response(body.model_dump_json(), media_type="application/json")
 
-    @app.post("/parse/batch", response_model=BatchParseResponse, summary="Intent and slots of several utterances")
+    @app.post("/parse/batch", response_model=BatchParseResponse, summary="Intent and slots of several utterances",
+              responses=INPUT_ERRORS)
     def parse_batch(request: BatchParseRequest) -> Response:
         # In the thread pool: a batch of 64 takes long enough that it must not hold the event loop.
         if not 1 <= len(request.texts) <= settings.max_batch_texts:

@@ -31,4 +31,6 @@ class Settings(BaseSettings):
                                      "may ask for less with X-Deadline-Ms; later work is shed with 503")
     max_text_chars: int = Field(512, ge=1, description="longest accepted utterance, after trimming")
     max_batch_texts: int = Field(64, ge=1, description="most texts accepted by /parse/batch")
+    max_body_bytes: int = Field(256 * 1024, ge=1, description="largest accepted request body; larger ones get 413 "
+                                "before they are read whole")
     log_level: str = "info"

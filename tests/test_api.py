@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from collections.abc import Iterator
@@ -213,6 +214,86 @@ def test_metrics_count_requests_latency_and_shedding(client: TestClient) -> None
     assert metric(body, "elmol_request_duration_seconds_bucket", 'le="0.0005",route="/parse"') >= 0  # sub-ms bucket
     assert metric(body, "elmol_batch_size_count") >= 1 and metric(body, "elmol_queue_depth") == 0
     assert 'elmol_errors_total{route="/parse"}' not in body  # no 5xx but shedding: no error series at all
+
+
+@pytest.mark.parametrize("route", ["/parse", "/parse/batch"])
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
+                                          "application/vnd.api+json", "multipart/form-data; boundary=x"])
+def test_a_body_that_is_not_json_gets_415(client: TestClient, route: str, content_type: str | None) -> None:
+    body = json.dumps({"text": GOOD} if route == "/parse" else {"texts": [GOOD]})
+    headers = {"content-type": content_type} if content_type else {}
+    r = client.post(route, content=body, headers=headers)
+    assert r.status_code == 415, r.text
+    assert_actionable_4xx(r, "Content-Type", "send a JSON body with Content-Type: application/json")
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON",
+                                          "application/json;charset=UTF-8"])
+def test_json_with_a_charset_is_accepted(client: TestClient, content_type: str) -> None:
+    r = client.post("/parse/batch", content=json.dumps({"texts": [GOOD]}), headers={"content-type": content_type})
+    assert r.status_code == 200, r.text
+
+
+def test_a_body_over_the_limit_gets_413_from_its_content_length(client: TestClient) -> None:
+    limit = Settings().max_body_bytes
+    body = json.dumps({"texts": ["play some jazz in the kitchen"] * 10_000})
+    assert len(body) > limit
+    r = client.post("/parse/batch", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert_actionable_4xx(r, f"{len(body)} bytes", f"send at most {limit} bytes")
+    assert client.post("/parse", json={"text": GOOD}).status_code in (200, 503)  # still serving (503: shed when busy)
+
+
+def test_a_chunked_body_over_the_limit_gets_413(client: TestClient) -> None:
+    limit = Settings().max_body_bytes
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: httpx sends it chunked
+        yield b'{"text": "'
+        yield b"x" * (limit + 1)
+        yield b'"}'
+
+    r = client.post("/parse", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert_actionable_4xx(r, f"more than {limit} bytes", f"send at most {limit} bytes")
+
+
+def test_a_chunked_body_is_read_only_up_to_the_limit(client: TestClient) -> None:
+    """At the ASGI level, as uvicorn feeds a chunked body: reading stops at the chunk that passes the limit."""
+    chunk, received, sent = 4096, [], []
+
+    async def receive() -> dict:
+        received.append(chunk)  # an endless body, cut off at 25 times the limit if nothing stops reading
+        return {"type": "http.request", "body": b" " * chunk, "more_body": len(received) < 1600}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/parse", "raw_path": b"/parse", "root_path": "", "query_string": b"",
+             "headers": [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+    asyncio.run(client.app(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert sum(received) <= Settings().max_body_bytes + chunk
+    assert "send at most" in json.loads(b"".join(m.get("body", b"") for m in sent[1:]))["detail"]
+
+
+def test_the_body_limit_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ELMOL_MAX_BODY_BYTES", "100")
+    c = TestClient(create_app(Settings(model_dir=MODEL_DIR)))  # no lifespan: refused before the model is needed
+    r = c.post("/parse", json={"text": "y" * 100})
+    assert r.status_code == 413 and "send at most 100 bytes" in r.json()["detail"]
+    assert c.post("/parse", json={"text": GOOD}).status_code == 503  # under the limit: on to the (unloaded) model
+
+
+@pytest.mark.parametrize(("route", "body"), [
+    ("/parse", b'{"text": NaN}'), ("/parse", b'{"text": 1e999}'), ("/parse/batch", b'{"texts": [Infinity]}'),
+    ("/parse", b'{"text": "hi", "volume": -Infinity}'), ("/parse", b'{"text": "hi", "x": "\\ud800"}'),
+    ("/parse", b'{"\\ud800": 1}'), ("/parse", b'"\\ud800"'), ("/parse", b"NaN"),
+])
+def test_what_python_reads_but_json_cannot_carry_gets_422(client: TestClient, route: str, body: bytes) -> None:
+    r = client.post(route, content=body, headers={"content-type": "application/json"})
+    assert_actionable_4xx(r)
 
 
 def test_wrong_method_and_path(client: TestClient) -> None:
