@@ -7,13 +7,14 @@ Every flag can also be set by an environment variable (``ELMOL_HOST``, ``ELMOL_P
 from __future__ import annotations
 
 import argparse
-import logging
+import logging.config
 import os
 import signal
 import sys
 
 import uvicorn
 
+from service import logs
 from service.settings import Settings
 
 
@@ -35,11 +36,12 @@ def main(argv: list[str] | None = None) -> None:
                        "ELMOL_WORKERS": str(args.workers), "ELMOL_THREADS": str(args.threads),
                        "ELMOL_PRECISION": args.precision})
     Settings()  # fail here, with pydantic's message, on a bad value
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log_config = logs.logging_config(args.log_level, Settings().log_format)
+    logging.config.dictConfig(log_config)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it; a clean stop should exit 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, access_log=False)
+                log_level=args.log_level, access_log=False, log_config=log_config)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     # Added first, so it runs inside the timing middleware: its 413 and 415 are timed and counted too.
     app.add_middleware(InputGuardMiddleware, max_bytes=settings.max_body_bytes, json_paths=JSON_ROUTES)
-    app.add_middleware(TimingMiddleware, budget_ms=settings.latency_budget_ms, metrics=metrics)
+    app.add_middleware(TimingMiddleware, budget_ms=settings.latency_budget_ms, metrics=metrics,
+                       access_log=settings.access_log)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
@@ -155,6 +156,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except OverloadedError as e:
             return JSONResponse(status_code=503, headers={"Retry-After": "1"},
                                 content={"detail": f"over capacity ({e.reason}): {e}; retry in a second"})
+        if settings.log_texts:
+            log.info("parsed", extra={"text": request.text, "intent": result.intent, "tags": result.tags})
         body = to_response(result, app.state.model)
         return Response(body.model_dump_json(), media_type="application/json")
 

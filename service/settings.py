@@ -34,3 +34,6 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(256 * 1024, ge=1, description="largest accepted request body; larger ones get 413 "
                                 "before they are read whole")
     log_level: str = "info"
+    log_format: Literal["json", "text"] = Field("json", description="json: one object per line, with request_id")
+    access_log: bool = Field(False, description="one log line per request (method, path, status, ms)")
+    log_texts: bool = Field(False, description="log each utterance and its intent: off by default, for privacy")

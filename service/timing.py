@@ -1,12 +1,16 @@
-"""Server-side processing time and the latency budget, reported in response headers and in metrics."""
+"""Per request: server-side time and latency budget in headers and metrics, the request id, the access log."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.logs import REQUEST_ID, request_id_from
 from service.metrics import Metrics
+
+access = logging.getLogger("service.access")
 
 
 class TimingMiddleware:
@@ -16,10 +20,11 @@ class TimingMiddleware:
     time goes into the request state (``request_started``): deadlines count from it.
     """
 
-    def __init__(self, app: ASGIApp, budget_ms: float, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, budget_ms: float, metrics: Metrics, access_log: bool = False) -> None:
         self.app = app
         self.budget = f"{budget_ms:g}".encode()
         self.metrics = metrics
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -27,16 +32,27 @@ class TimingMiddleware:
             return
         started = time.perf_counter()
         scope.setdefault("state", {})["request_started"] = started
+        request_id = request_id_from(dict(scope["headers"]).get(b"x-request-id"))
+        token = REQUEST_ID.set(request_id)
+        status = 0
 
         async def send_with_timing(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
                 seconds = time.perf_counter() - started
+                status = message["status"]
                 ms = f"{1000 * seconds:.3f}".encode()
-                self.metrics.observe_request(scope["path"], message["status"], seconds)
+                self.metrics.observe_request(scope["path"], status, seconds)
                 headers = list(message.get("headers", []))
                 headers += [(b"server-timing", b"app;dur=" + ms), (b"x-process-time-ms", ms),
-                            (b"x-latency-budget-ms", self.budget)]
+                            (b"x-latency-budget-ms", self.budget), (b"x-request-id", request_id.encode())]
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_timing)
+        try:
+            await self.app(scope, receive, send_with_timing)
+        finally:
+            if self.access_log:
+                access.info("%s %s %d", scope["method"], scope["path"], status,
+                            extra={"status": status, "ms": round(1000 * (time.perf_counter() - started), 3)})
+            REQUEST_ID.reset(token)

@@ -296,6 +296,31 @@ def test_what_python_reads_but_json_cannot_carry_gets_422(client: TestClient, ro
     assert_actionable_4xx(r)
 
 
+def test_request_id_is_echoed_or_made(client: TestClient) -> None:
+    assert client.post("/parse", json={"text": GOOD}, headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] \
+        == "abc-123"
+    made = client.get("/health", headers={"X-Request-ID": "not a token\t!"}).headers["x-request-id"]
+    assert made != "not a token\t!" and len(made) == 32  # a client's junk is never echoed into our headers
+
+
+def test_json_logs_carry_the_request_id_and_no_text_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging.config
+
+    from service.logs import logging_config
+
+    logging.config.dictConfig(logging_config("info", "json"))
+    try:
+        settings = Settings(model_dir=MODEL_DIR, access_log=True)
+        with TestClient(create_app(settings)) as c:
+            c.post("/parse", json={"text": "set an alarm for the secret meeting"}, headers={"X-Request-ID": "r-42"})
+    finally:
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False, "root": {"handlers": []}})
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    access = [entry for entry in lines if entry["logger"] == "service.access"]
+    assert access and access[0]["request_id"] == "r-42" and access[0]["status"] == 200 and access[0]["ms"] > 0
+    assert not any("secret meeting" in json.dumps(entry) for entry in lines)
+
+
 def test_wrong_method_and_path(client: TestClient) -> None:
     assert client.get("/parse").status_code == 405
     assert client.post("/nope", json={"text": GOOD}).status_code == 404
