@@ -15,10 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service.admin import admin_router, on_sighup, reload_in_background
 from service.batcher import MicroBatcher, OverloadedError
 from service.input_guard import INPUT_ERRORS, JSON_ROUTES, InputGuardMiddleware
 from service.metrics import Metrics
-from service.predictor import Parse, Predictor
+from service.predictor import Parse
 from service.schemas import (
     BatchParseRequest,
     BatchParseResponse,
@@ -31,6 +32,7 @@ from service.schemas import (
     SlotOut,
     TokenOut,
 )
+from service.serving import Reloader, Serving, load_serving
 from service.settings import Settings
 from service.timing import TimingMiddleware
 
@@ -74,29 +76,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        started = time.perf_counter()
         sys.setswitchinterval(GIL_SWITCH_S)  # Python's default, 5 ms, is a tenth of the whole latency budget
-        predictor = Predictor(settings.model_dir, threads=settings.threads, cache_size=settings.token_cache_size,
-                              precision=settings.precision)
-        predictor.parse("warm up the session")  # the first run allocates; keep it off a user's request
-        app.state.predictor = predictor
-        m = predictor.manifest
-        app.state.model = ModelOut(name=m.name, version=m.version, precision=predictor.precision)
-        log.info("model %s %s (%s, %d cached words) loaded from %s in %.0f ms", m.name, m.version,
-                 predictor.precision, len(predictor.token_cache), settings.model_dir,
-                 1000 * (time.perf_counter() - started))
-        batcher = MicroBatcher(predictor.parse_batch, metrics, settings.max_batch_size, settings.max_wait_us,
-                               settings.max_queue, settings.inference_threads)
-        app.state.batcher = batcher
+        reloader = Reloader(load_serving(settings.model_dir, settings), settings)
+        # The batcher asks for the current model at each batch: a reload takes effect from the next one.
+        batcher = MicroBatcher(lambda texts: reloader.current.parse_batch(texts), metrics, settings.max_batch_size,
+                               settings.max_wait_us, settings.max_queue, settings.inference_threads)
+        app.state.reloader, app.state.batcher = reloader, batcher
+        on_sighup(lambda: reload_in_background(reloader))
         try:
             yield
         finally:
-            app.state.predictor = None
+            app.state.reloader = None
             batcher.close()
 
     app = FastAPI(title="elmol-nlu", version="0.1.0", lifespan=lifespan,
                   description="Intent and slots of assistant utterances with an ELMo-Light joint model.")
-    app.state.predictor = None
+    app.state.reloader = None
     app.state.settings = settings
     metrics = Metrics()
     # Added first, so it runs inside the timing middleware: its 413 and 415 are timed and counted too.
@@ -117,11 +112,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.exception("unexpected error on %s", request.url.path)
         return JSONResponse(status_code=500, content={"detail": "internal error: the request was logged"})
 
-    def predictor() -> Predictor:
-        if app.state.predictor is None:
+    def serving() -> Serving:
+        if app.state.reloader is None:
             raise HTTPException(status_code=503, detail="model not loaded yet: retry shortly",
                                 headers={"Retry-After": "1"})
-        return app.state.predictor
+        return app.state.reloader.current
 
     @app.get("/health", response_model=Health, summary="Liveness: the process answers")
     def health() -> Health:
@@ -130,8 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/ready", response_model=Ready, summary="Readiness: the model is loaded",
              responses={503: {"description": "model not loaded"}})
     def ready() -> Ready:
-        p = predictor()
-        return Ready(status="ready", model=app.state.model, metrics=p.manifest.metrics)
+        current = serving()
+        return Ready(status="ready", model=current.model, metrics=current.predictor.manifest.metrics)
 
     # Both parse routes build their pydantic response themselves and return its JSON (pydantic-core's
     # serializer): FastAPI would otherwise validate the returned model again and encode it in Python,
@@ -145,11 +140,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The model runs off the event loop, in the micro-batcher's threads, together with whatever other
         # requests are waiting; work that could not finish by the deadline comes back as OverloadedError.
         check_text(request.text, ["body", "text"], settings.max_text_chars)
-        predictor()  # 503 while loading
+        serving()  # 503 while loading
         budget_ms = min(deadline_ms or settings.latency_budget_ms, settings.latency_budget_ms)
         deadline = http.state.request_started + budget_ms / 1000
         try:
-            result = await app.state.batcher.parse(request.text, deadline)
+            result, model = await app.state.batcher.parse(request.text, deadline)
             if time.perf_counter() + WRITE_MARGIN_S > deadline:  # estimate wrong or loop behind: never serve late
                 metrics.shed.labels("late").inc()
                 raise OverloadedError("late", "the answer was ready after the deadline")
@@ -158,7 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 content={"detail": f"over capacity ({e.reason}): {e}; retry in a second"})
         if settings.log_texts:
             log.info("parsed", extra={"text": request.text, "intent": result.intent, "tags": result.tags})
-        body = to_response(result, app.state.model)
+        body = to_response(result, model)
         return Response(body.model_dump_json(), media_type="application/json")
 
     @app.post("/parse/batch", response_model=BatchParseResponse, summary="Intent and slots of several utterances",
@@ -169,9 +164,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise invalid(["body", "texts"], f"{len(request.texts)} texts: send 1 to {settings.max_batch_texts}")
         for i, text in enumerate(request.texts):
             check_text(text, ["body", "texts", i], settings.max_text_chars)
-        parses = predictor().parse_batch(request.texts)
-        body = BatchParseResponse(results=[to_response(p, app.state.model) for p in parses], model=app.state.model)
+        current = serving()
+        parses = current.predictor.parse_batch(request.texts)
+        body = BatchParseResponse(results=[to_response(p, current.model) for p in parses], model=current.model)
         return Response(body.model_dump_json(), media_type="application/json")
+
+    def serving_reloader() -> Reloader:
+        serving()  # 503 while loading
+        return app.state.reloader
+
+    app.include_router(admin_router(settings, serving_reloader))
 
     @app.get("/metrics", summary="Prometheus metrics of this worker process", include_in_schema=False)
     def prometheus() -> Response:

@@ -1,6 +1,7 @@
 """Dynamic micro-batching under deadlines: requests queue, worker threads take what has gathered (up to a
 maximum batch, optionally waiting a few microseconds for more) and run it in one predictor call.
 
+The batch function maps texts to one result each (the app's: a parse and the model that made it).
 Work that would finish past its request's deadline is shed with ``OverloadedError`` instead of served late,
 and the queue is bounded, so a burst costs 503s, not memory or everyone's latency.
 """
@@ -14,9 +15,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from service.metrics import Metrics
-from service.predictor import Parse
 
 log = logging.getLogger("service.batcher")
 
@@ -38,7 +39,7 @@ class Job:
     future: asyncio.Future = field(repr=False)
 
 
-def settle(future: asyncio.Future, result: Parse | None, error: BaseException | None) -> None:
+def settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
     """On the event loop: hand the outcome over, unless the client went away and it was cancelled."""
     if future.done():
         return
@@ -49,7 +50,7 @@ def settle(future: asyncio.Future, result: Parse | None, error: BaseException | 
 
 
 class MicroBatcher:
-    def __init__(self, parse_batch: Callable[[list[str]], list[Parse]], metrics: Metrics, max_batch: int,
+    def __init__(self, parse_batch: Callable[[list[str]], list[Any]], metrics: Metrics, max_batch: int,
                  max_wait_us: int, max_queue: int, threads: int) -> None:
         self._parse_batch = parse_batch
         self._metrics = metrics
@@ -61,7 +62,7 @@ class MicroBatcher:
         for t in self._threads:
             t.start()
 
-    async def parse(self, text: str, deadline: float) -> Parse:
+    async def parse(self, text: str, deadline: float) -> Any:
         if self._queue.qsize() >= self.max_queue:
             self._metrics.shed.labels("queue full").inc()
             raise OverloadedError("queue full", f"{self.max_queue} utterances are already waiting")
@@ -117,7 +118,7 @@ class MicroBatcher:
     def _run(self, jobs: list[Job]) -> None:
         started = time.perf_counter()
         try:
-            parses: list[Parse | None] = list(self._parse_batch([j.text for j in jobs]))
+            parses: list[Any] = list(self._parse_batch([j.text for j in jobs]))
             error = None
         except Exception as e:  # one bad batch must not stop the worker; the route turns it into a 500
             log.exception("model call failed for %d utterances", len(jobs))

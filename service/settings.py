@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     max_batch_texts: int = Field(64, ge=1, description="most texts accepted by /parse/batch")
     max_body_bytes: int = Field(256 * 1024, ge=1, description="largest accepted request body; larger ones get 413 "
                                 "before they are read whole")
+    admin_token: SecretStr | None = Field(None, description="enables POST /admin/reload for 'Bearer <token>'")
     log_level: str = "info"
     log_format: Literal["json", "text"] = Field("json", description="json: one object per line, with request_id")
     access_log: bool = Field(False, description="one log line per request (method, path, status, ms)")

@@ -355,3 +355,64 @@ def test_slot_offsets_with_a_model_that_always_tags_slots(tmp_path: Path) -> Non
     check_slots = [(s["name"], s["value"], s["start"], s["end"]) for s in body["slots"]]
     assert check_slots == [(begin[2:], text.strip(), 2, len(text) - 2)]
     assert body["tags"] == [begin] + [inside] * (len(body["tokens"]) - 1)
+
+
+ADMIN = "s3cret-token"
+
+
+@pytest.fixture
+def admin_client(tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
+    """A server on a copy of the shipped model, with the admin API enabled."""
+    model_dir = tmp_path / "served"
+    shutil.copytree(MODEL_DIR, model_dir)
+    with TestClient(create_app(Settings(model_dir=model_dir, admin_token=ADMIN)),
+                    raise_server_exceptions=False) as c:
+        yield c, tmp_path
+
+
+def renamed_copy(tmp_path: Path, name: str) -> Path:
+    directory = tmp_path / name
+    shutil.copytree(MODEL_DIR, directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    (directory / "manifest.json").write_text(json.dumps({**manifest, "name": name, "version": f"{name}-1"}))
+    return directory
+
+
+def test_reload_swaps_the_model_and_says_which_answers(admin_client: tuple[TestClient, Path]) -> None:
+    c, tmp_path = admin_client
+    before = c.get("/ready").json()["model"]
+    new_dir = renamed_copy(tmp_path, "next-model")
+    r = c.post("/admin/reload", json={"model_dir": str(new_dir)}, headers={"Authorization": f"Bearer {ADMIN}"})
+    assert r.status_code == 200, r.text
+    assert r.json()["previous"] == before and r.json()["model"]["version"] == "next-model-1"
+    assert c.get("/ready").json()["model"]["name"] == "next-model"
+    assert c.post("/parse", json={"text": GOOD}).json()["model"]["version"] == "next-model-1"
+
+
+def test_a_bad_new_model_is_refused_and_the_old_keeps_serving(admin_client: tuple[TestClient, Path]) -> None:
+    c, tmp_path = admin_client
+    before = c.get("/ready").json()["model"]
+    broken = renamed_copy(tmp_path, "broken")
+    (broken / "model.int8.onnx").write_bytes(b"truncated")
+    r = c.post("/admin/reload", json={"model_dir": str(broken)}, headers={"Authorization": f"Bearer {ADMIN}"})
+    assert r.status_code == 409 and "still serving the previous one" in r.json()["detail"]
+    assert "sha256" in r.json()["detail"]
+    assert c.get("/ready").json()["model"] == before
+    assert c.post("/parse", json={"text": GOOD}).status_code == 200
+    missing = c.post("/admin/reload", json={"model_dir": str(tmp_path / "nowhere")},
+                     headers={"Authorization": f"Bearer {ADMIN}"})
+    assert missing.status_code == 409 and "no manifest.json" in missing.json()["detail"]
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", ADMIN, f"Basic {ADMIN}"])
+def test_reload_needs_the_token(admin_client: tuple[TestClient, Path], authorization: str | None) -> None:
+    c, _ = admin_client
+    headers = {"Authorization": authorization} if authorization else {}
+    r = c.post("/admin/reload", headers=headers)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert "Authorization: Bearer <token>" in r.json()["detail"]
+
+
+def test_admin_is_disabled_without_a_token(client: TestClient) -> None:
+    r = client.post("/admin/reload", headers={"Authorization": "Bearer anything"})
+    assert r.status_code == 403 and "ELMOL_ADMIN_TOKEN" in r.json()["detail"]

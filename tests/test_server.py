@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -127,3 +129,47 @@ def test_bad_flag_value_fails_before_serving(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "port" in result.stderr and "65535" in result.stderr
+
+
+def test_sighup_reloads_the_model_directory(tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    shutil.copytree(MODEL_DIR, model_dir)
+    port = free_port()
+    with server(["--port", str(port), "--model-dir", str(model_dir)], clean_env(), tmp_path) as proc:
+        wait_ready(proc, port, tmp_path)
+        base = f"http://127.0.0.1:{port}"
+        manifest = json.loads((model_dir / "manifest.json").read_text())
+        (model_dir / "manifest.json").write_text(json.dumps({**manifest, "version": "reloaded-by-sighup"}))
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{base}/ready").json()["model"]["version"] != "reloaded-by-sighup":
+            assert time.monotonic() < deadline, (tmp_path / "stderr").read_text()
+            time.sleep(0.1)
+        answer = httpx.post(f"{base}/parse", json={"text": "play jazz"}).json()
+        assert answer["model"]["version"] == "reloaded-by-sighup"
+        (model_dir / "model.onnx").write_bytes(b"corrupt")  # a bad reload is refused; the model keeps serving
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while "reload refused" not in (tmp_path / "stderr").read_text():
+            assert time.monotonic() < deadline, (tmp_path / "stderr").read_text()
+            time.sleep(0.1)
+        assert httpx.post(f"{base}/parse", json={"text": "play jazz"}).status_code == 200
+        stop(proc, tmp_path)
+
+
+def test_sigterm_lets_requests_in_flight_finish(tmp_path: Path) -> None:
+    port = free_port()
+    with server(["--port", str(port)], clean_env(), tmp_path) as proc:
+        wait_ready(proc, port, tmp_path)
+        texts = [f"remind me to call mum about the party on saturday number {i}" for i in range(64)]
+        clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) for _ in range(4)]
+        for c in clients:
+            c.get("/health")  # connected before the signal: their batches are in flight, not new connections
+        with ThreadPoolExecutor(4) as pool:
+            batches = [pool.submit(c.post, "/parse/batch", json={"texts": texts}) for c in clients]
+            time.sleep(0.05)  # the batches are being parsed
+            stop(proc, tmp_path)  # exit 0 after a graceful shutdown
+            answers = [b.result() for b in batches]
+        for c in clients:
+            c.close()
+        assert all(r.status_code == 200 and len(r.json()["results"]) == 64 for r in answers)
