@@ -34,6 +34,7 @@ from service.schemas import (
 )
 from service.serving import Reloader, Serving, load_serving
 from service.settings import Settings
+from service.shedding import EarlyShedMiddleware
 from service.timing import TimingMiddleware
 
 log = logging.getLogger("service")
@@ -89,12 +90,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.reloader = None
             batcher.close()
 
-    app = FastAPI(title="elmol-nlu", version="0.1.0", lifespan=lifespan,
+    hidden = {} if settings.docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title="elmol-nlu", version="0.1.0", lifespan=lifespan, **hidden,
                   description="Intent and slots of assistant utterances with an ELMo-Light joint model.")
     app.state.reloader = None
     app.state.settings = settings
     metrics = Metrics()
     # Added first, so it runs inside the timing middleware: its 413 and 415 are timed and counted too.
+    app.add_middleware(EarlyShedMiddleware, path="/parse", metrics=metrics)
     app.add_middleware(InputGuardMiddleware, max_bytes=settings.max_body_bytes, json_paths=JSON_ROUTES)
     app.add_middleware(TimingMiddleware, budget_ms=settings.latency_budget_ms, metrics=metrics,
                        access_log=settings.access_log)

@@ -62,8 +62,12 @@ class MicroBatcher:
         for t in self._threads:
             t.start()
 
+    @property
+    def full(self) -> bool:
+        return self._queue.qsize() >= self.max_queue
+
     async def parse(self, text: str, deadline: float) -> Any:
-        if self._queue.qsize() >= self.max_queue:
+        if self.full:
             self._metrics.shed.labels("queue full").inc()
             raise OverloadedError("queue full", f"{self.max_queue} utterances are already waiting")
         loop = asyncio.get_running_loop()

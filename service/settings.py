@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     max_batch_texts: int = Field(64, ge=1, description="most texts accepted by /parse/batch")
     max_body_bytes: int = Field(256 * 1024, ge=1, description="largest accepted request body; larger ones get 413 "
                                 "before they are read whole")
+    docs: bool = Field(True, description="serve /docs, /redoc and /openapi.json; turn off in production")
     admin_token: SecretStr | None = Field(None, description="enables POST /admin/reload for 'Bearer <token>'")
     log_level: str = "info"
     log_format: Literal["json", "text"] = Field("json", description="json: one object per line, with request_id")

@@ -321,6 +321,11 @@ def test_json_logs_carry_the_request_id_and_no_text_by_default(capsys: pytest.Ca
     assert not any("secret meeting" in json.dumps(entry) for entry in lines)
 
 
+def test_docs_can_be_turned_off() -> None:
+    c = TestClient(create_app(Settings(model_dir=MODEL_DIR, docs=False)))
+    assert [c.get(path).status_code for path in ("/docs", "/redoc", "/openapi.json")] == [404, 404, 404]
+
+
 def test_wrong_method_and_path(client: TestClient) -> None:
     assert client.get("/parse").status_code == 405
     assert client.post("/nope", json={"text": GOOD}).status_code == 404
