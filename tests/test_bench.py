@@ -23,3 +23,14 @@ def test_load_sweep_against_the_real_server_and_the_bare_app(tmp_path: Path) -> 
         low = target["steps"][0]
         assert low["errors"] == 0 and low["status"].get("200", 0) > 0, low
         assert 0 < low["server_ms"]["p50"] < result["budget_ms"]
+
+
+def test_soak_samples_memory_and_descriptors(tmp_path: Path) -> None:
+    from bench import soak
+
+    out = tmp_path / "soak.json"
+    soak.main(["--model-dir", str(MODEL_DIR), "--minutes", "0.05", "--window", "1.5", "--max-rss-growth", "0.5",
+               "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert len(result["samples"]) == 2 and all(s["rss_mb"] > 0 and s["fds"] > 0 for s in result["samples"])
+    assert result["verdict"]["failures"] == []
