@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from bench.server import rss_mb
 from elmol_nlu.manifest import load_manifest
 
 log = logging.getLogger("bench.soak")
+SETTLE_S = 1.0  # after each window, for the server to close the generator's connections before we count fds
 
 
 def open_fds(pid: int) -> int:
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         samples = []
         for i in range(max(2, round(60 * args.minutes / args.window))):
             outcomes = asyncio.run(open_loop(url, texts, rate, args.window, seed=i))
+            time.sleep(SETTLE_S)
             samples.append({"t_s": (i + 1) * args.window, "rss_mb": rss_mb(pid), "fds": open_fds(pid),
                             "status": dict(Counter(str(o.status) for o in outcomes))})
             log.info("%4.0f s: RSS %.1f MB, %d fds, %s", samples[-1]["t_s"], samples[-1]["rss_mb"],
