@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
+        metrics.exceptions.labels(type(exc).__name__).inc()
         return JSONResponse(status_code=500, content={"detail": "internal error: the request was logged"})
 
     def serving() -> Serving:

@@ -24,6 +24,8 @@ class Metrics:
         self.requests = Counter("elmol_requests", "Requests answered", ["route", "status"], registry=r)
         self.errors = Counter("elmol_errors", "Requests answered with a 5xx other than 503", ["route"],
                               registry=r)
+        self.exceptions = Counter("elmol_exceptions", "Unexpected exceptions behind 500s, by type", ["type"],
+                                  registry=r)
         self.shed = Counter("elmol_shed", "Requests refused with 503 to keep the latency budget", ["reason"],
                             registry=r)
         self.batch_size = Histogram("elmol_batch_size", "Utterances per model call of the micro-batcher",

@@ -51,6 +51,11 @@ class TimingMiddleware:
 
         try:
             await self.app(scope, receive, send_with_timing)
+        except Exception:
+            if not status:  # the outermost error handler answers 500 outside this middleware: count it here
+                status = 500
+                self.metrics.observe_request(scope["path"], status, time.perf_counter() - started)
+            raise
         finally:
             if self.access_log:
                 access.info("%s %s %d", scope["method"], scope["path"], status,

@@ -321,6 +321,21 @@ def test_json_logs_carry_the_request_id_and_no_text_by_default(capsys: pytest.Ca
     assert not any("secret meeting" in json.dumps(entry) for entry in lines)
 
 
+def test_an_unexpected_error_is_a_logged_500_counted_by_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    with TestClient(create_app(Settings(model_dir=MODEL_DIR)), raise_server_exceptions=False) as c:
+        def broken(texts: list[str]) -> list:
+            raise KeyError("a bug")
+
+        monkeypatch.setattr(c.app.state.reloader.current.predictor, "parse_batch", broken)
+        r = c.post("/parse/batch", json={"texts": [GOOD]})
+        assert r.status_code == 500 and r.json() == {"detail": "internal error: the request was logged"}
+        body = c.get("/metrics").text
+        assert metric(body, "elmol_exceptions_total", 'type="KeyError"') == 1
+        assert metric(body, "elmol_errors_total", 'route="/parse/batch"') == 1
+        assert c.post("/parse/batch", json={"texts": [GOOD]}).status_code == 500  # still answering
+        assert c.get("/health").status_code == 200
+
+
 def test_docs_can_be_turned_off() -> None:
     c = TestClient(create_app(Settings(model_dir=MODEL_DIR, docs=False)))
     assert [c.get(path).status_code for path in ("/docs", "/redoc", "/openapi.json")] == [404, 404, 404]
