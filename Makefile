@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LM ?= checkpoints/elmol-lm-epoch3.pt
 
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-server results loadtest clean \
-	pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs
+	pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ lint: $(STAMP)
 serve:
 	docker compose up --build
 
+## serve it from REPLICAS replicas behind nginx on port 8080 (compose profile `scale`, docs/SCALING.md)
+REPLICAS ?= 2
+scale-up:
+	docker compose --profile scale up --build --scale api=$(REPLICAS) lb
+
 ## serve without Docker
 serve-local: $(STAMP)
 	$(PY) -m service --host 0.0.0.0 --port 8000
@@ -54,12 +59,20 @@ bench: $(STAMP)
 bench-server: $(STAMP)
 	$(PY) -m bench.server --model-dir models/default
 
+## throughput through nginx over 1 and 2 replicas, and the latency nginx adds (needs Docker)
+bench-replicas: $(STAMP)
+	$(PY) -m bench.replicas
+
 ## the README's results table and training curve, from the manifest and the benchmark's JSON
 results: $(STAMP)
 	$(PY) -m bench.results --model-dir models/default --latency reports/latency.json
 
 loadtest: $(STAMP)
 	bash loadtest/run.sh
+
+## 10 minutes at half of saturation: fails if RSS grows > 5% or file descriptors grow
+soak: $(STAMP)
+	$(PY) -m bench.soak --model-dir models/default --minutes 10 --load 0.5
 
 ## bad and odd requests against the real server; rewrites the table in docs/RELIABILITY.md, fails on a 5xx
 bad-inputs: $(STAMP)

@@ -107,16 +107,21 @@ class MicroBatcher:
         return batch
 
     def _shed_late(self, batch: list[Job]) -> list[Job]:
-        """Refuse the jobs this batch would answer after their deadline."""
-        finish = time.perf_counter() + self._per_utterance * len(batch)
-        live = []
+        """Refuse the jobs this batch would answer after their deadline.
+
+        The estimate only moves when the model runs, so one stalled call could otherwise make it refuse
+        everything for ever: when it would refuse every job still in time, the most patient one runs anyway.
+        """
+        now = time.perf_counter()
+        finish = now + self._per_utterance * len(batch)
+        live = [job for job in batch if finish <= job.deadline]
+        if not live and (in_time := [job for job in batch if now < job.deadline]):
+            live = [max(in_time, key=lambda job: job.deadline)]
         for job in batch:
-            if finish > job.deadline:
+            if job not in live:
                 self._metrics.shed.labels("deadline").inc()
                 error = OverloadedError("deadline", "the request could not be answered within its deadline")
                 job.loop.call_soon_threadsafe(settle, job.future, None, error)
-            else:
-                live.append(job)
         return live
 
     def _run(self, jobs: list[Job]) -> None:

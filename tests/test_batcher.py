@@ -125,3 +125,31 @@ def test_a_failing_model_call_fails_its_requests_not_the_worker(texts: list[str]
         batcher.close()
     assert isinstance(first[0], RuntimeError)
     assert all(isinstance(p, Parse) for p in second)
+
+
+def test_one_stalled_call_does_not_make_it_refuse_for_ever(texts: list[str]) -> None:
+    predictor = Predictor(MODEL_DIR)
+    calls = {"n": 0}
+
+    def stalls_once(batch: list[str]) -> list[Parse]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            time.sleep(0.3)  # e.g. the host paused the VM: the running estimate jumps past the budget
+        return predictor.parse_batch(batch)
+
+    batcher = MicroBatcher(stalls_once, Metrics(), max_batch=1, max_wait_us=0, max_queue=100, threads=1)
+
+    async def one(text: str) -> object:
+        try:
+            return await batcher.parse(text, time.perf_counter() + 0.05)
+        except OverloadedError as e:
+            return e
+
+    async def main() -> list:
+        return [await one(t) for t in texts[:20]]  # one at a time, each with a 50 ms budget
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        batcher.close()
+    assert isinstance(results[-1], Parse) and sum(isinstance(r, Parse) for r in results) >= 15, results

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -45,18 +48,21 @@ def docker_engine() -> None:
 class Compose:
     """``docker compose`` on the repo's file under a unique project name, the port published on 127.0.0.1."""
 
+    profiles: tuple[str, ...] = ()
+
     def __init__(self, tmp: Path) -> None:
         self.project = f"elmol-test-{secrets.token_hex(4)}"
         self.port = free_port()
         override = tmp / "compose.test.yml"
-        # !override replaces the repo's "8000:8000" (other lists would be merged), so runs never clash
-        override.write_text(
-            f"services:\n  nlu:\n    image: elmol-nlu-test:{self.project}\n"
-            f"    ports: !override\n      - \"127.0.0.1:{self.port}:8000\"\n"
-        )
+        override.write_text(self.override())
         self.base = ["docker", "compose", "-p", self.project, "-f", str(REPO / "docker-compose.yml"),
-                     "-f", str(override)]
+                     "-f", str(override), *self.profiles]
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("ELMOL_", "COMPOSE_"))}
+
+    def override(self) -> str:
+        # !override replaces the repo's "8000:8000" (other lists would be merged), so runs never clash
+        return (f"services:\n  nlu:\n    image: elmol-nlu-test:{self.project}\n"
+                f"    ports: !override\n      - \"127.0.0.1:{self.port}:8000\"\n")
 
     def run(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run([*self.base, *args], cwd=REPO, env=self.env, capture_output=True, text=True,
@@ -107,7 +113,7 @@ def check_parse_over_http(port: int) -> None:
     base = f"http://127.0.0.1:{port}"
     manifest = load_manifest(MODEL_DIR, verify=False)
     ready = httpx.get(f"{base}/ready", timeout=10).json()
-    assert ready["model"] == {"name": manifest.name, "version": manifest.version}
+    assert ready["model"]["name"] == manifest.name and ready["model"]["version"] == manifest.version
     text = "set an alarm for seven thirty a.m. tomorrow"
     r = httpx.post(f"{base}/parse", json={"text": text}, timeout=10)
     assert r.status_code == 200, r.text
@@ -134,3 +140,83 @@ def test_runs_as_non_root_on_a_read_only_filesystem(compose: Compose) -> None:
     assert uid.isdigit() and int(uid) != 0
     result = compose.run("exec", "-T", "nlu", "touch", "/app/written", check=False)
     assert result.returncode != 0
+
+
+class ScaleCompose(Compose):
+    """The ``scale`` profile: ``api`` replicas behind the nginx ``lb``, whose port is published on 127.0.0.1."""
+
+    profiles = ("--profile", "scale")
+
+    def __init__(self, tmp: Path) -> None:
+        super().__init__(tmp)
+        # a generous budget: this test is about routing, and a shed 503 on a busy machine would only blur it
+        self.env["ELMOL_LATENCY_BUDGET_MS"] = "1000"
+
+    def override(self) -> str:
+        # nlu too: `down --rmi all` removes the images of every service of the file, started or not
+        return (f"services:\n  nlu:\n    image: elmol-nlu-test:{self.project}\n"
+                f"  api:\n    image: elmol-nlu-test:{self.project}\n"
+                f"  lb:\n    image: elmol-nlu-lb-test:{self.project}\n"
+                f"    ports: !override\n      - \"127.0.0.1:{self.port}:8080\"\n")
+
+    def replicas(self) -> list[str]:
+        return self.run("ps", "-q", "api").stdout.split()
+
+    def parses_served(self, container: str) -> int:
+        """``/parse`` requests the replica answered with 200, from its own /metrics."""
+        code = ("import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/metrics', timeout=5)"
+                ".read().decode())")
+        out = subprocess.run(["docker", "exec", container, "python", "-c", code], capture_output=True, text=True,
+                             timeout=60, check=True).stdout
+        line = 'elmol_requests_total{route="/parse",status="200"} '
+        return sum(int(float(s.removeprefix(line))) for s in out.splitlines() if s.startswith(line))
+
+
+@pytest.fixture(scope="module")
+def scaled(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleCompose]:
+    c = ScaleCompose(tmp_path_factory.mktemp("scale"))
+    try:
+        with c.logs_on_failure():
+            c.run("up", "-d", "--build", "--wait", "--wait-timeout", str(HEALTHY_WITHIN_S), "--scale", "api=2", "lb",
+                  timeout=540)
+        yield c
+    finally:
+        c.run("down", "-v", "--rmi", "all", "--remove-orphans", timeout=300, check=False)
+
+
+def parse_status(client: httpx.Client) -> int:
+    try:
+        return client.post("/parse", json={"text": "wake me up at seven tomorrow"}).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def test_scale_profile_balances_replicas_and_survives_one_stopping(scaled: ScaleCompose) -> None:
+    with scaled.logs_on_failure(), httpx.Client(base_url=f"http://127.0.0.1:{scaled.port}", timeout=10) as client:
+        check_parse_over_http(scaled.port)  # the same contract through nginx
+        r = client.post("/parse", json={"text": "play jazz"}, headers={"X-Request-ID": "scale-test-1"})
+        assert r.status_code == 200 and r.headers["x-request-id"] == "scale-test-1"
+        assert re.fullmatch("[0-9a-f]{32}", client.get("/health").headers["x-request-id"])  # nginx makes one
+        r = client.get("/health", headers={"X-Request-ID": "not a token"})
+        assert re.fullmatch("[0-9a-f]{32}", r.headers["x-request-id"])  # never echoes arbitrary bytes
+
+        replicas = scaled.replicas()
+        assert len(replicas) == 2
+        before = [scaled.parses_served(c) for c in replicas]
+        assert [parse_status(client) for _ in range(100)] == [200] * 100
+        served = [scaled.parses_served(c) - b for c, b in zip(replicas, before, strict=True)]
+        assert sum(served) == 100 and min(served) >= 20, f"nginx did not spread the load: {served}"
+
+        # stop one replica while requests keep coming: only the one in flight may fail
+        survivor, stopped = replicas
+        survivor_before = scaled.parses_served(survivor)
+        with ThreadPoolExecutor(1) as pool:
+            stopping = pool.submit(subprocess.run, ["docker", "stop", stopped], capture_output=True, timeout=60)
+            during = []
+            while not stopping.done():
+                during.append(parse_status(client))
+            assert stopping.result().returncode == 0
+        assert during, "no request was sent while the replica stopped"
+        assert sum(s != 200 for s in during) <= 1, f"statuses while a replica stopped: {Counter(during)}"
+        assert [parse_status(client) for _ in range(100)] == [200] * 100
+        assert scaled.parses_served(survivor) - survivor_before >= 100
