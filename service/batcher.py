@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import queue
 import threading
 import time
@@ -56,24 +57,31 @@ class MicroBatcher:
         self._metrics = metrics
         self.max_batch, self.max_wait, self.max_queue = max_batch, max_wait_us / 1e6, max_queue
         self._queue: queue.Queue[Job | None] = queue.Queue()
+        self.pending = 0
         self._per_utterance = 0.002  # seconds, running estimate of model time per utterance in a batch
-        metrics.queue_depth.set_function(self._queue.qsize)
+        metrics.queue_depth.set_function(lambda: self.pending)
         self._threads = [threading.Thread(target=self._work, name=f"batcher-{i}", daemon=True) for i in range(threads)]
         for t in self._threads:
             t.start()
 
     @property
     def full(self) -> bool:
-        return self._queue.qsize() >= self.max_queue
+        """As many requests admitted and not yet answered as allowed: queued, in the model, or waiting for the
+        event loop to deliver their answer. Bounding all three keeps the loop itself from falling behind."""
+        return self.pending >= self.max_queue
 
     async def parse(self, text: str, deadline: float) -> Any:
         if self.full:
             self._metrics.shed.labels("queue full").inc()
-            raise OverloadedError("queue full", f"{self.max_queue} utterances are already waiting")
+            raise OverloadedError("queue full", f"{self.max_queue} requests are already in progress")
         loop = asyncio.get_running_loop()
         job = Job(text, deadline, loop, loop.create_future())
-        self._queue.put(job)
-        return await job.future
+        self.pending += 1  # only the event loop thread counts, so no lock is needed
+        try:
+            self._queue.put(job)
+            return await job.future
+        finally:
+            self.pending -= 1
 
     def close(self) -> None:
         for _ in self._threads:
@@ -107,14 +115,19 @@ class MicroBatcher:
         return batch
 
     def _shed_late(self, batch: list[Job]) -> list[Job]:
-        """Refuse the jobs this batch would answer after their deadline.
+        """Keep, first come first served, the jobs that the call would still answer by every kept job's
+        deadline; refuse the others. The call's time is estimated per utterance kept.
 
         The estimate only moves when the model runs, so one stalled call could otherwise make it refuse
         everything for ever: when it would refuse every job still in time, the most patient one runs anyway.
         """
         now = time.perf_counter()
-        finish = now + self._per_utterance * len(batch)
-        live = [job for job in batch if finish <= job.deadline]
+        live: list[Job] = []
+        due = math.inf  # the earliest deadline among the kept jobs
+        for job in batch:
+            if now + self._per_utterance * (len(live) + 1) <= min(due, job.deadline):
+                live.append(job)
+                due = min(due, job.deadline)
         if not live and (in_time := [job for job in batch if now < job.deadline]):
             live = [max(in_time, key=lambda job: job.deadline)]
         for job in batch:

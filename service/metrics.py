@@ -32,7 +32,7 @@ class Metrics:
                                     buckets=BATCH_BUCKETS, registry=r)
         self.model_seconds = Histogram("elmol_model_duration_seconds", "Time per micro-batch in the model",
                                        buckets=LATENCY_BUCKETS, registry=r)
-        self.queue_depth = Gauge("elmol_queue_depth", "Utterances waiting for the model", registry=r)
+        self.queue_depth = Gauge("elmol_queue_depth", "/parse requests in progress in the micro-batcher", registry=r)
 
     def observe_request(self, path: str, status: int, seconds: float) -> None:
         route = path if path in ROUTES else "other"  # bounded label values, whatever paths clients try

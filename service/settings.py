@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(16, ge=1, le=256, description="most utterances the micro-batcher puts in one call")
     max_wait_us: int = Field(0, ge=0, le=100_000, description="how long a batch may wait for more requests; 0 takes "
                              "what queued while the model was busy, which adds no latency at low load")
-    max_queue: int = Field(64, ge=1, description="utterances waiting for the model beyond which requests get 503")
+    max_queue: int = Field(16, ge=1, description="/parse requests in progress (queued, in the model or being "
+                           "answered) beyond which new ones get 503 at once; about budget / time per request")
     precision: Literal["auto", "fp32", "int8"] = Field(
         "auto", description="model graph: int8 only if it passed its accuracy gate; auto takes int8 when it did")
     token_cache_size: int = Field(50_000, ge=0, description="words beyond the training words whose vectors are kept")
