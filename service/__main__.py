@@ -35,13 +35,14 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.update({"ELMOL_HOST": args.host, "ELMOL_PORT": str(args.port), "ELMOL_MODEL_DIR": args.model_dir,
                        "ELMOL_WORKERS": str(args.workers), "ELMOL_THREADS": str(args.threads),
                        "ELMOL_PRECISION": args.precision})
-    Settings()  # fail here, with pydantic's message, on a bad value
-    log_config = logs.logging_config(args.log_level, Settings().log_format)
+    settings = Settings()  # fail here, with pydantic's message, on a bad value
+    log_config = logs.logging_config(args.log_level, settings.log_format)
     logging.config.dictConfig(log_config)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it; a clean stop should exit 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, access_log=False, log_config=log_config)
+                log_level=args.log_level, access_log=False, log_config=log_config,
+                limit_concurrency=settings.max_connections, timeout_keep_alive=settings.keep_alive_s)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
                                      "may ask for less with X-Deadline-Ms; later work is shed with 503")
     max_text_chars: int = Field(512, ge=1, description="longest accepted utterance, after trimming")
     max_batch_texts: int = Field(64, ge=1, description="most texts accepted by /parse/batch")
+    max_connections: int = Field(1000, ge=1, description="open connections per worker beyond which uvicorn answers "
+                                 "503 at once (its limit_concurrency)")
+    keep_alive_s: float = Field(5.0, gt=0, description="idle keep-alive connections are closed after this long")
     max_body_bytes: int = Field(256 * 1024, ge=1, description="largest accepted request body; larger ones get 413 "
                                 "before they are read whole")
     docs: bool = Field(True, description="serve /docs, /redoc and /openapi.json; turn off in production")

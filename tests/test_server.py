@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -173,3 +174,21 @@ def test_sigterm_lets_requests_in_flight_finish(tmp_path: Path) -> None:
         for c in clients:
             c.close()
         assert all(r.status_code == 200 and len(r.json()["results"]) == 64 for r in answers)
+
+
+def test_connections_beyond_the_limit_get_503_and_the_server_recovers(tmp_path: Path) -> None:
+    port = free_port()
+    with server(["--port", str(port)], clean_env(ELMOL_MAX_CONNECTIONS="4"), tmp_path) as proc:
+        wait_ready(proc, port, tmp_path)
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+        try:
+            time.sleep(0.2)
+            assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 503  # uvicorn's limit
+        finally:
+            for s in idle:
+                s.close()
+        deadline = time.monotonic() + 10
+        while httpx.get(f"http://127.0.0.1:{port}/health").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        stop(proc, tmp_path)
