@@ -23,13 +23,17 @@ class Outcome:
     round_trip_ms: float
 
 
-class Connections:
-    """Idle keep-alive connections to one server, opened on demand."""
+MAX_CONNECTIONS = 256  # like a fleet of clients' pools: beyond it requests wait for a connection, still timed
 
-    def __init__(self, host: str, port: int) -> None:
+
+class Connections:
+    """Idle keep-alive connections to one server, opened on demand, at most ``limit`` in use at once."""
+
+    def __init__(self, host: str, port: int, limit: int = MAX_CONNECTIONS) -> None:
         self.host, self.port = host, port
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self.opened = 0
+        self.in_use = asyncio.Semaphore(limit)
 
     async def take(self, fresh: bool = False) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self._idle and not fresh:
@@ -76,7 +80,12 @@ async def exchange(pool: Connections, request: bytes, fresh: bool) -> tuple[int,
 
 
 async def send(pool: Connections, request: bytes) -> Outcome:
-    started = time.perf_counter()
+    started = time.perf_counter()  # before waiting for a connection: a client's wait is latency too
+    async with pool.in_use:
+        return await send_on_connection(pool, request, started)
+
+
+async def send_on_connection(pool: Connections, request: bytes, started: float) -> Outcome:
     errors = (OSError, asyncio.IncompleteReadError, ValueError, IndexError)
     reused = pool.has_idle
     try:
