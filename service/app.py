@@ -96,7 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.reloader = None
     app.state.settings = settings
     metrics = Metrics()
-    # Added first, so it runs inside the timing middleware: its 413 and 415 are timed and counted too.
+    # The last added runs first: timing wraps the input guard (413, 415), which wraps the early shed (503),
+    # so their answers are timed and counted too.
     app.add_middleware(EarlyShedMiddleware, path="/parse", metrics=metrics)
     app.add_middleware(InputGuardMiddleware, max_bytes=settings.max_body_bytes, json_paths=JSON_ROUTES)
     app.add_middleware(TimingMiddleware, budget_ms=settings.latency_budget_ms, metrics=metrics,
