@@ -34,7 +34,7 @@ from service.schemas import (
 )
 from service.serving import Reloader, Serving, load_serving
 from service.settings import Settings
-from service.shedding import EarlyShedMiddleware
+from service.shedding import EarlyShedMiddleware, overloaded_response
 from service.timing import TimingMiddleware
 
 log = logging.getLogger("service")
@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     # The last added runs first: timing wraps the input guard (413, 415), which wraps the early shed (503),
     # so their answers are timed and counted too.
-    app.add_middleware(EarlyShedMiddleware, path="/parse", metrics=metrics)
+    app.add_middleware(EarlyShedMiddleware, path="/parse")
     app.add_middleware(InputGuardMiddleware, max_bytes=settings.max_body_bytes, json_paths=JSON_ROUTES)
     app.add_middleware(TimingMiddleware, budget_ms=settings.latency_budget_ms, metrics=metrics,
                        access_log=settings.access_log)
@@ -154,8 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 metrics.shed.labels("late").inc()
                 raise OverloadedError("late", "the answer was ready after the deadline")
         except OverloadedError as e:
-            return JSONResponse(status_code=503, headers={"Retry-After": "1"},
-                                content={"detail": f"over capacity ({e.reason}): {e}; retry in a second"})
+            return overloaded_response(e)
         if settings.log_texts:
             log.info("parsed", extra={"text": request.text, "intent": result.intent, "tags": result.tags})
         body = to_response(result, model)

@@ -64,6 +64,10 @@ class MicroBatcher:
         for t in self._threads:
             t.start()
 
+    def queue_full_error(self) -> OverloadedError:
+        self._metrics.shed.labels("queue full").inc()
+        return OverloadedError("queue full", f"{self.max_queue} requests are already in progress")
+
     @property
     def full(self) -> bool:
         """As many requests admitted and not yet answered as allowed: queued, in the model, or waiting for the
@@ -72,8 +76,7 @@ class MicroBatcher:
 
     async def parse(self, text: str, deadline: float) -> Any:
         if self.full:
-            self._metrics.shed.labels("queue full").inc()
-            raise OverloadedError("queue full", f"{self.max_queue} requests are already in progress")
+            raise self.queue_full_error()
         loop = asyncio.get_running_loop()
         job = Job(text, deadline, loop, loop.create_future())
         self.pending += 1  # only the event loop thread counts, so no lock is needed
@@ -130,8 +133,9 @@ class MicroBatcher:
                 due = min(due, job.deadline)
         if not live and (in_time := [job for job in batch if now < job.deadline]):
             live = [max(in_time, key=lambda job: job.deadline)]
+        kept = {id(job) for job in live}  # by identity: jobs are dataclasses that compare by value
         for job in batch:
-            if job not in live:
+            if id(job) not in kept:
                 self._metrics.shed.labels("deadline").inc()
                 error = OverloadedError("deadline", "the request could not be answered within its deadline")
                 job.loop.call_soon_threadsafe(settle, job.future, None, error)

@@ -7,24 +7,24 @@ from __future__ import annotations
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.batcher import MicroBatcher
-from service.metrics import Metrics
+from service.batcher import MicroBatcher, OverloadedError
 
-FULL = {"detail": "over capacity (queue full): the model's queue is full; retry in a second"}
+
+def overloaded_response(error: OverloadedError) -> JSONResponse:
+    """The 503 a client gets, whether refused at the door or by the batcher."""
+    return JSONResponse(status_code=503, headers={"Retry-After": "1"},
+                        content={"detail": f"over capacity ({error.reason}): {error}; retry in a second"})
 
 
 class EarlyShedMiddleware:
-    def __init__(self, app: ASGIApp, path: str, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, path: str) -> None:
         self.app = app
         self.path = path
-        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == self.path and scope["method"] == "POST":
             batcher: MicroBatcher | None = getattr(scope["app"].state, "batcher", None)
             if batcher is not None and batcher.full:
-                self.metrics.shed.labels("queue full").inc()
-                response = JSONResponse(status_code=503, content=FULL, headers={"Retry-After": "1"})
-                await response(scope, receive, send)
+                await overloaded_response(batcher.queue_full_error())(scope, receive, send)
                 return
         await self.app(scope, receive, send)
