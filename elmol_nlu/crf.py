@@ -1,28 +1,54 @@
-"""Viterbi decoding of a linear-chain CRF in numpy: the serving twin of ``training.crf``."""
+"""Linear-chain CRF inference in numpy, the serving twin of ``training.crf``: Viterbi decoding, and the
+posterior probabilities (forward-backward) behind per-token and per-slot confidences.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from elmol_nlu.vocab import allowed_transition
 
 FORBIDDEN = -1e4
+# Scores more than this far (after the temperature) below the best of their table count as this far below:
+# it changes probabilities by less than e^-300, and keeps every step of forward-backward within float64.
+MAX_SCORE_GAP = 300.0
+
+
+def bio_masks(tags: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Which tags may start a sentence (K,) and which transitions BIO allows (K, K)."""
+    start_ok = np.array([allowed_transition(None, t) for t in tags])
+    return start_ok, np.array([[allowed_transition(a, b) for b in tags] for a in tags])
+
+
+def constrained(tags: list[str], start: np.ndarray, transitions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and transition scores with BIO-breaking starts and transitions forbidden."""
+    n = len(tags)
+    if transitions.shape != (n, n) or start.shape != (n,):
+        raise ValueError(f"CRF parameters do not match {n} tags")
+    start_ok, allowed = bio_masks(tags)
+    return start + np.where(start_ok, 0.0, FORBIDDEN), transitions + np.where(allowed, 0.0, FORBIDDEN)
+
+
+def bounded_exp(scores: np.ndarray, allowed: np.ndarray | bool = True) -> tuple[np.ndarray, float]:
+    """exp(scores - shift) with scores floored at MAX_SCORE_GAP below the best allowed one, and exactly 0
+    where not allowed; returns the table and its shift (the best allowed score)."""
+    best = float(np.max(np.where(allowed, scores, -np.inf)))
+    return np.where(allowed, np.exp(np.maximum(scores - best, -MAX_SCORE_GAP)), 0.0), best
 
 
 class ViterbiDecoder:
     """Best BIO tag sequence from emissions, with BIO-breaking transitions forbidden."""
 
     def __init__(self, tags: list[str], start: np.ndarray, transitions: np.ndarray, end: np.ndarray) -> None:
-        n = len(tags)
-        if transitions.shape != (n, n) or start.shape != (n,) or end.shape != (n,):
-            raise ValueError(f"CRF parameters do not match {n} tags")
-        allowed = np.array([[allowed_transition(a, b) for b in tags] for a in tags])
-        start_ok = np.array([allowed_transition(None, t) for t in tags])
-        self.start = (start + np.where(start_ok, 0.0, FORBIDDEN)).astype(np.float32)
-        self.transitions = (transitions + np.where(allowed, 0.0, FORBIDDEN)).astype(np.float32)
+        if end.shape != (len(tags),):
+            raise ValueError(f"CRF parameters do not match {len(tags)} tags")
+        start, transitions = constrained(tags, start, transitions)
+        self.start, self.transitions = start.astype(np.float32), transitions.astype(np.float32)
         self.end = end.astype(np.float32)
         self._transitions_to_from = np.ascontiguousarray(self.transitions.T)
-        self._rows = np.arange(n)
+        self._rows = np.arange(len(tags))
 
     def decode(self, emissions: np.ndarray) -> list[int]:
         """Emissions (T, K) of one sentence (no padding) to T tag indices."""
@@ -41,3 +67,92 @@ class ViterbiDecoder:
             tag = int(back[tag])
             path.append(tag)
         return path[::-1]
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """Scaled forward-backward tables of one sentence: ``marginals[t, k]`` = P(tag_t = k | sentence).
+
+    ``alpha`` and ``beta`` are rescaled at each step (by ``scale``) so that they never under- or overflow;
+    their product is the marginal. ``emit`` holds exp(emissions / T), each row shifted by its maximum.
+    """
+
+    alpha: np.ndarray  # (T, K)
+    beta: np.ndarray  # (T, K)
+    emit: np.ndarray  # (T, K)
+    scale: np.ndarray  # (T,)
+    end_scale: float
+    log_partition: float
+
+    @property
+    def marginals(self) -> np.ndarray:
+        return self.alpha * self.beta
+
+
+class CRFPosterior:
+    """Probabilities under a linear-chain CRF at a temperature: P(y) ∝ exp(score(y) / temperature).
+
+    Float64 throughout; one matrix-vector product per token and direction (a few microseconds each).
+    """
+
+    def __init__(self, tags: list[str], start: np.ndarray, transitions: np.ndarray, end: np.ndarray,
+                 temperature: float = 1.0) -> None:
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        start, transitions = constrained(tags, start.astype(np.float64), transitions.astype(np.float64))
+        self.temperature = float(temperature)
+        self.start, self.transitions, self.end = start, transitions, end.astype(np.float64)
+        # Each table is shifted by its best score before exp (a constant factor on every path, which the
+        # partition function takes back), so that large scores cannot overflow; forbidden moves get exactly 0.
+        start_ok, allowed = bio_masks(tags)
+        self._exp_start, start_shift = bounded_exp(start / temperature, start_ok)
+        self._exp_trans, trans_shift = bounded_exp(transitions / temperature, allowed)
+        self._exp_end, end_shift = bounded_exp(self.end / temperature)
+        self._shifts = (start_shift, trans_shift, end_shift)
+        self.tags = list(tags)
+
+    def posterior(self, emissions: np.ndarray) -> Posterior:
+        """Forward-backward over emissions (T, K) of one sentence (no padding)."""
+        scores = emissions.astype(np.float64) / self.temperature
+        shift = scores.max(axis=1, keepdims=True)
+        emit = np.exp(np.maximum(scores - shift, -MAX_SCORE_GAP))
+        n = len(emit)
+        alpha, beta, scale = np.empty_like(emit), np.empty_like(emit), np.empty(n)
+        a = self._exp_start * emit[0]
+        for t in range(n):
+            if t:
+                a = (alpha[t - 1] @ self._exp_trans) * emit[t]
+            scale[t] = a.sum()
+            alpha[t] = a / scale[t]
+        end_scale = float(alpha[-1] @ self._exp_end)
+        beta[-1] = self._exp_end / end_scale
+        for t in range(n - 2, -1, -1):
+            beta[t] = self._exp_trans @ (emit[t + 1] * beta[t + 1]) / scale[t + 1]
+        start_shift, trans_shift, end_shift = self._shifts
+        log_partition = float(np.log(scale).sum() + np.log(end_scale) + shift.sum()
+                              + start_shift + (n - 1) * trans_shift + end_shift)
+        return Posterior(alpha, beta, emit, scale, end_scale, log_partition)
+
+    def sequence_probability(self, post: Posterior, emissions: np.ndarray, path: list[int]) -> float:
+        """P(tags = path | sentence)."""
+        steps = np.arange(len(path))
+        score = (self.start[path[0]] + emissions[steps, path].astype(np.float64).sum()
+                 + self.transitions[path[:-1], path[1:]].sum() + self.end[path[-1]])
+        return float(np.clip(np.exp(score / self.temperature - post.log_partition), 0.0, 1.0))
+
+    def span_probability(self, post: Posterior, start: int, stop: int, begin: int, inside: int) -> float:
+        """P(tag_start = begin, tags start+1..stop-1 = inside, tag_stop != inside): one exact slot span.
+
+        Walks the span's own path from the forward table at ``start`` and closes it with the backward
+        table at ``stop`` minus the continuation into ``inside``, so the slot neither starts nor ends elsewhere.
+        """
+        p, prev = post.alpha[start, begin], begin
+        for t in range(start + 1, stop):
+            p *= self._exp_trans[prev, inside] * post.emit[t, inside] / post.scale[t]
+            prev = inside
+        if stop == len(post.scale):
+            p *= self._exp_end[prev] / post.end_scale
+        else:  # beta[stop-1, prev] sums every continuation; take away the one that extends the slot
+            extend = self._exp_trans[prev, inside] * post.emit[stop, inside] * post.beta[stop, inside]
+            p *= post.beta[stop - 1, prev] - extend / post.scale[stop]
+        return float(np.clip(p, 0.0, 1.0))

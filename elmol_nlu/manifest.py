@@ -84,6 +84,18 @@ class Manifest:
     def metrics(self) -> dict:
         return self.raw.get("metrics", {})
 
+    @property
+    def calibration(self) -> dict:
+        """Temperatures fitted on the dev split (``intent_temperature``, ``crf_temperature``); {} if none."""
+        return self.raw.get("calibration", {})
+
+    def temperature(self, which: str) -> float:
+        """``intent`` or ``crf`` temperature; 1.0 (the raw model) when the model was not calibrated."""
+        value = float(self.calibration.get(f"{which}_temperature", 1.0))
+        if not 0.01 <= value <= 100:
+            raise ManifestError(f"{self.directory}: {which} temperature {value} is not in [0.01, 100]: re-calibrate")
+        return value
+
 
 def write_manifest(directory: Path, content: dict) -> dict:
     """Add schema version and checksums of the listed files, then write ``manifest.json``."""

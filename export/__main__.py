@@ -4,7 +4,8 @@
 
 Parity runs PyTorch and onnxruntime on MASSIVE test utterances of mixed lengths at batch 1 and 8;
 its figures go into the manifest, and a failure exits non-zero without leaving a manifest behind.
-Then the int8 graph is written and gated: its test metrics against fp32's, recorded as ``variants.int8``.
+Then the int8 graph is written and gated: its test metrics against fp32's, recorded as ``variants.int8``;
+last, the confidence temperatures are fitted on the dev split (``calibration``, see export/calibrate.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from elmol_nlu.datasets import read_massive
 from elmol_nlu.manifest import MANIFEST, write_manifest
 from elmol_nlu.text import normalize, tokenize
+from export.calibrate import calibrate
 from export.parity import check_parity
 from export.quantize import INT8_GRAPH, int8_gate, write_int8
 from export.to_onnx import export, load_nlu
@@ -43,11 +45,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True,
                    help="also write the int8 graph and its accuracy gate on the test split")
     p.add_argument("--gate-utterances", type=int, default=None, help="test utterances for the gate (default all)")
+    p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
+                   help="fit the intent and CRF temperatures on the dev split (python -m export.calibrate)")
+    p.add_argument("--exclude-scenarios", default="", help="MASSIVE scenarios the model was trained without "
+                   "(train_nlu's option): left out of the int8 gate and calibration too")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
+    exclude = frozenset(x for x in args.exclude_scenarios.split(",") if x)
     (args.out / MANIFEST).unlink(missing_ok=True)
-    warm_words = [normalize(w) for g in load_split(args.data, "train", None) for w in g.words]
+    warm_words = [normalize(w) for g in load_split(args.data, "train", None, exclude) for w in g.words]
     content = export(args.checkpoint, args.out, args.name, warm_words)
     write_manifest(args.out, content)
     model, _ = load_nlu(args.checkpoint)
@@ -61,9 +68,13 @@ def main(argv: list[str] | None = None) -> None:
         write_int8(args.out, content["graph"])
         content["files"] = [*content["files"], INT8_GRAPH]
         write_manifest(args.out, {**content, "variants": {"int8": {"graph": INT8_GRAPH}}})
-        gold = load_split(args.data, "test", args.gate_utterances)
+        gold = load_split(args.data, "test", args.gate_utterances, exclude)
         content["variants"] = {"int8": int8_gate(args.out, gold)}
     write_manifest(args.out, content)
+    if args.calibrate:  # on the graph the service will serve, so after the int8 gate is recorded
+        dev = load_split(args.data, "dev", None, exclude)
+        content["calibration"] = calibrate(args.out, dev, args.data.name)
+        write_manifest(args.out, content)
     log.info("wrote %s", args.out / MANIFEST)
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+import numpy as np
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -26,6 +27,7 @@ from service.schemas import (
     Health,
     IntentOut,
     ModelOut,
+    ParseOptions,
     ParseRequest,
     ParseResponse,
     Ready,
@@ -61,12 +63,38 @@ def check_text(text: str, loc: list, max_chars: int) -> None:
     # so there is nothing more to check before the predictor tokenizes it.
 
 
-def to_response(parse: Parse, model: ModelOut) -> ParseResponse:
+MIN_TAG_PROBABILITY = 1e-3  # token tag probabilities below this are left out of detail=tokens answers
+NO_TOKEN_DETAIL = {"tokens": {"__all__": {"tag_probabilities"}}}  # what answers leave out unless detail=tokens
+
+
+def check_top_k(options: ParseOptions, default: int, n_intents: int) -> int:
+    top_k = options.top_k or default
+    if options.top_k is not None and top_k > n_intents:
+        raise invalid(["body", "top_k"], f"top_k is {top_k} but the model has {n_intents} intents: send 1 to "
+                                         f"{n_intents}")
+    return min(top_k, n_intents)
+
+
+def token_tags(marginals: np.ndarray, tags: list[str]) -> dict[str, float]:
+    order = marginals.argsort()[::-1]
+    return {tags[i]: float(marginals[i]) for i in order if marginals[i] >= MIN_TAG_PROBABILITY}
+
+
+def to_response(parse: Parse, model: ModelOut, top_k: int, threshold: float, detail: str, tags: list[str]
+                ) -> ParseResponse:
+    fallback = parse.confidence < threshold
+    per_token = detail == "tokens" and parse.tag_marginals is not None
     return ParseResponse(
         text=parse.text,
-        intent=IntentOut(name=parse.intent, confidence=parse.confidence),
-        slots=[SlotOut(name=s.name, value=s.value, start=s.start, end=s.end) for s in parse.slots],
-        tokens=[TokenOut(text=t.text, start=t.start, end=t.end) for t in parse.tokens],
+        intent=None if fallback else IntentOut(name=parse.intent, confidence=parse.confidence),
+        intent_ranking=[IntentOut(name=n, confidence=c) for n, c in parse.intent_ranking(top_k)],
+        fallback=fallback,
+        sequence_confidence=parse.sequence_confidence,
+        slots=[SlotOut(name=s.name, value=s.value, start=s.start, end=s.end, confidence=s.confidence)
+               for s in parse.slots],
+        tokens=[TokenOut(text=t.text, start=t.start, end=t.end,
+                         tag_probabilities=token_tags(parse.tag_marginals[i], tags) if per_token else None)
+                for i, t in enumerate(parse.tokens)],
         tags=parse.tags,
         model=model,
     )
@@ -145,7 +173,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The model runs off the event loop, in the micro-batcher's threads, together with whatever other
         # requests are waiting; work that could not finish by the deadline comes back as OverloadedError.
         check_text(request.text, ["body", "text"], settings.max_text_chars)
-        serving()  # 503 while loading
+        intents = serving().predictor.manifest.intents  # 503 while loading
+        top_k = check_top_k(request, settings.intent_ranking, len(intents))
         budget_ms = min(deadline_ms or settings.latency_budget_ms, settings.latency_budget_ms)
         deadline = http.state.request_started + budget_ms / 1000
         try:
@@ -157,8 +186,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return overloaded_response(e)
         if settings.log_texts:
             log.info("parsed", extra={"text": request.text, "intent": result.intent, "tags": result.tags})
-        body = to_response(result, model)
-        return Response(body.model_dump_json(), media_type="application/json")
+        body = to_response(result, model, top_k, settings.intent_threshold, request.detail,
+                           serving().predictor.manifest.tags)
+        return Response(body.model_dump_json(exclude=None if request.detail == "tokens" else NO_TOKEN_DETAIL),
+                        media_type="application/json")
 
     @app.post("/parse/batch", response_model=BatchParseResponse, summary="Intent and slots of several utterances",
               responses=INPUT_ERRORS)
@@ -169,9 +200,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for i, text in enumerate(request.texts):
             check_text(text, ["body", "texts", i], settings.max_text_chars)
         current = serving()
+        top_k = check_top_k(request, settings.intent_ranking, len(current.predictor.manifest.intents))
         parses = current.predictor.parse_batch(request.texts)
-        body = BatchParseResponse(results=[to_response(p, current.model) for p in parses], model=current.model)
-        return Response(body.model_dump_json(), media_type="application/json")
+        results = [to_response(p, current.model, top_k, settings.intent_threshold, request.detail,
+                               current.predictor.manifest.tags) for p in parses]
+        body = BatchParseResponse(results=results, model=current.model)
+        return Response(body.model_dump_json(exclude=None if request.detail == "tokens" else {"results": {
+            "__all__": NO_TOKEN_DETAIL}}), media_type="application/json")
 
     def serving_reloader() -> Reloader:
         serving()  # 503 while loading

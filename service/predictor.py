@@ -5,13 +5,13 @@ Knows nothing of HTTP. Never imports torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from elmol_nlu.crf import ViterbiDecoder
+from elmol_nlu.crf import CRFPosterior, ViterbiDecoder
 from elmol_nlu.manifest import Manifest, ManifestError, load_manifest
 from elmol_nlu.text import Token, char_ids, tokenize
 from elmol_nlu.vocab import bio_spans
@@ -24,16 +24,26 @@ class SlotValue:
     value: str
     start: int  # character offsets in the original text: text[start:end] == value
     end: int
+    confidence: float | None = None  # P(this exact span and label) under the CRF; None when not computed
 
 
 @dataclass(frozen=True)
 class Parse:
     text: str
     intent: str
-    confidence: float
+    confidence: float  # calibrated probability of ``intent``
     slots: list[SlotValue]
     tokens: list[Token]
     tags: list[str]
+    sequence_confidence: float | None = None  # P(the whole decoded tag sequence) under the CRF
+    intent_probs: np.ndarray = field(default=None, compare=False, repr=False)  # (I,), over ``intent_names``
+    intent_names: list[str] = field(default_factory=list, compare=False, repr=False)
+    tag_marginals: np.ndarray | None = field(default=None, compare=False, repr=False)  # (T, K) when computed
+
+    def intent_ranking(self, k: int) -> list[tuple[str, float]]:
+        """The k most probable intents, most probable first (the first is ``intent``)."""
+        order = np.argsort(-self.intent_probs, kind="stable")[:k]
+        return [(self.intent_names[i], float(self.intent_probs[i])) for i in order]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -66,8 +76,12 @@ class Predictor:
     """
 
     def __init__(self, model_dir: Path, threads: int = 1, cache_size: int = 50_000, precision: str = "fp32",
-                 verify_gate: bool = True) -> None:
-        """``precision`` "fp32", "int8" (only if it passed its accuracy gate), or "auto" (int8 if it did)."""
+                 verify_gate: bool = True, calibrated: bool = True, confidences: bool = True) -> None:
+        """``precision`` "fp32", "int8" (only if it passed its accuracy gate), or "auto" (int8 if it did).
+
+        ``calibrated`` applies the manifest's temperatures (fitted on dev) to intent and CRF probabilities;
+        ``confidences`` computes the CRF posterior behind slot, sequence and token confidences.
+        """
         self.manifest: Manifest = load_manifest(Path(model_dir))
         if precision == "auto":
             precision = "int8" if self.manifest.precision_available("int8") else "fp32"
@@ -78,6 +92,11 @@ class Predictor:
         self.token_cache = TokenVectorCache(self._token_vectors, dim, self.manifest.warm_words, cache_size)
         m = self.manifest
         self.decoder = ViterbiDecoder(m.tags, m.crf_start, m.crf_transitions, m.crf_end)
+        self.intent_temperature = m.temperature("intent") if calibrated else 1.0
+        crf_temperature = m.temperature("crf") if calibrated else 1.0
+        self.posterior = (CRFPosterior(m.tags, m.crf_start, m.crf_transitions, m.crf_end, crf_temperature)
+                          if confidences else None)
+        self._tag_index = {t: i for i, t in enumerate(m.tags)}
 
     def _check_graphs(self) -> int:
         """The graphs' names and label sizes match the manifest; returns the token vector size."""
@@ -127,7 +146,9 @@ class Predictor:
         if any(not tokens for tokens in token_lists):
             raise ValueError("every text needs at least one non-space character")
         intent_logits, emissions = self.run(token_lists)
-        probs = softmax(intent_logits)
+        # float64: distinct float32 logits stay distinct after the temperature, so the answer (argmax) and the
+        # ranking are those of the logits at any temperature
+        probs = softmax(intent_logits.astype(np.float64) / self.intent_temperature)
         return [self._decode(text, tokens, p, e[: len(tokens)])
                 for text, tokens, p, e in zip(texts, token_lists, probs, emissions, strict=True)]
 
@@ -135,10 +156,18 @@ class Predictor:
         return self.parse_batch([text])[0]
 
     def _decode(self, text: str, tokens: list[Token], probs: np.ndarray, emissions: np.ndarray) -> Parse:
-        tags = [self.manifest.tags[i] for i in self.decoder.decode(emissions)]
+        path = self.decoder.decode(emissions)
+        tags = [self.manifest.tags[i] for i in path]
+        post = self.posterior.posterior(emissions) if self.posterior else None
         slots = []
         for span in bio_spans(tags):
             start, end = tokens[span.start].start, tokens[span.end - 1].end
-            slots.append(SlotValue(span.name, text[start:end], start, end))
+            confidence = None
+            if post is not None:
+                begin, inside = self._tag_index[f"B-{span.name}"], self._tag_index[f"I-{span.name}"]
+                confidence = self.posterior.span_probability(post, span.start, span.end, begin, inside)
+            slots.append(SlotValue(span.name, text[start:end], start, end, confidence))
         best = int(probs.argmax())
-        return Parse(text, self.manifest.intents[best], float(probs[best]), slots, tokens, tags)
+        sequence = self.posterior.sequence_probability(post, emissions, path) if post is not None else None
+        return Parse(text, self.manifest.intents[best], float(probs[best]), slots, tokens, tags, sequence,
+                     probs, self.manifest.intents, post.marginals if post is not None else None)

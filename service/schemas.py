@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
+TOP_K_DESCRIPTION = ("intents in intent_ranking; default the server's ELMOL_INTENT_RANKING (5), at most the model's "
+                     "intents")
+DETAIL_DESCRIPTION = "'tokens' adds each token's tag probabilities (tag_probabilities) to the answer"
 
-class ParseRequest(BaseModel):
+
+class ParseOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    top_k: int | None = Field(None, ge=1, description=TOP_K_DESCRIPTION)
+    detail: Literal["slots", "tokens"] = Field("slots", description=DETAIL_DESCRIPTION)
+
+
+class ParseRequest(ParseOptions):
     text: str = Field(description="one utterance, 1 to 512 characters after trimming",
                       examples=["wake me up at seven tomorrow"])
 
 
-class BatchParseRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class BatchParseRequest(ParseOptions):
     texts: list[str] = Field(description="utterances, each as for /parse",
                              examples=[["play some jazz", "what time is it"]])
 
 
 class IntentOut(BaseModel):
     name: str
-    confidence: float = Field(ge=0, le=1)
+    confidence: float = Field(ge=0, le=1, description="calibrated probability of this intent (temperature fitted "
+                              "on the dev split)")
 
 
 class SlotOut(BaseModel):
@@ -27,12 +38,17 @@ class SlotOut(BaseModel):
     value: str = Field(description="text[start:end] of the request")
     start: int = Field(description="character offset in the request text")
     end: int
+    confidence: float | None = Field(None, ge=0, le=1, description="probability under the CRF (calibrated) that "
+                                     "exactly this span carries this label: it starts, continues and ends here")
 
 
 class TokenOut(BaseModel):
     text: str
     start: int
     end: int
+    tag_probabilities: dict[str, float] | None = Field(
+        None, description="with detail=tokens: marginal probability of each BIO tag for this token under the CRF "
+                          "(tags below 0.001 left out), most probable first")
 
 
 class ModelOut(BaseModel):
@@ -43,7 +59,14 @@ class ModelOut(BaseModel):
 
 class ParseResponse(BaseModel):
     text: str
-    intent: IntentOut
+    intent: IntentOut | None = Field(description="the most probable intent; null when its confidence is below the "
+                                     "server's ELMOL_INTENT_THRESHOLD (then fallback is true)")
+    intent_ranking: list[IntentOut] = Field(description="the top_k intents, most probable first; the first is the "
+                                            "intent (also when it fell back)")
+    fallback: bool = Field(False, description="true when no intent was confident enough: treat as out of scope, "
+                           "ask again or hand over")
+    sequence_confidence: float | None = Field(None, ge=0, le=1, description="probability under the CRF of the "
+                                              "whole decoded tag sequence (every slot and every O right)")
     slots: list[SlotOut]
     tokens: list[TokenOut]
     tags: list[str] = Field(description="BIO slot tag of each token")

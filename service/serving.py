@@ -33,7 +33,8 @@ def load_serving(model_dir: Path, settings: Settings) -> Serving:
     """Verify (checksums, shapes, int8 gate), load and warm a model directory; raises ManifestError."""
     started = time.perf_counter()
     predictor = Predictor(model_dir, threads=settings.threads, cache_size=settings.token_cache_size,
-                          precision=settings.precision)
+                          precision=settings.precision, calibrated=settings.calibration,
+                          confidences=settings.slot_confidence)
     predictor.parse("warm up the session")  # the first run allocates; keep it off a user's request
     m = predictor.manifest
     log.info("model %s %s (%s, %d cached words) loaded from %s in %.0f ms", m.name, m.version, predictor.precision,

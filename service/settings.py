@@ -27,6 +27,14 @@ class Settings(BaseSettings):
                            "answered) beyond which new ones get 503 at once; about budget / time per request")
     precision: Literal["auto", "fp32", "int8"] = Field(
         "auto", description="model graph: int8 only if it passed its accuracy gate; auto takes int8 when it did")
+    intent_ranking: int = Field(5, ge=1, description="intents in each answer's intent_ranking unless a request asks "
+                                "for another top_k")
+    intent_threshold: float = Field(0.0, ge=0, le=1, description="below this calibrated confidence the answer's "
+                                    "intent is null and fallback is true (out of scope); 0 never falls back")
+    calibration: bool = Field(True, description="apply the model's temperatures (fitted on dev) to intent and CRF "
+                              "probabilities; false serves the raw softmax and CRF")
+    slot_confidence: bool = Field(True, description="compute the CRF posterior for slot, sequence and token "
+                                  "confidences; false leaves them null (for benchmarks)")
     token_cache_size: int = Field(50_000, ge=0, description="words beyond the training words whose vectors are kept")
     latency_budget_ms: float = Field(50.0, gt=0, description="deadline of a request, from its arrival; a client "
                                      "may ask for less with X-Deadline-Ms; later work is shed with 503")

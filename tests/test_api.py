@@ -34,13 +34,21 @@ def expected_model() -> dict:
     return {"name": manifest.name, "version": manifest.version, "precision": precision}
 
 
-def check_parse(body: dict, text: str) -> None:
+def check_parse(body: dict, text: str, top_k: int = 5) -> None:
     """The /parse contract, for any model."""
-    assert set(body) == {"text", "intent", "slots", "tokens", "tags", "model"}
+    assert set(body) == {"text", "intent", "intent_ranking", "fallback", "sequence_confidence", "slots", "tokens",
+                         "tags", "model"}
     assert body["text"] == text
     manifest = load_manifest(MODEL_DIR, verify=False)
     assert body["intent"]["name"] in manifest.intents
     assert 0.0 <= body["intent"]["confidence"] <= 1.0
+    assert body["fallback"] is False  # no threshold by default
+    ranking = body["intent_ranking"]
+    assert len(ranking) == top_k and ranking[0] == body["intent"]
+    assert len({r["name"] for r in ranking}) == top_k and all(r["name"] in manifest.intents for r in ranking)
+    confidences = [r["confidence"] for r in ranking]
+    assert confidences == sorted(confidences, reverse=True) and sum(confidences) <= 1 + 1e-5
+    assert 0.0 <= body["sequence_confidence"] <= 1.0
     assert body["model"] == expected_model()
     assert body["tokens"], text
     for token in body["tokens"]:
@@ -50,6 +58,25 @@ def check_parse(body: dict, text: str) -> None:
     for slot in body["slots"]:
         assert text[slot["start"] : slot["end"]] == slot["value"]
         assert slot["value"] and f"B-{slot['name']}" in manifest.tags
+        # the decoded sequence is one way to have this slot, so the slot is at least as likely
+        assert body["sequence_confidence"] - 1e-6 <= slot["confidence"] <= 1.0
+    assert all("tag_probabilities" not in token for token in body["tokens"])  # only with detail=tokens
+
+
+def assert_same_parse(a: object, b: object, tolerance: float = 1e-5) -> None:
+    """Equal answers, floats (confidences) within a tolerance: padding may move float32 round-off."""
+    if isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, abs=tolerance)
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys()
+        for key in a:
+            assert_same_parse(a[key], b[key], tolerance)
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            assert_same_parse(x, y, tolerance)
+    else:
+        assert a == b
 
 
 def test_health(client: TestClient) -> None:
@@ -103,9 +130,7 @@ def test_batch_equals_single_parses(client: TestClient) -> None:
     for text, batched in zip(texts, body["results"], strict=True):
         single = client.post("/parse", json={"text": text}).json()
         check_parse(batched, text)
-        # padding may move float32 round-off, never the answer
-        assert batched["intent"].pop("confidence") == pytest.approx(single["intent"].pop("confidence"), abs=1e-5)
-        assert batched == single
+        assert_same_parse(batched, single)
 
 
 def test_batch_of_64_is_accepted(client: TestClient) -> None:

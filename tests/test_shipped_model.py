@@ -15,6 +15,9 @@ MIN_SLOT_F1 = 72.0
 MANIFEST_TOLERANCE = 0.3  # recomputed with onnxruntime vs. recorded at training time with PyTorch
 MAX_MODEL_MB = 25.0
 TEST_UTTERANCES = 2974
+# onnxruntime's int8 kernels round differently by instruction set (AVX2's u8s8 products can saturate where
+# AVX512-VNNI's do not): the gate recorded on one CPU moved by 1 intent of 2,974 (0.034) on another.
+INT8_CPU_TOLERANCE = 0.2
 
 
 def test_manifest_verifies() -> None:
@@ -62,7 +65,7 @@ def test_int8_passes_its_gate_and_the_manifest_says_so() -> None:
     assert variant["passed"] is True and variant["test"]["n"] == TEST_UTTERANCES
     int8 = onnx_test_metrics(MODEL_DIR, precision="int8")
     for key in ("intent_acc", "slot_f1", "exact_match"):
-        assert int8[key] == pytest.approx(variant["test"][key], abs=0.01), key
+        assert int8[key] == pytest.approx(variant["test"][key], abs=INT8_CPU_TOLERANCE), key
     assert variant["fp32_test"]["intent_acc"] - int8["intent_acc"] <= variant["max_drop"]
     assert variant["fp32_test"]["slot_f1"] - int8["slot_f1"] <= variant["max_drop"]
 

@@ -52,12 +52,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=FitConfig.seed)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--limit", type=int, default=None, help="first N examples of each split (smoke tests)")
+    p.add_argument("--exclude-scenarios", type=str, default="",
+                   help="comma-separated MASSIVE scenarios left out of every split (an out-of-scope study)")
     return p.parse_args(argv)
 
 
-def load_split(path: Path, partition: str, limit: int | None) -> list[TaggedExample]:
+def load_split(path: Path, partition: str, limit: int | None,
+               exclude: frozenset[str] = frozenset()) -> list[TaggedExample]:
     raw = read_bio_folder(path / partition) if path.is_dir() else read_massive(path, partition)
-    examples = [tag(e) for e in raw]
+    examples = [tag(e) for e in raw if e.domain not in exclude]
     return [e for e in examples if e.tokens][:limit]
 
 
@@ -72,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     started = time.monotonic()
-    train, dev, test = (load_split(args.data, p, args.limit) for p in ("train", "dev", "test"))
+    exclude = frozenset(x for x in args.exclude_scenarios.split(",") if x)
+    train, dev, test = (load_split(args.data, p, args.limit, exclude) for p in ("train", "dev", "test"))
     intents = Vocab(sorted({e.example.intent for e in train}))
     tags = slot_tag_vocab({t[2:] for e in train for t in e.tags if t != "O"})
     log.info("%d train, %d dev, %d test; %d intents, %d tags", len(train), len(dev), len(test), len(intents), len(tags))
@@ -104,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
         "model": model.state_dict(), "metrics": results, "history": history,
         "lm": {"path": str(args.lm), "heldout_perplexity": lm_state.get("heldout_perplexity"),
                "epoch": lm_state.get("epoch"), "vocab_size": len(lm_state["vocab"])} if lm_state else None,
-        "data": {"path": str(args.data), "train": len(train), "dev": len(dev), "test": len(test)},
+        "data": {"path": str(args.data), "train": len(train), "dev": len(dev), "test": len(test),
+                 "excluded_scenarios": sorted(exclude)},
         "train_minutes": round(minutes, 1),
     })
     (args.out / "metrics.json").write_text(json.dumps({**results, "history": history}, indent=2))
