@@ -61,12 +61,15 @@ def bare_command(port: int) -> list[str]:
 
 @contextmanager
 def serve_command(command: Callable[[int], list[str]], cpus: set[int] | None,
-                  timeout_s: float = 60.0) -> Iterator[tuple[str, int]]:
-    """Run ``command(port)`` until its /ready answers; yield its base URL and pid; stop it on exit."""
+                  timeout_s: float = 60.0, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """Run ``command(port)`` until its /ready answers; yield its base URL and pid; stop it on exit.
+
+    ``env`` adds variables (e.g. ``ELMOL_*`` settings without a flag) to this process's environment."""
     port = free_port()
     with tempfile.NamedTemporaryFile("w+", prefix="elmol-bench-server-", suffix=".log", delete=False) as out:
         log_path = Path(out.name)
-        proc = subprocess.Popen(command(port), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command(port), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})})
     try:
         if cpus:
             # Set while the child is still importing, before it starts any thread: later threads inherit it.
@@ -81,7 +84,8 @@ def serve_command(command: Callable[[int], list[str]], cpus: set[int] | None,
 
 
 @contextmanager
-def serve(model_dir: Path, threads: int, cpus: set[int] | None, timeout_s: float = 60.0) -> Iterator[str]:
+def serve(model_dir: Path, threads: int, cpus: set[int] | None, timeout_s: float = 60.0,
+          env: dict[str, str] | None = None) -> Iterator[str]:
     """Yield the base URL of ``python -m service`` serving ``model_dir``; stop it on exit."""
-    with serve_command(lambda port: service_command(model_dir, threads, port), cpus, timeout_s) as (url, _):
+    with serve_command(lambda port: service_command(model_dir, threads, port), cpus, timeout_s, env) as (url, _):
         yield url
