@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LM ?= checkpoints/elmol-lm-epoch3.pt
 
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-server results loadtest clean \
-	pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas
+	confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,22 @@ loadtest: $(STAMP)
 ## 10 minutes at half of saturation: fails if RSS grows > 5% or file descriptors grow
 soak: $(STAMP)
 	$(PY) -m bench.soak --model-dir models/default --minutes 10 --load 0.5
+
+## confidences (docs/CONFIDENCE.md): calibration on MASSIVE test through POST /parse, before and after the
+## temperatures `python -m export.calibrate` fitted on dev; out-of-scope detection; what the CRF posterior costs
+confidence: $(STAMP)
+	$(PY) -m bench.confidence --model-dir models/default --out reports/confidence
+
+# a model that never saw five scenarios (same recipe, 16 epochs), exported and calibrated on its own dev, then scored
+OOS_SCENARIOS := email,iot,transport,lists,weather
+out-of-scope: $(STAMP)
+	$(PY) -m training.train_nlu --lm $(LM) --out runs/nlu-oos --exclude-scenarios $(OOS_SCENARIOS) --epochs 16 --threads 1
+	$(PY) -m export --checkpoint runs/nlu-oos/nlu.pt --out runs/models/oos --name massive-en-elmol-oos \
+		--exclude-scenarios $(OOS_SCENARIOS)
+	$(PY) -m bench.out_of_scope --model-dir runs/models/oos --excluded $(OOS_SCENARIOS) --out reports/confidence
+
+bench-confidence-cost: $(STAMP)
+	$(PY) -m bench.confidence_cost --model-dir models/default
 
 ## bad and odd requests against the real server; rewrites the table in docs/RELIABILITY.md, fails on a 5xx
 bad-inputs: $(STAMP)

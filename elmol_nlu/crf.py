@@ -4,8 +4,6 @@ posterior probabilities (forward-backward) behind per-token and per-slot confide
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from elmol_nlu.vocab import allowed_transition
@@ -69,30 +67,53 @@ class ViterbiDecoder:
         return path[::-1]
 
 
-@dataclass(frozen=True)
 class Posterior:
-    """Scaled forward-backward tables of one sentence: ``marginals[t, k]`` = P(tag_t = k | sentence).
+    """Scaled forward-backward tables of one sentence; ``marginals[t, k]`` = P(tag_t = k | sentence).
 
-    ``alpha`` and ``beta`` are rescaled at each step (by ``scale``) so that they never under- or overflow;
-    their product is the marginal. ``emit`` holds exp(emissions / T), each row shifted by its maximum.
+    The forward table ``alpha`` is computed at once, rescaled at each step (by ``scale``) so that it never
+    under- or overflows. The backward table is filled from the end only as far as it is asked for: a slot
+    needs it from its end on, and most slots end near the end of an utterance. ``emit`` holds
+    exp(emissions / T), each row shifted by its maximum.
     """
 
-    alpha: np.ndarray  # (T, K)
-    beta: np.ndarray  # (T, K)
-    emit: np.ndarray  # (T, K)
-    scale: np.ndarray  # (T,)
-    end_scale: float
-    log_partition: float
+    def __init__(self, crf: CRFPosterior, alpha: np.ndarray, emit: np.ndarray, scale: list[float],
+                 end_scale: float, emit_shift: float) -> None:
+        self.alpha, self.emit, self.scale, self.end_scale = alpha, emit, scale, end_scale
+        self._emit_shift = emit_shift
+        self._crf = crf
+        self._beta = np.empty_like(alpha)
+        self._beta[-1] = crf._exp_end / end_scale
+        self._beta_from = len(alpha) - 1  # rows from here on are filled
+        self._work = np.empty(alpha.shape[1])
+
+    def beta(self, t: int) -> np.ndarray:
+        """Row t of the scaled backward table (alpha[t] * beta(t) is the marginal at t)."""
+        trans, work, beta = self._crf._exp_trans, self._work, self._beta
+        for u in range(self._beta_from - 1, t - 1, -1):
+            np.multiply(self.emit[u + 1], beta[u + 1], out=work)
+            work *= 1.0 / self.scale[u + 1]
+            np.dot(trans, work, out=beta[u])
+        self._beta_from = min(self._beta_from, t)
+        return beta[t]
+
+    @property
+    def log_partition(self) -> float:
+        """log Z: the scales of every step plus the shifts taken off before exp (probabilities never need it)."""
+        start_shift, trans_shift, end_shift = self._crf._shifts
+        return float(np.log(self.scale).sum() + np.log(self.end_scale) + self._emit_shift
+                     + start_shift + (len(self.scale) - 1) * trans_shift + end_shift)
 
     @property
     def marginals(self) -> np.ndarray:
-        return self.alpha * self.beta
+        self.beta(0)
+        return self.alpha * self._beta
 
 
 class CRFPosterior:
     """Probabilities under a linear-chain CRF at a temperature: P(y) ∝ exp(score(y) / temperature).
 
-    Float64 throughout; one matrix-vector product per token and direction (a few microseconds each).
+    Float64 throughout; one matrix-vector product per token and direction (a few microseconds each, most
+    of it numpy's call overhead, hence the in-place operations).
     """
 
     def __init__(self, tags: list[str], start: np.ndarray, transitions: np.ndarray, end: np.ndarray,
@@ -112,33 +133,30 @@ class CRFPosterior:
         self.tags = list(tags)
 
     def posterior(self, emissions: np.ndarray) -> Posterior:
-        """Forward-backward over emissions (T, K) of one sentence (no padding)."""
+        """The forward pass over emissions (T, K) of one sentence (no padding); backward on demand."""
         scores = emissions.astype(np.float64) / self.temperature
         shift = scores.max(axis=1, keepdims=True)
         emit = np.exp(np.maximum(scores - shift, -MAX_SCORE_GAP))
         n = len(emit)
-        alpha, beta, scale = np.empty_like(emit), np.empty_like(emit), np.empty(n)
-        a = self._exp_start * emit[0]
+        alpha, scale = np.empty_like(emit), [0.0] * n
+        row = alpha[0]
+        np.multiply(self._exp_start, emit[0], out=row)
         for t in range(n):
             if t:
-                a = (alpha[t - 1] @ self._exp_trans) * emit[t]
-            scale[t] = a.sum()
-            alpha[t] = a / scale[t]
-        end_scale = float(alpha[-1] @ self._exp_end)
-        beta[-1] = self._exp_end / end_scale
-        for t in range(n - 2, -1, -1):
-            beta[t] = self._exp_trans @ (emit[t + 1] * beta[t + 1]) / scale[t + 1]
-        start_shift, trans_shift, end_shift = self._shifts
-        log_partition = float(np.log(scale).sum() + np.log(end_scale) + shift.sum()
-                              + start_shift + (n - 1) * trans_shift + end_shift)
-        return Posterior(alpha, beta, emit, scale, end_scale, log_partition)
+                row = alpha[t]
+                np.dot(alpha[t - 1], self._exp_trans, out=row)
+                row *= emit[t]
+            scale[t] = float(row.sum())
+            row *= 1.0 / scale[t]
+        end_scale = float(row @ self._exp_end)
+        return Posterior(self, alpha, emit, scale, end_scale, float(shift.sum()))
 
-    def sequence_probability(self, post: Posterior, emissions: np.ndarray, path: list[int]) -> float:
-        """P(tags = path | sentence)."""
-        steps = np.arange(len(path))
-        score = (self.start[path[0]] + emissions[steps, path].astype(np.float64).sum()
-                 + self.transitions[path[:-1], path[1:]].sum() + self.end[path[-1]])
-        return float(np.clip(np.exp(score / self.temperature - post.log_partition), 0.0, 1.0))
+    def sequence_probability(self, post: Posterior, path: list[int]) -> float:
+        """P(tags = path | sentence), walked through the scaled forward quantities (no exp of large scores)."""
+        p = self._exp_start[path[0]] * post.emit[0, path[0]] / post.scale[0]
+        for t in range(1, len(path)):
+            p *= self._exp_trans[path[t - 1], path[t]] * post.emit[t, path[t]] / post.scale[t]
+        return float(min(1.0, max(0.0, p * self._exp_end[path[-1]] / post.end_scale)))
 
     def span_probability(self, post: Posterior, start: int, stop: int, begin: int, inside: int) -> float:
         """P(tag_start = begin, tags start+1..stop-1 = inside, tag_stop != inside): one exact slot span.
@@ -152,7 +170,7 @@ class CRFPosterior:
             prev = inside
         if stop == len(post.scale):
             p *= self._exp_end[prev] / post.end_scale
-        else:  # beta[stop-1, prev] sums every continuation; take away the one that extends the slot
-            extend = self._exp_trans[prev, inside] * post.emit[stop, inside] * post.beta[stop, inside]
-            p *= post.beta[stop - 1, prev] - extend / post.scale[stop]
-        return float(np.clip(p, 0.0, 1.0))
+        else:  # every continuation from prev into stop, less the one that extends the slot
+            onward = post.emit[stop] * post.beta(stop)
+            p *= (self._exp_trans[prev] @ onward - self._exp_trans[prev, inside] * onward[inside]) / post.scale[stop]
+        return float(min(1.0, max(0.0, p)))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from elmol_nlu.crf import CRFPosterior, ViterbiDecoder
+from elmol_nlu.crf import CRFPosterior, Posterior, ViterbiDecoder
 from elmol_nlu.manifest import Manifest, ManifestError, load_manifest
 from elmol_nlu.text import Token, char_ids, tokenize
 from elmol_nlu.vocab import bio_spans
@@ -38,7 +38,12 @@ class Parse:
     sequence_confidence: float | None = None  # P(the whole decoded tag sequence) under the CRF
     intent_probs: np.ndarray = field(default=None, compare=False, repr=False)  # (I,), over ``intent_names``
     intent_names: list[str] = field(default_factory=list, compare=False, repr=False)
-    tag_marginals: np.ndarray | None = field(default=None, compare=False, repr=False)  # (T, K) when computed
+    posterior: Posterior | None = field(default=None, compare=False, repr=False)  # None when not computed
+
+    @property
+    def tag_marginals(self) -> np.ndarray | None:
+        """(T, K): P(tag of token t = k); computed on first use (the backward pass completes then)."""
+        return self.posterior.marginals if self.posterior is not None else None
 
     def intent_ranking(self, k: int) -> list[tuple[str, float]]:
         """The k most probable intents, most probable first (the first is ``intent``)."""
@@ -168,6 +173,6 @@ class Predictor:
                 confidence = self.posterior.span_probability(post, span.start, span.end, begin, inside)
             slots.append(SlotValue(span.name, text[start:end], start, end, confidence))
         best = int(probs.argmax())
-        sequence = self.posterior.sequence_probability(post, emissions, path) if post is not None else None
+        sequence = self.posterior.sequence_probability(post, path) if post is not None else None
         return Parse(text, self.manifest.intents[best], float(probs[best]), slots, tokens, tags, sequence,
-                     probs, self.manifest.intents, post.marginals if post is not None else None)
+                     probs, self.manifest.intents, post)

@@ -46,7 +46,7 @@ def test_marginals_spans_and_sequences_equal_brute_force(seed: int, length: int,
             expected = sum(p for path, p in zip(paths, probs, strict=True) if path[t] == k)
             assert post.marginals[t, k] == pytest.approx(expected, abs=1e-9)
     for path, p in zip(paths[::7], probs[::7], strict=True):
-        assert crf.sequence_probability(post, emissions, list(path)) == pytest.approx(p, abs=1e-9)
+        assert crf.sequence_probability(post, list(path)) == pytest.approx(p, abs=1e-9)
     for i, j in itertools.combinations(range(length + 1), 2):
         for label in ("date", "time"):
             b, inside = TAGS.index(f"B-{label}"), TAGS.index(f"I-{label}")
@@ -70,7 +70,7 @@ def test_probabilities_are_probabilities_at_any_scale(seed: int, length: int, sc
     assert np.all(np.isfinite(marginals)) and np.all(marginals >= -1e-12) and np.all(marginals <= 1 + 1e-9)
     np.testing.assert_allclose(marginals.sum(axis=1), 1.0, atol=1e-9)
     path = ViterbiDecoder(TAGS, start, trans, end).decode(emissions)
-    seq = crf.sequence_probability(post, emissions, path)
+    seq = crf.sequence_probability(post, path)
     assert 0.0 <= seq <= 1.0
     assert seq <= marginals[np.arange(length), path].min() + 1e-9
     for span in bio_spans([TAGS[k] for k in path]):
@@ -88,7 +88,7 @@ def test_temperature_flattens_and_sharpens() -> None:
     seqs = []
     for temperature in (0.5, 1.0, 2.0, 4.0):
         crf = CRFPosterior(TAGS, start, trans, end, temperature)
-        seqs.append(crf.sequence_probability(crf.posterior(emissions), emissions, path))
+        seqs.append(crf.sequence_probability(crf.posterior(emissions), path))
     assert seqs == sorted(seqs, reverse=True)  # the best path loses mass as the temperature rises
     with pytest.raises(ValueError, match="temperature"):
         CRFPosterior(TAGS, start, trans, end, 0.0)
