@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LM ?= checkpoints/elmol-lm-epoch3.pt
 
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-server results loadtest clean \
-	confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas
+	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,20 @@ scale-up:
 ## serve without Docker
 serve-local: $(STAMP)
 	$(PY) -m service --host 0.0.0.0 --port 8000
+
+## distributed pretraining (docs/SCALING.md): shard the corpus, then NPROC DDP processes under torchrun (resumable)
+NPROC ?= 2
+shards: runs/shards/index.json
+runs/shards/index.json: $(STAMP)
+	$(PY) -m training.shards --data data/unlabeled/utterances.txt.gz --out runs/shards --shards 8
+
+pretrain-ddp: shards
+	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m training.pretrain_lm --data runs/shards \
+		--out runs/elmol-ddp --epochs 4 --threads 1 --batch-tokens $$((2048 / $(NPROC)))
+
+## tokens/s of 1 process (1 or 2 threads) and 2 DDP processes at the same global batch
+bench-pretrain: $(STAMP)
+	$(PY) -m bench.pretrain_throughput
 
 ## the three stages that make models/default (see README for the time each takes here)
 pretrain: $(STAMP)
