@@ -42,7 +42,8 @@ def run(shards: Path, processes: int, threads: int, steps: int, work: Path) -> d
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
     state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
     return {"processes": processes, "threads": threads, "steps": state["step"],
-            "tokens_per_s": state["tokens_per_s"], "world_size": state["world_size"]}
+            "tokens_per_s": state["tokens_per_s"], "world_size": state["world_size"],
+            "train_perplexity": state["train_perplexity"]}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     for row in rows:
-        print(f"{row['config']:<32}{row['tokens_per_s']:>10.0f} tokens/s{row['speedup_vs_1x1']:>7.2f}x")
+        print(f"{row['config']:<32}{row['tokens_per_s']:>10.0f} tokens/s{row['speedup_vs_1x1']:>7.2f}x"
+              f"   train ppl after {row['steps']} steps {row['train_perplexity']:.1f}")
     return result
 
 

@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> None:
             if world.any(batch is None):
                 break
             if world.any(out_of_time or out_of_steps):
-                checkpoint(i, extra={"tokens_per_s": world.size * epoch_tokens / max(1e-9, now - epoch_started)})
+                checkpoint(i, extra={"tokens_per_s": world.size * epoch_tokens / max(1e-9, now - epoch_started),
+                                     "train_perplexity": math.exp(running) if running else None})
                 log.info("budget reached at epoch %d batch %d; re-run the same command to resume", epoch + 1, i)
                 bar.close()
                 world.close()
