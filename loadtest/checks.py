@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-PARSE_KEYS = {"text", "intent", "slots", "tokens", "tags", "model"}
+PARSE_KEYS = {"text", "intent", "intent_ranking", "slots", "tokens", "tags", "model"}
 
 
 def parse_problem(body: Any, text: str) -> str | None:
