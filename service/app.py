@@ -192,19 +192,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         media_type="application/json")
 
     @app.post("/parse/batch", response_model=BatchParseResponse, summary="Intent and slots of several utterances",
-              responses=INPUT_ERRORS)
-    def parse_batch(request: BatchParseRequest) -> Response:
-        # In the thread pool: a batch of 64 takes long enough that it must not hold the event loop.
+              responses={**INPUT_ERRORS, 503: {"description": "over capacity, as for /parse: the batch is admitted, "
+                                                             "queued and shed as one request"}})
+    async def parse_batch(request: BatchParseRequest, http: Request) -> Response:
+        # Through the micro-batcher like /parse, as one request of many texts: the same admission bound,
+        # deadline and model threads, so batches cannot crowd single parses out of the model or the loop.
         if not 1 <= len(request.texts) <= settings.max_batch_texts:
             raise invalid(["body", "texts"], f"{len(request.texts)} texts: send 1 to {settings.max_batch_texts}")
         for i, text in enumerate(request.texts):
             check_text(text, ["body", "texts", i], settings.max_text_chars)
-        current = serving()
+        current = serving()  # 503 while loading
         top_k = check_top_k(request, settings.intent_ranking, len(current.predictor.manifest.intents))
-        parses = current.predictor.parse_batch(request.texts)
-        results = [to_response(p, current.model, top_k, settings.intent_threshold, request.detail,
-                               current.predictor.manifest.tags) for p in parses]
-        body = BatchParseResponse(results=results, model=current.model)
+        deadline = http.state.request_started + settings.batch_budget_ms / 1000
+        try:
+            answers = await app.state.batcher.parse_many(request.texts, deadline)
+            if time.perf_counter() + WRITE_MARGIN_S > deadline:
+                metrics.shed.labels("late").inc()
+                raise OverloadedError("late", "the answer was ready after the deadline")
+        except OverloadedError as e:
+            return overloaded_response(e)
+        model = answers[0][1]  # one model call: every answer comes from the same model
+        results = [to_response(p, model, top_k, settings.intent_threshold, request.detail,
+                               current.predictor.manifest.tags) for p, _ in answers]
+        body = BatchParseResponse(results=results, model=model)
         return Response(body.model_dump_json(exclude=None if request.detail == "tokens" else {"results": {
             "__all__": NO_TOKEN_DETAIL}}), media_type="application/json")
 

@@ -34,7 +34,7 @@ class OverloadedError(Exception):
 
 @dataclass
 class Job:
-    text: str
+    texts: list[str]  # one for /parse; a /parse/batch request is one job of many texts, run in one call
     deadline: float  # time.perf_counter() by which the answer is due
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future = field(repr=False)
@@ -75,10 +75,14 @@ class MicroBatcher:
         return self.pending >= self.max_queue
 
     async def parse(self, text: str, deadline: float) -> Any:
+        return (await self.parse_many([text], deadline))[0]
+
+    async def parse_many(self, texts: list[str], deadline: float) -> list[Any]:
+        """Results of ``texts`` in order, from one model call, admitted and shed as one request."""
         if self.full:
             raise self.queue_full_error()
         loop = asyncio.get_running_loop()
-        job = Job(text, deadline, loop, loop.create_future())
+        job = Job(list(texts), deadline, loop, loop.create_future())
         self.pending += 1  # only the event loop thread counts, so no lock is needed
         try:
             self._queue.put(job)
@@ -103,9 +107,9 @@ class MicroBatcher:
         first = self._queue.get()
         if first is None:
             return None
-        batch = [first]
+        batch, size = [first], len(first.texts)
         until = time.perf_counter() + self.max_wait
-        while len(batch) < self.max_batch:
+        while size < self.max_batch:
             try:
                 wait = until - time.perf_counter()
                 job = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
@@ -115,6 +119,7 @@ class MicroBatcher:
                 self._queue.put(None)
                 break
             batch.append(job)
+            size += len(job.texts)
         return batch
 
     def _shed_late(self, batch: list[Job]) -> list[Job]:
@@ -126,11 +131,11 @@ class MicroBatcher:
         """
         now = time.perf_counter()
         live: list[Job] = []
-        due = math.inf  # the earliest deadline among the kept jobs
+        due, kept_texts = math.inf, 0  # the earliest deadline among the kept jobs, and their texts
         for job in batch:
-            if now + self._per_utterance * (len(live) + 1) <= min(due, job.deadline):
+            if now + self._per_utterance * (kept_texts + len(job.texts)) <= min(due, job.deadline):
                 live.append(job)
-                due = min(due, job.deadline)
+                due, kept_texts = min(due, job.deadline), kept_texts + len(job.texts)
         if not live and (in_time := [job for job in batch if now < job.deadline]):
             live = [max(in_time, key=lambda job: job.deadline)]
         kept = {id(job) for job in live}  # by identity: jobs are dataclasses that compare by value
@@ -142,16 +147,20 @@ class MicroBatcher:
         return live
 
     def _run(self, jobs: list[Job]) -> None:
+        texts = [t for j in jobs for t in j.texts]
         started = time.perf_counter()
         try:
-            parses: list[Any] = list(self._parse_batch([j.text for j in jobs]))
+            parses: list[Any] = list(self._parse_batch(texts))
             error = None
         except Exception as e:  # one bad batch must not stop the worker; the route turns it into a 500
-            log.exception("model call failed for %d utterances", len(jobs))
-            parses, error = [None] * len(jobs), e
+            log.exception("model call failed for %d utterances", len(texts))
+            parses, error = [None] * len(texts), e
         seconds = time.perf_counter() - started
-        self._per_utterance = 0.8 * self._per_utterance + 0.2 * seconds / len(jobs)
-        self._metrics.batch_size.observe(len(jobs))
+        self._per_utterance = 0.8 * self._per_utterance + 0.2 * seconds / len(texts)
+        self._metrics.batch_size.observe(len(texts))
         self._metrics.model_seconds.observe(seconds)
-        for job, parse in zip(jobs, parses, strict=True):
-            job.loop.call_soon_threadsafe(settle, job.future, parse, error)
+        offset = 0
+        for job in jobs:
+            results = parses[offset : offset + len(job.texts)]
+            offset += len(job.texts)
+            job.loop.call_soon_threadsafe(settle, job.future, results, error)

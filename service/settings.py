@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     token_cache_size: int = Field(50_000, ge=0, description="words beyond the training words whose vectors are kept")
     latency_budget_ms: float = Field(50.0, gt=0, description="deadline of a request, from its arrival; a client "
                                      "may ask for less with X-Deadline-Ms; later work is shed with 503")
+    batch_budget_ms: float = Field(1000.0, gt=0, description="deadline of a /parse/batch request from its arrival "
+                                   "(offline clients: more than one utterance's budget); later work is shed with 503")
     max_text_chars: int = Field(512, ge=1, description="longest accepted utterance, after trimming")
     max_batch_texts: int = Field(64, ge=1, description="most texts accepted by /parse/batch")
     max_connections: int = Field(1000, ge=1, description="open connections per worker beyond which uvicorn answers "

@@ -153,3 +153,52 @@ def test_one_stalled_call_does_not_make_it_refuse_for_ever(texts: list[str]) -> 
     finally:
         batcher.close()
     assert isinstance(results[-1], Parse) and sum(isinstance(r, Parse) for r in results) >= 15, results
+
+
+def test_batch_requests_share_calls_with_single_ones_and_get_their_own_answers(texts: list[str]) -> None:
+    predictor = Predictor(MODEL_DIR)
+    metrics = Metrics()
+    batcher = MicroBatcher(predictor.parse_batch, metrics, max_batch=16, max_wait_us=20_000, max_queue=1000,
+                           threads=1)
+    groups = [texts[0:1], texts[1:6], texts[6:7], texts[7:20], texts[20:21]]
+
+    async def main() -> list:
+        deadline = time.perf_counter() + 10
+        return await asyncio.gather(*(batcher.parse_many(g, deadline) for g in groups))
+
+    try:
+        answers = asyncio.run(main())
+    finally:
+        batcher.close()
+    calls = next(s.value for s in metrics.batch_size.collect()[0].samples if s.name.endswith("_count"))
+    assert calls < len(groups)  # jobs of several texts were gathered with others into one call
+    for group, got in zip(groups, answers, strict=True):
+        assert [p.text for p in got] == group
+        assert [p.intent for p in got] == [predictor.parse(t).intent for t in group]
+
+
+def test_a_batch_request_counts_against_the_same_admission_bound(texts: list[str]) -> None:
+    gate = threading.Event()
+    predictor = Predictor(MODEL_DIR)
+
+    def held(batch: list[str]) -> list[Parse]:
+        gate.wait(5)
+        return predictor.parse_batch(batch)
+
+    batcher = MicroBatcher(held, Metrics(), max_batch=16, max_wait_us=0, max_queue=2, threads=1)
+
+    async def main() -> list:
+        deadline = time.perf_counter() + 10
+        first = [asyncio.ensure_future(batcher.parse_many(texts[:8], deadline)),
+                 asyncio.ensure_future(batcher.parse(texts[8], deadline))]
+        await asyncio.sleep(0.05)
+        with pytest.raises(OverloadedError, match="already in progress"):
+            await batcher.parse_many(texts[9:12], deadline)  # two requests in progress: refused at once
+        gate.set()
+        return await asyncio.gather(*first)
+
+    try:
+        batch, single = asyncio.run(main())
+    finally:
+        batcher.close()
+    assert len(batch) == 8 and single.text == texts[8]
