@@ -79,7 +79,8 @@ def test_work_past_its_deadline_is_shed_and_the_rest_served(texts: list[str]) ->
     assert metrics.registry.get_sample_value("elmol_shed_total", {"reason": "deadline"}) == 4
 
 
-def test_a_full_queue_refuses_at_once(texts: list[str]) -> None:
+def held_batcher(max_batch: int, max_queue: int) -> tuple[MicroBatcher, threading.Event]:
+    """A batcher whose model calls wait for the returned event: requests pile up in progress."""
     gate = threading.Event()
     predictor = Predictor(MODEL_DIR)
 
@@ -87,7 +88,11 @@ def test_a_full_queue_refuses_at_once(texts: list[str]) -> None:
         gate.wait(5)
         return predictor.parse_batch(batch)
 
-    batcher = MicroBatcher(held, Metrics(), max_batch=1, max_wait_us=0, max_queue=3, threads=1)
+    return MicroBatcher(held, Metrics(), max_batch=max_batch, max_wait_us=0, max_queue=max_queue, threads=1), gate
+
+
+def test_a_full_queue_refuses_at_once(texts: list[str]) -> None:
+    batcher, gate = held_batcher(max_batch=1, max_queue=3)
 
     async def main() -> list:
         now = time.perf_counter()
@@ -178,14 +183,7 @@ def test_batch_requests_share_calls_with_single_ones_and_get_their_own_answers(t
 
 
 def test_a_batch_request_counts_against_the_same_admission_bound(texts: list[str]) -> None:
-    gate = threading.Event()
-    predictor = Predictor(MODEL_DIR)
-
-    def held(batch: list[str]) -> list[Parse]:
-        gate.wait(5)
-        return predictor.parse_batch(batch)
-
-    batcher = MicroBatcher(held, Metrics(), max_batch=16, max_wait_us=0, max_queue=2, threads=1)
+    batcher, gate = held_batcher(max_batch=16, max_queue=2)
 
     async def main() -> list:
         deadline = time.perf_counter() + 10
