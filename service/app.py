@@ -145,6 +145,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.exceptions.labels(type(exc).__name__).inc()
         return JSONResponse(status_code=500, content={"detail": "internal error: the request was logged"})
 
+    def too_late(deadline: float) -> OverloadedError | None:
+        """Checked with the answer encoded, just before it is handed to the server to write: the margin
+        covers only the write itself."""
+        if time.perf_counter() + WRITE_MARGIN_S <= deadline:
+            return None
+        metrics.shed.labels("late").inc()
+        return OverloadedError("late", "the answer was ready after the deadline")
+
     def serving() -> Serving:
         if app.state.reloader is None:
             raise HTTPException(status_code=503, detail="model not loaded yet: retry shortly",
@@ -179,17 +187,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         deadline = http.state.request_started + budget_ms / 1000
         try:
             result, model = await app.state.batcher.parse(request.text, deadline)
-            if time.perf_counter() + WRITE_MARGIN_S > deadline:  # estimate wrong or loop behind: never serve late
-                metrics.shed.labels("late").inc()
-                raise OverloadedError("late", "the answer was ready after the deadline")
         except OverloadedError as e:
             return overloaded_response(e)
-        if settings.log_texts:
-            log.info("parsed", extra={"text": request.text, "intent": result.intent, "tags": result.tags})
         body = to_response(result, model, top_k, settings.intent_threshold, request.detail,
                            serving().predictor.manifest.tags)
-        return Response(body.model_dump_json(exclude=None if request.detail == "tokens" else NO_TOKEN_DETAIL),
-                        media_type="application/json")
+        payload = body.model_dump_json(exclude=None if request.detail == "tokens" else NO_TOKEN_DETAIL)
+        if late := too_late(deadline):  # estimate wrong or loop behind: never serve late
+            return overloaded_response(late)
+        if settings.log_texts:
+            log.info("parsed", extra={"text": request.text, "intent": result.intent, "tags": result.tags})
+        return Response(payload, media_type="application/json")
 
     @app.post("/parse/batch", response_model=BatchParseResponse, summary="Intent and slots of several utterances",
               responses={**INPUT_ERRORS, 503: {"description": "over capacity, as for /parse: the batch is admitted, "
@@ -206,17 +213,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         deadline = http.state.request_started + settings.batch_budget_ms / 1000
         try:
             answers = await app.state.batcher.parse_many(request.texts, deadline)
-            if time.perf_counter() + WRITE_MARGIN_S > deadline:
-                metrics.shed.labels("late").inc()
-                raise OverloadedError("late", "the answer was ready after the deadline")
         except OverloadedError as e:
             return overloaded_response(e)
         model = answers[0][1]  # one model call: every answer comes from the same model
         results = [to_response(p, model, top_k, settings.intent_threshold, request.detail,
                                current.predictor.manifest.tags) for p, _ in answers]
         body = BatchParseResponse(results=results, model=model)
-        return Response(body.model_dump_json(exclude=None if request.detail == "tokens" else {"results": {
-            "__all__": NO_TOKEN_DETAIL}}), media_type="application/json")
+        payload = body.model_dump_json(exclude=None if request.detail == "tokens" else {"results": {
+            "__all__": NO_TOKEN_DETAIL}})
+        if late := too_late(deadline):
+            return overloaded_response(late)
+        return Response(payload, media_type="application/json")
 
     def serving_reloader() -> Reloader:
         serving()  # 503 while loading
