@@ -93,19 +93,26 @@ def make_batch(corpus: EncodedCorpus, members: list[int], bos: int, eos: int, pa
     )
 
 
-def batch_plan(corpus: EncodedCorpus, batch_tokens: int, seed: int) -> list[list[int]]:
-    """Sentences of similar length grouped into batches of about ``batch_tokens`` tokens, shuffled."""
-    rng = random.Random(seed)
-    order = sorted(range(len(corpus.sentences)), key=lambda i: (len(corpus.sentences[i]), rng.random()))
+def group_by_length(lengths: list[int], batch_tokens: int, rng: random.Random) -> list[list[int]]:
+    """Indices of sentences of similar length grouped so that width × size stays within ``batch_tokens``
+    (a longer sentence than that gets a batch of its own); equal lengths in ``rng``'s order."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], rng.random()))
     batches, current, width = [], [], 0
     for i in order:
-        width = max(width, len(corpus.sentences[i]))
+        width = max(width, lengths[i])
         if current and width * (len(current) + 1) > batch_tokens:
             batches.append(current)
-            current, width = [], len(corpus.sentences[i])
+            current, width = [], lengths[i]
         current.append(i)
     if current:
         batches.append(current)
+    return batches
+
+
+def batch_plan(corpus: EncodedCorpus, batch_tokens: int, seed: int) -> list[list[int]]:
+    """Sentences of similar length grouped into batches of about ``batch_tokens`` tokens, shuffled."""
+    rng = random.Random(seed)
+    batches = group_by_length([len(s) for s in corpus.sentences], batch_tokens, rng)
     rng.shuffle(batches)
     return batches
 

@@ -132,18 +132,12 @@ class ShardedCorpus:
             yield from C.iterate(encoded, plan, vocab, local_skip)
 
     def count_batches(self, rank: int, world: int, batch_tokens: int) -> int:
-        """Batches of epoch 0 on this rank, for the learning-rate schedule (later epochs differ by a few)."""
+        """Batches of this rank's shards in file order, for the learning-rate schedule (an epoch's shuffled
+        buffers group a few differently)."""
         total = 0
         for buffer in self._buffers(self.shards_of(rank, world)):
-            random.Random(0).shuffle(buffer)
-            lengths = [max(1, len(C.words_of(x, self.index["max_len"]))) for x in buffer]
-            width, size = 0, 0
-            for n in sorted(lengths):
-                width = max(width, n)
-                if size and width * (size + 1) > batch_tokens:
-                    total, width, size = total + 1, n, 0
-                size += 1
-            total += 1 if size else 0
+            lengths = [n for x in buffer if (n := len(C.words_of(x, self.index["max_len"])))]  # as encode keeps
+            total += len(C.group_by_length(lengths, batch_tokens, random.Random(0)))
         return total
 
     def _buffers(self, files: list[str]) -> Iterator[list[str]]:
