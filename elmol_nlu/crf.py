@@ -97,6 +97,10 @@ class Posterior:
         return beta[t]
 
     @property
+    def tags(self) -> list[str]:
+        return self._crf.tags
+
+    @property
     def log_partition(self) -> float:
         """log Z: the scales of every step plus the shifts taken off before exp (probabilities never need it)."""
         start_shift, trans_shift, end_shift = self._crf._shifts

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-import numpy as np
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -75,15 +74,9 @@ def check_top_k(options: ParseOptions, default: int, n_intents: int) -> int:
     return min(top_k, n_intents)
 
 
-def token_tags(marginals: np.ndarray, tags: list[str]) -> dict[str, float]:
-    order = marginals.argsort()[::-1]
-    return {tags[i]: float(marginals[i]) for i in order if marginals[i] >= MIN_TAG_PROBABILITY}
-
-
-def to_response(parse: Parse, model: ModelOut, top_k: int, threshold: float, detail: str, tags: list[str]
-                ) -> ParseResponse:
+def to_response(parse: Parse, model: ModelOut, top_k: int, threshold: float, detail: str) -> ParseResponse:
     fallback = parse.confidence < threshold
-    per_token = detail == "tokens" and parse.tag_marginals is not None
+    per_token = parse.token_tag_probabilities(MIN_TAG_PROBABILITY) if detail == "tokens" else None
     return ParseResponse(
         text=parse.text,
         intent=None if fallback else IntentOut(name=parse.intent, confidence=parse.confidence),
@@ -93,7 +86,7 @@ def to_response(parse: Parse, model: ModelOut, top_k: int, threshold: float, det
         slots=[SlotOut(name=s.name, value=s.value, start=s.start, end=s.end, confidence=s.confidence)
                for s in parse.slots],
         tokens=[TokenOut(text=t.text, start=t.start, end=t.end,
-                         tag_probabilities=token_tags(parse.tag_marginals[i], tags) if per_token else None)
+                         tag_probabilities=per_token[i] if per_token else None)
                 for i, t in enumerate(parse.tokens)],
         tags=parse.tags,
         model=model,
@@ -189,8 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             result, model = await app.state.batcher.parse(request.text, deadline)
         except OverloadedError as e:
             return overloaded_response(e)
-        body = to_response(result, model, top_k, settings.intent_threshold, request.detail,
-                           serving().predictor.manifest.tags)
+        body = to_response(result, model, top_k, settings.intent_threshold, request.detail)
         payload = body.model_dump_json(exclude=None if request.detail == "tokens" else NO_TOKEN_DETAIL)
         if late := too_late(deadline):  # estimate wrong or loop behind: never serve late
             return overloaded_response(late)
@@ -216,8 +208,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except OverloadedError as e:
             return overloaded_response(e)
         model = answers[0][1]  # one model call: every answer comes from the same model
-        results = [to_response(p, model, top_k, settings.intent_threshold, request.detail,
-                               current.predictor.manifest.tags) for p, _ in answers]
+        results = [to_response(p, model, top_k, settings.intent_threshold, request.detail) for p, _ in answers]
         body = BatchParseResponse(results=results, model=model)
         payload = body.model_dump_json(exclude=None if request.detail == "tokens" else {"results": {
             "__all__": NO_TOKEN_DETAIL}})

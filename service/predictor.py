@@ -45,6 +45,14 @@ class Parse:
         """(T, K): P(tag of token t = k); computed on first use (the backward pass completes then)."""
         return self.posterior.marginals if self.posterior is not None else None
 
+    def token_tag_probabilities(self, floor: float) -> list[dict[str, float]] | None:
+        """Per token, the tags of probability at least ``floor``, most probable first; None without a posterior."""
+        if self.posterior is None:
+            return None
+        tags = self.posterior.tags
+        return [{tags[i]: float(row[i]) for i in row.argsort()[::-1] if row[i] >= floor}
+                for row in self.posterior.marginals]
+
     def intent_ranking(self, k: int) -> list[tuple[str, float]]:
         """The k most probable intents, most probable first (the first is ``intent``)."""
         order = np.argsort(-self.intent_probs, kind="stable")[:k]
