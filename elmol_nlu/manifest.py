@@ -14,9 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 2  # 2: a token graph (chars -> vectors) beside the model graph (vectors -> outputs)
+# 2: a token graph (chars -> vectors) beside the model graph (vectors -> outputs);
+# 3: the model graph split into the encoder (shared by every skill trained on it) and the heads
+SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
-REQUIRED_KEYS = ("schema_version", "name", "version", "files", "graph", "token_graph", "text", "intents", "tags",
+ROLES = ("tokens", "encoder", "heads")  # the graphs a model directory holds, in the order they run
+REQUIRED_KEYS = ("schema_version", "name", "version", "files", "graphs", "encoder_id", "text", "intents", "tags",
                  "crf")
 
 
@@ -38,8 +41,11 @@ class Manifest:
     name: str
     version: str
     files: dict[str, dict]
-    graph: str  # ONNX: token vectors (B, T, D), lengths (B,) -> intent_logits (B, I), slot_emissions (B, T, K)
-    token_graph: str  # ONNX: chars (N, C) -> token vectors (N, D), which depend on the word alone
+    # ONNX by role: tokens: chars (N, C) -> vectors (N, D), which depend on the word alone;
+    # encoder: tokens (B, T, D), lengths (B,) -> layers (L, B, T, E);
+    # heads: layers, lengths -> intent_logits (B, I), slot_emissions (B, T, K)
+    graphs: dict[str, str]
+    encoder_id: str  # names the token and encoder graphs: skills with the same id can share one encoder
     max_chars: int
     intents: list[str]
     tags: list[str]
@@ -49,31 +55,31 @@ class Manifest:
     raw: dict = field(repr=False)
 
     @property
-    def graph_path(self) -> Path:
-        return self.directory / self.graph
+    def skill(self) -> str:
+        """The name this model answers under when several skills are served together."""
+        return str(self.raw.get("skill") or self.name)
 
-    def graph_path_for(self, precision: str, verify_gate: bool = True) -> Path:
-        """The model graph of a precision: fp32, or a quantised variant that passed its accuracy gate."""
-        if precision == "fp32":
-            return self.graph_path
+    def graph_path(self, role: str, precision: str = "fp32", verify_gate: bool = True) -> Path:
+        """A graph (one of ``ROLES``) of a precision: fp32, or a quantised variant that passed its accuracy gate.
+        The token graph is fp32 only: it runs once per new word."""
+        if precision == "fp32" or role == "tokens":
+            return self.directory / self.graphs[role]
         variant = self.raw.get("variants", {}).get(precision)
-        if variant is None or variant.get("graph") not in self.files:
-            raise ManifestError(f"{self.directory} has no {precision} graph: re-export it with `python -m export`")
+        graph = (variant or {}).get("graphs", {}).get(role)
+        if graph not in self.files:
+            raise ManifestError(f"{self.directory} has no {precision} graphs: re-export it with `python -m export`")
         if verify_gate and not variant.get("passed"):
             raise ManifestError(f"the {precision} graph in {self.directory} failed its accuracy gate "
                                 f"(drop {variant.get('drop')}, allowed {variant.get('max_drop')}): serve fp32")
-        return self.directory / variant["graph"]
+        return self.directory / graph
 
     def precision_available(self, precision: str) -> bool:
         try:
-            self.graph_path_for(precision)
+            for role in ROLES:
+                self.graph_path(role, precision)
         except ManifestError:
             return False
         return True
-
-    @property
-    def token_graph_path(self) -> Path:
-        return self.directory / self.token_graph
 
     @property
     def warm_words(self) -> list[str]:
@@ -132,16 +138,17 @@ def load_manifest(directory: Path, verify: bool = True) -> Manifest:
         crf = raw["crf"]
         manifest = Manifest(
             directory=Path(directory), name=raw["name"], version=raw["version"], files=raw["files"],
-            graph=raw["graph"], token_graph=raw["token_graph"], max_chars=int(raw["text"]["max_chars"]),
+            graphs={role: str(raw["graphs"][role]) for role in ROLES}, encoder_id=str(raw["encoder_id"]),
+            max_chars=int(raw["text"]["max_chars"]),
             intents=list(raw["intents"]), tags=list(raw["tags"]), crf_start=np.asarray(crf["start"], dtype=np.float32),
             crf_transitions=np.asarray(crf["transitions"], dtype=np.float32),
             crf_end=np.asarray(crf["end"], dtype=np.float32), raw=raw,
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ManifestError(f"{path} is malformed ({type(e).__name__}: {e}): re-export the model") from None
-    for graph in (manifest.graph, manifest.token_graph):
+    for role, graph in manifest.graphs.items():
         if graph not in manifest.files:
-            raise ManifestError(f"{path}: graph {graph!r} is not among its checksummed files")
+            raise ManifestError(f"{path}: {role} graph {graph!r} is not among its checksummed files")
     n = len(manifest.tags)
     if manifest.crf_transitions.shape != (n, n) or manifest.crf_start.shape != (n,) or manifest.crf_end.shape != (n,):
         raise ManifestError(f"{path}: CRF parameters do not match the {n} tags")

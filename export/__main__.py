@@ -4,7 +4,7 @@
 
 Parity runs PyTorch and onnxruntime on MASSIVE test utterances of mixed lengths at batch 1 and 8;
 its figures go into the manifest, and a failure exits non-zero without leaving a manifest behind.
-Then the int8 graph is written and gated: its test metrics against fp32's, recorded as ``variants.int8``;
+Then the int8 graphs are written and gated: its test metrics against fp32's, recorded as ``variants.int8``;
 last, the confidence temperatures are fitted on the dev split (``calibration``, see export/calibrate.py).
 """
 
@@ -21,7 +21,7 @@ from elmol_nlu.manifest import MANIFEST, write_manifest
 from elmol_nlu.text import normalize, tokenize
 from export.calibrate import calibrate
 from export.parity import check_parity
-from export.quantize import INT8_GRAPH, int8_gate, write_int8
+from export.quantize import INT8_GRAPHS, int8_gate, write_int8
 from export.to_onnx import export, load_nlu
 from service.predictor import Predictor
 from training.train_nlu import load_split
@@ -65,9 +65,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"parity failed: {report.to_dict()}")
     content["parity"] = report.to_dict()
     if args.int8:
-        write_int8(args.out, content["graph"])
-        content["files"] = [*content["files"], INT8_GRAPH]
-        write_manifest(args.out, {**content, "variants": {"int8": {"graph": INT8_GRAPH}}})
+        write_int8(args.out, content["graphs"])
+        content["files"] = [*content["files"], *INT8_GRAPHS.values()]
+        write_manifest(args.out, {**content, "variants": {"int8": {"graphs": dict(INT8_GRAPHS)}}})
         gold = load_split(args.data, "test", args.gate_utterances, exclude)
         content["variants"] = {"int8": int8_gate(args.out, gold)}
     write_manifest(args.out, content)

@@ -80,12 +80,16 @@ def intent_confidences(raw: RawOutputs, temperature: float) -> tuple[np.ndarray,
 
 def fit(raw: RawOutputs, manifest_crf: tuple) -> dict:
     """Both temperatures and the dev-split calibration before and after them."""
-    intent_t = fit_temperature(lambda t: intent_nll(raw.logits, raw.gold_intents, t))
+    # one intent (or one seen on dev) leaves the likelihood flat in T: keep the raw softmax
+    one_class = raw.logits.shape[1] < 2 or len(set(raw.gold_intents.tolist())) < 2
+    intent_t = 1.0 if one_class else fit_temperature(lambda t: intent_nll(raw.logits, raw.gold_intents, t))
 
     def crf_at(t: float) -> CRFPosterior:
         return CRFPosterior(*manifest_crf, temperature=t)
 
-    crf_t = fit_temperature(lambda t: binary_nll(*slot_confidences(raw, crf_at(t))), low=0.2, high=5.0, steps=25)
+    any_slot = any(raw.slots_right)  # a model that predicts no slot on dev (trained for seconds) has nothing to fit
+    crf_t = fit_temperature(lambda t: binary_nll(*slot_confidences(raw, crf_at(t))), low=0.2, high=5.0,
+                            steps=25) if any_slot else 1.0
     dev = {}
     for name, (it, ct) in {"before": (1.0, 1.0), "after": (intent_t, crf_t)}.items():
         intent, slot = summary(*intent_confidences(raw, it)), summary(*slot_confidences(raw, crf_at(ct)))

@@ -21,8 +21,12 @@ from training.checkpoint import load_checkpoint
 from training.nlu import JointNLU, NLUConfig
 
 log = logging.getLogger("export")
-GRAPH = "model.onnx"  # token vectors (B, T, D), lengths (B,) -> intent_logits (B, I), slot_emissions (B, T, K)
-TOKEN_GRAPH = "tokens.onnx"  # chars (N, C) -> vectors (N, D): the context-free part, cached per word by the service
+# the graphs of a model directory by role (elmol_nlu.manifest.ROLES), each feeding the next
+GRAPHS = {
+    "tokens": "tokens.onnx",  # chars (N, C) -> vectors (N, D): the context-free part, cached per word by the service
+    "encoder": "encoder.onnx",  # tokens (B, T, D), lengths (B,) -> layers (L, B, T, E): shared by skills
+    "heads": "heads.onnx",  # layers, lengths -> intent_logits (B, I), slot_emissions (B, T, K)
+}
 OPSET = 17
 
 
@@ -37,13 +41,26 @@ class TokenVectors(nn.Module):
         return self.char_cnn(chars.unsqueeze(0)).squeeze(0)
 
 
-class FromTokens(nn.Module):
+class EncoderLayers(nn.Module):
+    """The contextual encoder on cached token vectors, its layers stacked: (L, B, T, E)."""
+
+    def __init__(self, model: JointNLU) -> None:
+        super().__init__()
+        self.encoder = model.encoder
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return torch.stack(self.encoder.contextualize(tokens, lengths), dim=0)
+
+
+class Heads(nn.Module):
+    """Everything after the encoder: layer mix, shared biLSTM, intent and slot heads."""
+
     def __init__(self, model: JointNLU) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model.forward_from_tokens(tokens, lengths)
+    def forward(self, layers: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.heads(list(layers.unbind(0)), lengths)
 
 
 def load_nlu(checkpoint: Path) -> tuple[JointNLU, dict]:
@@ -77,16 +94,27 @@ def write_char_graph(module: nn.Module, max_chars: int, path: Path, outputs: dic
     write_graph(module, inputs, path, {"chars": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, **outputs})
 
 
-def export_graphs(model: JointNLU, out: Path) -> None:
-    """The two graphs of a model directory: ``TOKEN_GRAPH`` and ``GRAPH``."""
+def check_exportable(model: JointNLU) -> None:
     if model.encoder.uses_words:
         raise ValueError(f"only character-based encoders (elmo, elmol) export, not {model.cfg.embedding!r}")
+
+
+def export_encoder(model: JointNLU, out: Path) -> None:
+    """The token and encoder graphs, which a skill trained on this model's frozen encoder copies."""
+    check_exportable(model)
     cfg = model.cfg.lm
-    write_graph(TokenVectors(model), {"chars": torch.randint(3, 120, (5, cfg.max_chars))}, out / TOKEN_GRAPH,
+    write_graph(TokenVectors(model), {"chars": torch.randint(3, 120, (5, cfg.max_chars))}, out / GRAPHS["tokens"],
                 {"chars": {0: "words"}, "vectors": {0: "words"}})
     inputs = {"tokens": torch.randn(2, 6, cfg.proj_dim), "lengths": torch.tensor([6, 4])}
-    write_graph(FromTokens(model), inputs, out / GRAPH,
-                {"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
+    write_graph(EncoderLayers(model), inputs, out / GRAPHS["encoder"],
+                {"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "layers": {1: "batch", 2: "time"}})
+
+
+def export_heads(model: JointNLU, out: Path) -> None:
+    check_exportable(model)
+    layers = torch.randn(model.encoder.n_outputs, 2, 6, model.encoder.output_dim)
+    write_graph(Heads(model), {"layers": layers, "lengths": torch.tensor([6, 4])}, out / GRAPHS["heads"],
+                {"layers": {1: "batch", 2: "time"}, "lengths": {0: "batch"},
                  "intent_logits": {0: "batch"}, "slot_emissions": {0: "batch", 1: "time"}})
 
 
@@ -98,20 +126,29 @@ def crf_parameters(model: JointNLU) -> dict:
             "end": as_list(model.crf.end)}
 
 
-def manifest_content(model: JointNLU, state: dict, name: str, warm_words: list[str],
-                     extra_files: list[str]) -> dict:
+def graph_io(model: JointNLU, state: dict) -> dict:
+    lm, layers = model.cfg.lm, ["layers", "batch", "time", model.encoder.output_dim]
+    return {
+        "tokens": {"inputs": {"chars": ["words", lm.max_chars]}, "outputs": {"vectors": ["words", lm.proj_dim]}},
+        "encoder": {"inputs": {"tokens": ["batch", "time", lm.proj_dim], "lengths": ["batch"]},
+                    "outputs": {"layers": layers}},
+        "heads": {"inputs": {"layers": layers, "lengths": ["batch"]},
+                  "outputs": {"intent_logits": ["batch", len(state["intents"])],
+                              "slot_emissions": ["batch", "time", len(state["tags"])]}},
+        "opset": OPSET,
+    }
+
+
+def manifest_content(model: JointNLU, state: dict, name: str, warm_words: list[str], out: Path) -> dict:
+    """Everything but checksums and the figures export adds later (parity, variants, calibration)."""
     return {
         "name": name,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "files": [GRAPH, TOKEN_GRAPH, *extra_files],
-        "graph": GRAPH,
-        "token_graph": TOKEN_GRAPH,
-        "graph_io": {"inputs": {"tokens": ["batch", "time", model.cfg.lm.proj_dim], "lengths": ["batch"]},
-                     "outputs": {"intent_logits": ["batch", len(state["intents"])],
-                                 "slot_emissions": ["batch", "time", len(state["tags"])]},
-                     "opset": OPSET},
-        "token_graph_io": {"inputs": {"chars": ["words", model.cfg.lm.max_chars]},
-                           "outputs": {"vectors": ["words", model.cfg.lm.proj_dim]}},
+        "files": list(GRAPHS.values()),
+        "graphs": dict(GRAPHS),
+        "graph_io": graph_io(model, state),
+        "encoder_id": encoder_id(out),
+        "version": f"{dt.date.today():%Y.%m.%d}+{graphs_digest(out)[:8]}",
         "warm_words": warm_words,
         "text": {"tokenizer": "elmol_nlu.text.tokenize", "max_chars": model.cfg.lm.max_chars,
                  "chars": "utf-8 bytes of the lower-cased token, +3; 0 pad, 1 begin, 2 end"},
@@ -127,9 +164,18 @@ def manifest_content(model: JointNLU, state: dict, name: str, warm_words: list[s
     }
 
 
+def digest(out: Path, roles: tuple[str, ...]) -> str:
+    return hashlib.sha256("".join(sha256_of(out / GRAPHS[r]) for r in roles).encode()).hexdigest()
+
+
+def encoder_id(out: Path) -> str:
+    """What skills sharing an encoder agree on: the fp32 token and encoder graphs (int8 derives from them)."""
+    return digest(out, ("tokens", "encoder"))
+
+
 def graphs_digest(out: Path) -> str:
-    """What the model version names: the two fp32 graphs (the int8 one derives from them)."""
-    return hashlib.sha256((sha256_of(out / GRAPH) + sha256_of(out / TOKEN_GRAPH)).encode()).hexdigest()
+    """What the model version names: the three fp32 graphs."""
+    return digest(out, ("tokens", "encoder", "heads"))
 
 
 def export(checkpoint: Path, out: Path, name: str, warm_words: list[str]) -> dict:
@@ -139,10 +185,10 @@ def export(checkpoint: Path, out: Path, name: str, warm_words: list[str]) -> dic
     """
     model, state = load_nlu(checkpoint)
     out.mkdir(parents=True, exist_ok=True)
-    export_graphs(model, out)
-    content = manifest_content(model, state, name, sorted(set(warm_words)), [])
+    export_encoder(model, out)
+    export_heads(model, out)
+    content = manifest_content(model, state, name, sorted(set(warm_words)), out)
     content["source"] = {"checkpoint": str(checkpoint), "sha256": sha256_of(checkpoint)}
-    content["version"] = f"{dt.date.today():%Y.%m.%d}+{graphs_digest(out)[:8]}"
-    for graph in (GRAPH, TOKEN_GRAPH):
+    for graph in GRAPHS.values():
         log.info("exported %s (%.1f MB)", out / graph, (out / graph).stat().st_size / 1e6)
     return content

@@ -1,4 +1,4 @@
-"""Run the service with uvicorn: ``python -m service [--host H] [--port P] [--model-dir DIR]``.
+"""Run the service with uvicorn: ``python -m service [--host H] [--port P] [--model-dir DIR] [--skills-dir DIR]``.
 
 Every flag can also be set by an environment variable (``ELMOL_HOST``, ``ELMOL_PORT``,
 ``ELMOL_MODEL_DIR``, ``ELMOL_WORKERS``, ``ELMOL_THREADS``, ...); a flag wins over the variable.
@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", default=defaults.host)
     p.add_argument("--port", type=int, default=defaults.port)
     p.add_argument("--model-dir", default=str(defaults.model_dir))
+    p.add_argument("--skills-dir", default=str(defaults.skills_dir or ""),
+                   help="serve each skill (elmol-nlu skill train's output) in this directory beside the model")
     p.add_argument("--workers", type=int, default=defaults.workers)
     p.add_argument("--threads", type=int, default=defaults.threads, help="onnxruntime threads per worker")
     p.add_argument("--precision", default=defaults.precision, choices=["auto", "fp32", "int8"],
@@ -35,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.update({"ELMOL_HOST": args.host, "ELMOL_PORT": str(args.port), "ELMOL_MODEL_DIR": args.model_dir,
                        "ELMOL_WORKERS": str(args.workers), "ELMOL_THREADS": str(args.threads),
                        "ELMOL_PRECISION": args.precision})
+    if args.skills_dir:
+        os.environ["ELMOL_SKILLS_DIR"] = args.skills_dir
     settings = Settings()  # fail here, with pydantic's message, on a bad value
     log_config = logs.logging_config(args.log_level, settings.log_format)
     logging.config.dictConfig(log_config)

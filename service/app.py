@@ -19,7 +19,7 @@ from service.admin import admin_router, on_sighup, reload_in_background
 from service.batcher import MicroBatcher, OverloadedError
 from service.input_guard import INPUT_ERRORS, JSON_ROUTES, InputGuardMiddleware
 from service.metrics import Metrics
-from service.predictor import Parse
+from service.predictor import Parse, Selection
 from service.schemas import (
     BatchParseRequest,
     BatchParseResponse,
@@ -30,6 +30,8 @@ from service.schemas import (
     ParseRequest,
     ParseResponse,
     Ready,
+    SkillOut,
+    SkillsResponse,
     SlotOut,
     TokenOut,
 )
@@ -66,6 +68,23 @@ MIN_TAG_PROBABILITY = 1e-3  # token tag probabilities below this are left out of
 NO_TOKEN_DETAIL = {"tokens": {"__all__": {"tag_probabilities"}}}  # what answers leave out unless detail=tokens
 
 
+def excluded(options: ParseOptions) -> dict | None:
+    """What an answer leaves out: token tag probabilities unless detail=tokens, per_skill unless asked for."""
+    if not options.per_skill:
+        return {**NO_TOKEN_DETAIL, "per_skill": True} if options.detail != "tokens" else {"per_skill": True}
+    return {**NO_TOKEN_DETAIL, "per_skill": {"__all__": NO_TOKEN_DETAIL}} if options.detail != "tokens" else None
+
+
+def selection_of(options: ParseOptions, current: Serving) -> Selection:
+    """The request's skills, checked against those loaded (422 naming the unknown one)."""
+    selection = Selection(tuple(dict.fromkeys(options.skills)) if options.skills else None, options.per_skill)
+    try:
+        current.predictor.check_selection(selection)
+    except KeyError as e:
+        raise invalid(["body", "skills"], f"{e.args[0]}: send names from GET /skills") from None
+    return selection
+
+
 def check_top_k(options: ParseOptions, default: int, n_intents: int) -> int:
     top_k = options.top_k or default
     if options.top_k is not None and top_k > n_intents:
@@ -74,8 +93,13 @@ def check_top_k(options: ParseOptions, default: int, n_intents: int) -> int:
     return min(top_k, n_intents)
 
 
-def to_response(parse: Parse, model: ModelOut, top_k: int, threshold: float, detail: str) -> ParseResponse:
-    fallback = parse.confidence < threshold
+def to_response(parse: Parse, model: ModelOut, top_k: int, threshold: float, detail: str,
+                models: dict[str, ModelOut] | None = None) -> ParseResponse:
+    """``models`` (by skill) for the per-skill answers, when the parse has them."""
+    fallback = parse.confidence < threshold or not parse.claimed
+    per_skill = None
+    if parse.per_skill is not None and models is not None:
+        per_skill = [to_response(p, models[name], top_k, threshold, detail) for name, p in parse.per_skill.items()]
     per_token = parse.token_tag_probabilities(MIN_TAG_PROBABILITY) if detail == "tokens" else None
     return ParseResponse(
         text=parse.text,
@@ -89,7 +113,9 @@ def to_response(parse: Parse, model: ModelOut, top_k: int, threshold: float, det
                          tag_probabilities=per_token[i] if per_token else None)
                 for i, t in enumerate(parse.tokens)],
         tags=parse.tags,
+        skill=parse.skill,
         model=model,
+        per_skill=per_skill,
     )
 
 
@@ -101,7 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sys.setswitchinterval(GIL_SWITCH_S)  # Python's default, 5 ms, is a tenth of the whole latency budget
         reloader = Reloader(load_serving(settings.model_dir, settings), settings)
         # The batcher asks for the current model at each batch: a reload takes effect from the next one.
-        batcher = MicroBatcher(lambda texts: reloader.current.parse_batch(texts), metrics, settings.max_batch_size,
+        batcher = MicroBatcher(lambda texts, selections: reloader.current.parse_batch(texts, selections), metrics,
+                               settings.max_batch_size,
                                settings.max_wait_us, settings.max_queue, settings.inference_threads)
         app.state.reloader, app.state.batcher = reloader, batcher
         on_sighup(lambda: reload_in_background(reloader))
@@ -174,16 +201,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The model runs off the event loop, in the micro-batcher's threads, together with whatever other
         # requests are waiting; work that could not finish by the deadline comes back as OverloadedError.
         check_text(request.text, ["body", "text"], settings.max_text_chars)
-        intents = serving().predictor.manifest.intents  # 503 while loading
-        top_k = check_top_k(request, settings.intent_ranking, len(intents))
+        current = serving()  # 503 while loading
+        selection = selection_of(request, current)
+        top_k = check_top_k(request, settings.intent_ranking, current.max_intents)
         budget_ms = min(deadline_ms or settings.latency_budget_ms, settings.latency_budget_ms)
         deadline = http.state.request_started + budget_ms / 1000
         try:
-            result, model = await app.state.batcher.parse(request.text, deadline)
+            result, made_by = await app.state.batcher.parse(request.text, deadline, selection)
         except OverloadedError as e:
             return overloaded_response(e)
-        body = to_response(result, model, top_k, settings.intent_threshold, request.detail)
-        payload = body.model_dump_json(exclude=None if request.detail == "tokens" else NO_TOKEN_DETAIL)
+        models = made_by.models
+        body = to_response(result, models[result.skill], top_k, settings.intent_threshold, request.detail, models)
+        payload = body.model_dump_json(exclude=excluded(request))
         if late := too_late(deadline):  # estimate wrong or loop behind: never serve late
             return overloaded_response(late)
         if settings.log_texts:
@@ -201,20 +230,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for i, text in enumerate(request.texts):
             check_text(text, ["body", "texts", i], settings.max_text_chars)
         current = serving()  # 503 while loading
-        top_k = check_top_k(request, settings.intent_ranking, len(current.predictor.manifest.intents))
+        selection = selection_of(request, current)
+        top_k = check_top_k(request, settings.intent_ranking, current.max_intents)
         deadline = http.state.request_started + settings.batch_budget_ms / 1000
         try:
-            answers = await app.state.batcher.parse_many(request.texts, deadline)
+            answers = await app.state.batcher.parse_many(request.texts, deadline, selection)
         except OverloadedError as e:
             return overloaded_response(e)
-        model = answers[0][1]  # one model call: every answer comes from the same model
-        results = [to_response(p, model, top_k, settings.intent_threshold, request.detail) for p, _ in answers]
-        body = BatchParseResponse(results=results, model=model)
-        payload = body.model_dump_json(exclude=None if request.detail == "tokens" else {"results": {
-            "__all__": NO_TOKEN_DETAIL}})
+        made_by = answers[0][1]  # one model call: every answer comes from the same serving
+        models = made_by.models
+        results = [to_response(p, models[p.skill], top_k, settings.intent_threshold, request.detail, models)
+                   for p, _ in answers]
+        body = BatchParseResponse(results=results, model=made_by.model)
+        exclude = excluded(request)
+        payload = body.model_dump_json(exclude={"results": {"__all__": exclude}} if exclude else None)
         if late := too_late(deadline):
             return overloaded_response(late)
         return Response(payload, media_type="application/json")
+
+    @app.get("/skills", response_model=SkillsResponse, summary="The skills served, with versions and metrics",
+             responses={503: {"description": "model not loaded"}})
+    def skills() -> SkillsResponse:
+        current = serving()
+        models = current.models
+        return SkillsResponse(skills=[
+            SkillOut(name=name, model=models[name], primary=skill is current.predictor.primary,
+                     intents=skill.manifest.intents, slots=sorted({t[2:] for t in skill.manifest.tags if t != "O"}),
+                     out_of_skill=skill.manifest.raw.get("out_of_skill"), metrics=skill.manifest.metrics,
+                     encoder_id=skill.manifest.encoder_id)
+            for name, skill in current.predictor.skills.items()])
 
     def serving_reloader() -> Reloader:
         serving()  # 503 while loading

@@ -1,7 +1,8 @@
 """Dynamic micro-batching under deadlines: requests queue, worker threads take what has gathered (up to a
 maximum batch, optionally waiting a few microseconds for more) and run it in one predictor call.
 
-The batch function maps texts to one result each (the app's: a parse and the model that made it).
+The batch function maps texts, and a selection per text (which skills may answer it; opaque here), to one
+result each (the app's: a parse and the model that made it).
 Work that would finish past its request's deadline is shed with ``OverloadedError`` instead of served late,
 and the queue is bounded, so a burst costs 503s, not memory or everyone's latency.
 """
@@ -38,6 +39,7 @@ class Job:
     deadline: float  # time.perf_counter() by which the answer is due
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future = field(repr=False)
+    selection: Any = None  # passed to the batch function with each of the job's texts
 
 
 def settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
@@ -51,7 +53,7 @@ def settle(future: asyncio.Future, result: Any, error: BaseException | None) -> 
 
 
 class MicroBatcher:
-    def __init__(self, parse_batch: Callable[[list[str]], list[Any]], metrics: Metrics, max_batch: int,
+    def __init__(self, parse_batch: Callable[[list[str], list[Any]], list[Any]], metrics: Metrics, max_batch: int,
                  max_wait_us: int, max_queue: int, threads: int) -> None:
         self._parse_batch = parse_batch
         self._metrics = metrics
@@ -74,15 +76,15 @@ class MicroBatcher:
         event loop to deliver their answer. Bounding all three keeps the loop itself from falling behind."""
         return self.pending >= self.max_queue
 
-    async def parse(self, text: str, deadline: float) -> Any:
-        return (await self.parse_many([text], deadline))[0]
+    async def parse(self, text: str, deadline: float, selection: Any = None) -> Any:
+        return (await self.parse_many([text], deadline, selection))[0]
 
-    async def parse_many(self, texts: list[str], deadline: float) -> list[Any]:
+    async def parse_many(self, texts: list[str], deadline: float, selection: Any = None) -> list[Any]:
         """Results of ``texts`` in order, from one model call, admitted and shed as one request."""
         if self.full:
             raise self.queue_full_error()
         loop = asyncio.get_running_loop()
-        job = Job(list(texts), deadline, loop, loop.create_future())
+        job = Job(list(texts), deadline, loop, loop.create_future(), selection)
         self.pending += 1  # only the event loop thread counts, so no lock is needed
         try:
             self._queue.put(job)
@@ -148,9 +150,10 @@ class MicroBatcher:
 
     def _run(self, jobs: list[Job]) -> None:
         texts = [t for j in jobs for t in j.texts]
+        selections = [j.selection for j in jobs for _ in j.texts]
         started = time.perf_counter()
         try:
-            parses: list[Any] = list(self._parse_batch(texts))
+            parses: list[Any] = list(self._parse_batch(texts, selections))
             error = None
         except Exception as e:  # one bad batch must not stop the worker; the route turns it into a 500
             log.exception("model call failed for %d utterances", len(texts))

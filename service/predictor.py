@@ -1,11 +1,14 @@
-"""Intent and slots of utterances with onnxruntime: tokenize, run the graph, decode the CRF in numpy.
+"""Intent and slots of utterances with onnxruntime: tokenize, run the graphs, decode the CRF in numpy.
 
+One encoder (token and encoder graphs) feeds the heads of one or more skills: model directories whose
+manifests share the encoder's ``encoder_id``. The encoder runs once per utterance, then each skill's heads.
 Knows nothing of HTTP. Never imports torch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +42,9 @@ class Parse:
     intent_probs: np.ndarray = field(default=None, compare=False, repr=False)  # (I,), over ``intent_names``
     intent_names: list[str] = field(default_factory=list, compare=False, repr=False)
     posterior: Posterior | None = field(default=None, compare=False, repr=False)  # None when not computed
+    skill: str = ""  # the skill whose heads gave this answer
+    claimed: bool = True  # False when the skill's best intent is its out-of-skill class: not its utterance
+    per_skill: dict[str, Parse] | None = field(default=None, compare=False, repr=False)  # when asked for
 
     @property
     def tag_marginals(self) -> np.ndarray | None:
@@ -74,6 +80,26 @@ def session_options(threads: int) -> ort.SessionOptions:
     return options
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Which skills may answer an utterance (None: all), and whether each one's parse is wanted too."""
+
+    skills: tuple[str, ...] | None = None
+    per_skill: bool = False
+
+
+ALL_SKILLS = Selection()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One encoder call: the layers (L, b, t, E) of ``rows`` of the batch, and their lengths."""
+
+    layers: np.ndarray
+    lengths: np.ndarray
+    rows: slice
+
+
 def open_session(path: Path, threads: int) -> ort.InferenceSession:
     try:
         return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
@@ -81,63 +107,40 @@ def open_session(path: Path, threads: int) -> ort.InferenceSession:
         raise ManifestError(f"{path} is not a loadable ONNX graph: {e}") from None
 
 
-class Predictor:
-    """Two onnxruntime sessions over a verified model directory; safe to call from several threads.
+def check_io(session: ort.InferenceSession, path: Path, inputs: list[str], outputs: set[str]) -> dict[str, list]:
+    """The graph's input names and output names are the contract's; returns the output shapes."""
+    names = [i.name for i in session.get_inputs()]
+    shapes = {o.name: o.shape for o in session.get_outputs()}
+    if names != inputs or set(shapes) != outputs:
+        raise ManifestError(f"{path}: inputs {names} and outputs {list(shapes)}, expected {inputs} and "
+                            f"{sorted(outputs)}: re-export")
+    return shapes
 
-    The token graph (char CNN) runs only for words the ``TokenVectorCache`` has not seen; the model graph
-    (biLSTMs and heads) runs on every request.
-    """
 
-    def __init__(self, model_dir: Path, threads: int = 1, cache_size: int = 50_000, precision: str = "fp32",
-                 verify_gate: bool = True, calibrated: bool = True, confidences: bool = True) -> None:
-        """``precision`` "fp32", "int8" (only if it passed its accuracy gate), or "auto" (int8 if it did).
+class Encoder:
+    """The token graph (char CNN, run only for words the ``TokenVectorCache`` has not seen) and the encoder
+    graph (the language model's biLSTM), which every skill on this ``encoder_id`` shares."""
 
-        ``calibrated`` applies the manifest's temperatures (fitted on dev) to intent and CRF probabilities;
-        ``confidences`` computes the CRF posterior behind slot, sequence and token confidences.
-        """
-        self.manifest: Manifest = load_manifest(Path(model_dir))
-        if precision == "auto":
-            precision = "int8" if self.manifest.precision_available("int8") else "fp32"
-        self.precision = precision
-        self.session = open_session(self.manifest.graph_path_for(precision, verify_gate), threads)
-        self.token_session = open_session(self.manifest.token_graph_path, threads)
-        dim = self._check_graphs()
-        self.token_cache = TokenVectorCache(self._token_vectors, dim, self.manifest.warm_words, cache_size)
-        m = self.manifest
-        self.decoder = ViterbiDecoder(m.tags, m.crf_start, m.crf_transitions, m.crf_end)
-        self.intent_temperature = m.temperature("intent") if calibrated else 1.0
-        crf_temperature = m.temperature("crf") if calibrated else 1.0
-        self.posterior = (CRFPosterior(m.tags, m.crf_start, m.crf_transitions, m.crf_end, crf_temperature)
-                          if confidences else None)
-        self._tag_index = {t: i for i, t in enumerate(m.tags)}
-
-    def _check_graphs(self) -> int:
-        """The graphs' names and label sizes match the manifest; returns the token vector size."""
-        graph = self.manifest.graph_path_for(self.precision, verify_gate=False)
-        inputs = [i.name for i in self.session.get_inputs()]
-        outputs = {o.name: o.shape for o in self.session.get_outputs()}
-        if inputs != ["tokens", "lengths"] or set(outputs) != {"intent_logits", "slot_emissions"}:
-            raise ManifestError(
-                f"{graph}: unexpected inputs {inputs} or outputs {list(outputs)}: re-export")
-        for output, labels, what in (("intent_logits", self.manifest.intents, "intents"),
-                                     ("slot_emissions", self.manifest.tags, "tags")):
-            if outputs[output][-1] != len(labels):
-                raise ManifestError(f"graph has {outputs[output][-1]} {what}, the manifest {len(labels)}: re-export")
-        token_io = ([i.name for i in self.token_session.get_inputs()],
-                    [o.name for o in self.token_session.get_outputs()])
+    def __init__(self, manifest: Manifest, threads: int, cache_size: int, precision: str, verify_gate: bool) -> None:
+        self.encoder_id, self.precision, self.max_chars = manifest.encoder_id, precision, manifest.max_chars
+        token_path, encoder_path = (manifest.graph_path(r, precision, verify_gate) for r in ("tokens", "encoder"))
+        self.token_session = open_session(token_path, threads)
+        self.session = open_session(encoder_path, threads)
+        check_io(self.token_session, token_path, ["chars"], {"vectors"})
+        check_io(self.session, encoder_path, ["tokens", "lengths"], {"layers"})
         dim = self.session.get_inputs()[0].shape[-1]
         token_dim = self.token_session.get_outputs()[0].shape[-1]  # symbolic after the char CNN's reshape
-        if token_io != (["chars"], ["vectors"]) or (isinstance(token_dim, int) and token_dim != dim):
-            raise ManifestError(f"{self.manifest.token_graph_path} does not feed {self.manifest.graph}: re-export")
-        return dim
+        if isinstance(token_dim, int) and token_dim != dim:
+            raise ManifestError(f"{token_path} gives {token_dim}-d vectors, {encoder_path} takes {dim}: re-export")
+        self.token_cache = TokenVectorCache(self._token_vectors, dim, manifest.warm_words, cache_size)
 
     def _token_vectors(self, words: list[str]) -> np.ndarray:
-        return self.token_session.run(None, {"chars": char_ids(words, self.manifest.max_chars)})[0]
+        return self.token_session.run(None, {"chars": char_ids(words, self.max_chars)})[0]
 
-    def run(self, token_lists: list[list[Token]]) -> tuple[np.ndarray, np.ndarray]:
-        """Raw graph outputs for tokenised sentences (each non-empty): logits (B, I), emissions (B, T, K).
+    def encode(self, token_lists: list[list[Token]]) -> list[Chunk]:
+        """The encoder's layers for tokenised sentences (each non-empty).
 
-        Each sentence's outputs are the same alone or in any batch: fp32 pads and masks; int8 quantises
+        Each sentence's layers are the same alone or in any batch: fp32 pads and masks; int8 quantises
         activations with one scale per call, so it runs one call per sentence (batching gains it nothing).
         """
         lengths = np.array([len(toks) for toks in token_lists], dtype=np.int64)
@@ -145,30 +148,55 @@ class Predictor:
         tokens = np.zeros((len(token_lists), int(lengths.max()), vectors.shape[1]), dtype=np.float32)
         tokens[np.arange(tokens.shape[1])[None, :] < lengths[:, None]] = vectors  # padding stays 0: masked out
         if self.precision == "fp32":
-            intent_logits, emissions = self.session.run(None, {"tokens": tokens, "lengths": lengths})
-            return intent_logits, emissions
-        outputs = [self.session.run(None, {"tokens": tokens[i : i + 1, :n], "lengths": lengths[i : i + 1]})
-                   for i, n in enumerate(lengths)]
-        emissions = np.zeros((*tokens.shape[:2], len(self.manifest.tags)), dtype=np.float32)
-        for i, (_, e) in enumerate(outputs):
-            emissions[i, : lengths[i]] = e[0]
-        return np.concatenate([logits for logits, _ in outputs]), emissions
+            return [Chunk(self._run(tokens, lengths), lengths, slice(0, len(lengths)))]
+        return [Chunk(self._run(tokens[i : i + 1, :n], lengths[i : i + 1]), lengths[i : i + 1], slice(i, i + 1))
+                for i, n in enumerate(lengths)]
 
-    def parse_batch(self, texts: list[str]) -> list[Parse]:
-        token_lists = [tokenize(text) for text in texts]
-        if any(not tokens for tokens in token_lists):
-            raise ValueError("every text needs at least one non-space character")
-        intent_logits, emissions = self.run(token_lists)
+    def _run(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"tokens": tokens, "lengths": lengths})[0]
+
+
+class SkillHeads:
+    """One skill: its heads graph, labels, CRF decoding and calibrated confidences."""
+
+    def __init__(self, manifest: Manifest, threads: int, precision: str, verify_gate: bool, calibrated: bool,
+                 confidences: bool) -> None:
+        m = self.manifest = manifest
+        self.name = m.skill
+        path = m.graph_path("heads", precision, verify_gate)
+        self.session = open_session(path, threads)
+        shapes = check_io(self.session, path, ["layers", "lengths"], {"intent_logits", "slot_emissions"})
+        for output, labels, what in (("intent_logits", m.intents, "intents"), ("slot_emissions", m.tags, "tags")):
+            if shapes[output][-1] != len(labels):
+                raise ManifestError(f"{path} has {shapes[output][-1]} {what}, the manifest {len(labels)}: re-export")
+        self.decoder = ViterbiDecoder(m.tags, m.crf_start, m.crf_transitions, m.crf_end)
+        self.intent_temperature = m.temperature("intent") if calibrated else 1.0
+        crf_temperature = m.temperature("crf") if calibrated else 1.0
+        self.posterior = (CRFPosterior(m.tags, m.crf_start, m.crf_transitions, m.crf_end, crf_temperature)
+                          if confidences else None)
+        self._tag_index = {t: i for i, t in enumerate(m.tags)}
+        other = m.raw.get("out_of_skill")  # the intent a skill trained with out-of-skill utterances gives them
+        self.out_of_skill: int | None = m.intents.index(other) if other in m.intents else None
+
+    def claims(self, probs: np.ndarray) -> bool:
+        return self.out_of_skill is None or int(probs.argmax()) != self.out_of_skill
+
+    def run(self, chunks: list[Chunk], batch: int, time: int) -> tuple[np.ndarray, np.ndarray]:
+        """Raw outputs for the encoded batch: logits (batch, I), emissions (batch, time, K), padding 0."""
+        logits = np.zeros((batch, len(self.manifest.intents)), dtype=np.float32)
+        emissions = np.zeros((batch, time, len(self.manifest.tags)), dtype=np.float32)
+        for chunk in chunks:
+            chunk_logits, chunk_emissions = self.session.run(None, {"layers": chunk.layers, "lengths": chunk.lengths})
+            logits[chunk.rows] = chunk_logits
+            emissions[chunk.rows, : chunk_emissions.shape[1]] = chunk_emissions
+        return logits, emissions
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
         # float64: distinct float32 logits stay distinct after the temperature, so the answer (argmax) and the
         # ranking are those of the logits at any temperature
-        probs = softmax(intent_logits.astype(np.float64) / self.intent_temperature)
-        return [self._decode(text, tokens, p, e[: len(tokens)])
-                for text, tokens, p, e in zip(texts, token_lists, probs, emissions, strict=True)]
+        return softmax(logits.astype(np.float64) / self.intent_temperature)
 
-    def parse(self, text: str) -> Parse:
-        return self.parse_batch([text])[0]
-
-    def _decode(self, text: str, tokens: list[Token], probs: np.ndarray, emissions: np.ndarray) -> Parse:
+    def decode(self, text: str, tokens: list[Token], probs: np.ndarray, emissions: np.ndarray) -> Parse:
         path = self.decoder.decode(emissions)
         tags = [self.manifest.tags[i] for i in path]
         post = self.posterior.posterior(emissions) if self.posterior else None
@@ -183,4 +211,136 @@ class Predictor:
         best = int(probs.argmax())
         sequence = self.posterior.sequence_probability(post, path) if post is not None else None
         return Parse(text, self.manifest.intents[best], float(probs[best]), slots, tokens, tags, sequence,
-                     probs, self.manifest.intents, post)
+                     probs, self.manifest.intents, post, self.name, self.claims(probs))
+
+
+class Predictor:
+    """The encoder of a model directory and its skills' heads; safe to call from several threads.
+
+    The model directory's own heads are the first skill; ``with_skill`` and ``without_skill`` give a new
+    predictor over the same encoder sessions and token cache, so a running service swaps them in one
+    assignment while requests in flight finish on the old set.
+    """
+
+    def __init__(self, model_dir: Path, threads: int = 1, cache_size: int = 50_000, precision: str = "fp32",
+                 verify_gate: bool = True, calibrated: bool = True, confidences: bool = True) -> None:
+        """``precision`` "fp32", "int8" (only if it passed its accuracy gate), or "auto" (int8 if it did).
+
+        ``calibrated`` applies the manifest's temperatures (fitted on dev) to intent and CRF probabilities;
+        ``confidences`` computes the CRF posterior behind slot, sequence and token confidences.
+        """
+        self.manifest: Manifest = load_manifest(Path(model_dir))
+        if precision == "auto":
+            precision = "int8" if self.manifest.precision_available("int8") else "fp32"
+        self.precision = precision
+        self._options = {"threads": threads, "precision": precision, "verify_gate": verify_gate,
+                         "calibrated": calibrated, "confidences": confidences}
+        self.encoder = Encoder(self.manifest, threads, cache_size, precision, verify_gate)
+        self.primary = SkillHeads(self.manifest, **self._options)
+        self.skills: dict[str, SkillHeads] = {self.primary.name: self.primary}
+
+    # the primary skill's parts, as a single-model caller (export, calibration, benchmarks) knows them
+    @property
+    def token_cache(self) -> TokenVectorCache:
+        return self.encoder.token_cache
+
+    @property
+    def decoder(self) -> ViterbiDecoder:
+        return self.primary.decoder
+
+    @property
+    def posterior(self) -> CRFPosterior | None:
+        return self.primary.posterior
+
+    @property
+    def intent_temperature(self) -> float:
+        return self.primary.intent_temperature
+
+    def load_skill(self, model_dir: Path) -> SkillHeads:
+        """A skill's heads, checked against this encoder; raises ManifestError with what to do."""
+        manifest = load_manifest(Path(model_dir))
+        if manifest.encoder_id != self.encoder.encoder_id:
+            raise ManifestError(
+                f"{model_dir} was trained on encoder {manifest.encoder_id[:12]}, this service runs "
+                f"{self.encoder.encoder_id[:12]} ({self.manifest.name}): retrain it with --base on the served model")
+        return SkillHeads(manifest, **self._options)
+
+    def with_skills(self, skills: Iterable[SkillHeads]) -> Predictor:
+        """A predictor over the same encoder whose skills are the primary and ``skills`` (replacing any of the
+        same name; the primary's name is reserved)."""
+        new = object.__new__(Predictor)
+        new.__dict__.update(self.__dict__)
+        new.skills = dict(self.skills)
+        for skill in skills:
+            if skill.name == self.primary.name:
+                raise ManifestError(f"skill name {skill.name!r} is the served model's: rename the skill")
+            new.skills[skill.name] = skill
+        return new
+
+    def without_skill(self, name: str) -> Predictor:
+        if name == self.primary.name:
+            raise KeyError(f"{name!r} is the served model itself and cannot be removed")
+        if name not in self.skills:
+            raise KeyError(f"no skill {name!r}; loaded: {', '.join(self.skills)}")
+        new = self.with_skills([])
+        del new.skills[name]
+        return new
+
+    def run(self, token_lists: list[list[Token]]) -> tuple[np.ndarray, np.ndarray]:
+        """The primary skill's raw outputs for tokenised sentences: logits (B, I), emissions (B, T, K)."""
+        chunks = self.encoder.encode(token_lists)
+        return self.primary.run(chunks, len(token_lists), max(len(t) for t in token_lists))
+
+    def check_selection(self, selection: Selection) -> None:
+        """Raises KeyError naming a requested skill that is not loaded."""
+        unknown = [s for s in selection.skills or () if s not in self.skills]
+        if unknown:
+            raise KeyError(f"unknown skill {unknown[0]!r}; loaded: {', '.join(self.skills)}")
+
+    def _loaded(self, selection: Selection | None) -> Selection:
+        if selection is None or selection.skills is None:
+            return selection or ALL_SKILLS
+        names = tuple(name for name in selection.skills if name in self.skills)
+        return selection if names == selection.skills else replace(selection, skills=names or None)
+
+    def parse_batch(self, texts: list[str], selections: Sequence[Selection] | None = None) -> list[Parse]:
+        """The best parse of each text across its selected skills (all by default; see ``_answer``)."""
+        token_lists = [tokenize(text) for text in texts]
+        if any(not tokens for tokens in token_lists):
+            raise ValueError("every text needs at least one non-space character")
+        # unknown names are dropped, not refused: the route checked them, and a skill removed since then
+        # leaves the others to answer
+        selections = [self._loaded(s) for s in selections] if selections else [ALL_SKILLS] * len(texts)
+        chunks = self.encoder.encode(token_lists)
+        time = max(len(t) for t in token_lists)
+        wanted = {name for s in selections for name in (s.skills or self.skills)}
+        outputs = {name: (skill, *skill.run(chunks, len(texts), time))
+                   for name, skill in self.skills.items() if name in wanted}
+        return [self._answer(i, text, tokens, selection, outputs)
+                for i, (text, tokens, selection) in enumerate(zip(texts, token_lists, selections, strict=True))]
+
+    def _answer(self, row: int, text: str, tokens: list[Token], selection: Selection, outputs: dict) -> Parse:
+        """Specialists first: a skill that learned what is not its own (an out-of-skill class) and claims the
+        utterance answers before one that cannot tell (the base model), the most confident among them;
+        when none claims it, the unclaimed answer is a fallback."""
+        names = selection.skills or tuple(self.skills)
+        probs = {name: outputs[name][0].probabilities(outputs[name][1][row]) for name in names}
+
+        def rank(name: str) -> tuple[bool, bool, float]:
+            skill = outputs[name][0]
+            claims = skill.claims(probs[name])
+            return claims, claims and skill.out_of_skill is not None, float(probs[name].max())
+
+        best = max(names, key=rank)  # the first listed wins a tie
+
+        def decode(name: str) -> Parse:
+            skill, _, emissions = outputs[name]
+            return skill.decode(text, tokens, probs[name], emissions[row, : len(tokens)])
+
+        if not selection.per_skill:
+            return decode(best)
+        each = {name: decode(name) for name in names}
+        return replace(each[best], per_skill=each)
+
+    def parse(self, text: str) -> Parse:
+        return self.parse_batch([text])[0]

@@ -11,10 +11,17 @@ TOP_K_DESCRIPTION = ("intents in intent_ranking; default the server's ELMOL_INTE
 DETAIL_DESCRIPTION = "'tokens' adds each token's tag probabilities (tag_probabilities) to the answer"
 
 
+SKILLS_DESCRIPTION = ("skills that may answer (GET /skills lists them); default all: a skill trained with "
+                      "out-of-skill utterances that claims the text answers first, the most confident of them")
+PER_SKILL_DESCRIPTION = "true adds every selected skill's own answer (per_skill)"
+
+
 class ParseOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     top_k: int | None = Field(None, ge=1, description=TOP_K_DESCRIPTION)
     detail: Literal["slots", "tokens"] = Field("slots", description=DETAIL_DESCRIPTION)
+    skills: list[str] | None = Field(None, min_length=1, max_length=64, description=SKILLS_DESCRIPTION)
+    per_skill: bool = Field(False, description=PER_SKILL_DESCRIPTION)
 
 
 class ParseRequest(ParseOptions):
@@ -70,12 +77,30 @@ class ParseResponse(BaseModel):
     slots: list[SlotOut]
     tokens: list[TokenOut]
     tags: list[str] = Field(description="BIO slot tag of each token")
-    model: ModelOut
+    skill: str = Field("", description="the skill that answered")
+    model: ModelOut = Field(description="the model directory of that skill")
+    per_skill: list[ParseResponse] | None = Field(None, description="with per_skill: each selected skill's answer")
 
 
 class BatchParseResponse(BaseModel):
     results: list[ParseResponse]
     model: ModelOut
+
+
+class SkillOut(BaseModel):
+    name: str
+    model: ModelOut
+    primary: bool = Field(description="the served model itself (not removable)")
+    intents: list[str]
+    slots: list[str]
+    out_of_skill: str | None = Field(description="the intent for utterances that are not the skill's, if trained "
+                                     "with them")
+    metrics: dict = Field(description="evaluation figures from the skill's manifest")
+    encoder_id: str = Field(description="the encoder it runs on (shared by every skill served)")
+
+
+class SkillsResponse(BaseModel):
+    skills: list[SkillOut]
 
 
 class Health(BaseModel):

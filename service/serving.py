@@ -1,6 +1,10 @@
-"""The model being served and its hot replacement: load, verify and warm a new model directory off the
-event loop, then swap it in with one assignment. Requests hold the ``Serving`` they started with, so
-in-flight work finishes on the old model; a model that fails to load leaves the old one serving.
+"""The model being served, its skills, and their hot replacement: load, verify and warm a new model directory
+(or skill) off the event loop, then swap it in with one assignment. Requests hold the ``Serving`` they
+started with, so in-flight work finishes on the old set; one that fails to load leaves the old one serving.
+
+Skills are model directories trained on the served model's encoder (``elmol-nlu skill train``): the
+encoder runs once per utterance, then every skill's heads. They load from ``ELMOL_SKILLS_DIR`` at start,
+and are added or removed while serving (``/admin/skills``).
 """
 
 from __future__ import annotations
@@ -8,29 +12,66 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
-from service.predictor import Parse, Predictor
+from elmol_nlu.manifest import MANIFEST, ManifestError
+from service.predictor import Parse, Predictor, Selection, SkillHeads
 from service.schemas import ModelOut
 from service.settings import Settings
 
 log = logging.getLogger("service")
 
 
+def model_out(skill: SkillHeads, precision: str) -> ModelOut:
+    return ModelOut(name=skill.manifest.name, version=skill.manifest.version, precision=precision)
+
+
 @dataclass(frozen=True)
 class Serving:
     predictor: Predictor
-    model: ModelOut
+    model: ModelOut  # the served model directory's (the primary skill's)
     model_dir: Path
+    skill_dirs: dict[str, Path] = field(default_factory=dict)  # the added skills', by name
 
-    def parse_batch(self, texts: list[str]) -> list[tuple[Parse, ModelOut]]:
-        """Each parse with the model that made it, which a concurrent reload does not change."""
-        return [(parse, self.model) for parse in self.predictor.parse_batch(texts)]
+    @property
+    def max_intents(self) -> int:
+        return max(len(skill.manifest.intents) for skill in self.predictor.skills.values())
+
+    @cached_property  # per request otherwise; a frozen dataclass still caches in its __dict__
+    def models(self) -> dict[str, ModelOut]:
+        return {name: model_out(skill, self.predictor.precision) for name, skill in self.predictor.skills.items()}
+
+    def parse_batch(self, texts: list[str], selections: list[Selection | None] | None = None
+                    ) -> list[tuple[Parse, Serving]]:
+        """Each parse with the serving that made it (its models), which a concurrent reload does not change."""
+        return [(parse, self) for parse in self.predictor.parse_batch(texts, selections)]
+
+    def with_skill(self, skill_dir: Path) -> Serving:
+        """This serving plus the skill in ``skill_dir`` (replacing one of its name); raises ManifestError."""
+        skill = self.predictor.load_skill(skill_dir)
+        predictor = self.predictor.with_skills([skill])
+        predictor.parse_batch(["warm up the skill"], [Selection((skill.name,))])
+        return replace(self, predictor=predictor, skill_dirs={**self.skill_dirs, skill.name: Path(skill_dir)})
+
+    def without_skill(self, name: str) -> Serving:
+        """Raises KeyError for the primary or an unknown name."""
+        dirs = {k: v for k, v in self.skill_dirs.items() if k != name}
+        return replace(self, predictor=self.predictor.without_skill(name), skill_dirs=dirs)
 
 
-def load_serving(model_dir: Path, settings: Settings) -> Serving:
-    """Verify (checksums, shapes, int8 gate), load and warm a model directory; raises ManifestError."""
+def skill_dirs_in(folder: Path | None) -> list[Path]:
+    """The model directories directly inside ``folder`` (none when it is unset or missing)."""
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(d for d in folder.iterdir() if (d / MANIFEST).is_file())
+
+
+def load_serving(model_dir: Path, settings: Settings, skill_dirs: list[Path] | None = None) -> Serving:
+    """Verify (checksums, shapes, int8 gate), load and warm a model directory and its skills (default: those
+    in ``settings.skills_dir``); raises ManifestError for the model. A skill that fails is logged and left out:
+    one bad skill must not keep the others from serving."""
     started = time.perf_counter()
     predictor = Predictor(model_dir, threads=settings.threads, cache_size=settings.token_cache_size,
                           precision=settings.precision, calibrated=settings.calibration,
@@ -39,7 +80,14 @@ def load_serving(model_dir: Path, settings: Settings) -> Serving:
     m = predictor.manifest
     log.info("model %s %s (%s, %d cached words) loaded from %s in %.0f ms", m.name, m.version, predictor.precision,
              len(predictor.token_cache), model_dir, 1000 * (time.perf_counter() - started))
-    return Serving(predictor, ModelOut(name=m.name, version=m.version, precision=predictor.precision), Path(model_dir))
+    serving = Serving(predictor, model_out(predictor.primary, predictor.precision), Path(model_dir))
+    for skill_dir in skill_dirs_in(settings.skills_dir) if skill_dirs is None else skill_dirs:
+        try:
+            serving = serving.with_skill(skill_dir)
+            log.info("skill loaded from %s", skill_dir)
+        except ManifestError as e:
+            log.error("skill in %s not loaded: %s", skill_dir, e)
+    return serving
 
 
 class Reloader:
@@ -54,8 +102,24 @@ class Reloader:
         """(previous, new); the model directory defaults to the one being served."""
         async with self._lock:
             target = Path(model_dir) if model_dir else self.current.model_dir
-            new = await asyncio.get_running_loop().run_in_executor(None, load_serving, target, self._settings)
+            skills = list(self.current.skill_dirs.values())  # kept when they fit the new encoder
+            new = await asyncio.get_running_loop().run_in_executor(None, load_serving, target, self._settings, skills)
             previous, self.current = self.current, new
             log.info("now serving %s %s from %s (was %s %s)", new.model.name, new.model.version, target,
                      previous.model.name, previous.model.version)
             return previous, new
+
+    async def add_skill(self, skill_dir: Path) -> Serving:
+        """Load and warm a skill beside the current ones, then swap; raises ManifestError."""
+        async with self._lock:
+            new = await asyncio.get_running_loop().run_in_executor(None, self.current.with_skill, skill_dir)
+            self.current = new
+            log.info("skills now %s", ", ".join(new.predictor.skills))
+            return new
+
+    async def remove_skill(self, name: str) -> Serving:
+        """Raises KeyError for the served model itself or an unknown skill."""
+        async with self._lock:
+            self.current = self.current.without_skill(name)
+            log.info("skill %s removed; skills now %s", name, ", ".join(self.current.predictor.skills))
+            return self.current

@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     model_dir: Path = DEFAULT_MODEL_DIR
+    skills_dir: Path | None = Field(None, description="skills to serve beside the model: each model directory in "
+                                    "it (elmol-nlu skill train's output) trained on the model's encoder; "
+                                    "POST /admin/skills/{name} loads one more from it")
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per request")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
     inference_threads: int = Field(1, ge=1, le=64, description="micro-batcher threads (model calls at once) per worker")
@@ -48,7 +51,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(256 * 1024, ge=1, description="largest accepted request body; larger ones get 413 "
                                 "before they are read whole")
     docs: bool = Field(True, description="serve /docs, /redoc and /openapi.json; turn off in production")
-    admin_token: SecretStr | None = Field(None, description="enables POST /admin/reload for 'Bearer <token>'")
+    admin_token: SecretStr | None = Field(None, description="enables /admin/reload and /admin/skills for "
+                                          "'Bearer <token>'")
     log_level: str = "info"
     log_format: Literal["json", "text"] = Field("json", description="json: one object per line, with request_id")
     access_log: bool = Field(False, description="one log line per request (method, path, status, ms)")

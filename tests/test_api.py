@@ -37,7 +37,7 @@ def expected_model() -> dict:
 def check_parse(body: dict, text: str, top_k: int = 5) -> None:
     """The /parse contract, for any model."""
     assert set(body) == {"text", "intent", "intent_ranking", "fallback", "sequence_confidence", "slots", "tokens",
-                         "tags", "model"}
+                         "tags", "skill", "model"}
     assert body["text"] == text
     manifest = load_manifest(MODEL_DIR, verify=False)
     assert body["intent"]["name"] in manifest.intents
@@ -348,7 +348,7 @@ def test_json_logs_carry_the_request_id_and_no_text_by_default(capsys: pytest.Ca
 
 def test_an_unexpected_error_is_a_logged_500_counted_by_type(monkeypatch: pytest.MonkeyPatch) -> None:
     with TestClient(create_app(Settings(model_dir=MODEL_DIR)), raise_server_exceptions=False) as c:
-        def broken(texts: list[str]) -> list:
+        def broken(texts: list[str], selections: object = None) -> list:
             raise KeyError("a bug")
 
         monkeypatch.setattr(c.app.state.reloader.current.predictor, "parse_batch", broken)
@@ -438,7 +438,7 @@ def test_a_bad_new_model_is_refused_and_the_old_keeps_serving(admin_client: tupl
     c, tmp_path = admin_client
     before = c.get("/ready").json()["model"]
     broken = renamed_copy(tmp_path, "broken")
-    (broken / "model.int8.onnx").write_bytes(b"truncated")
+    (broken / "heads.int8.onnx").write_bytes(b"truncated")
     r = c.post("/admin/reload", json={"model_dir": str(broken)}, headers={"Authorization": f"Bearer {ADMIN}"})
     assert r.status_code == 409 and "still serving the previous one" in r.json()["detail"]
     assert "sha256" in r.json()["detail"]

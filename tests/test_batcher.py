@@ -52,7 +52,7 @@ def test_work_past_its_deadline_is_shed_and_the_rest_served(texts: list[str]) ->
     gate = threading.Event()
     predictor = Predictor(MODEL_DIR)
 
-    def slow_parse(batch: list[str]) -> list[Parse]:
+    def slow_parse(batch: list[str], selections: object = None) -> list[Parse]:
         gate.wait(5)  # the first call holds the worker while the others queue up
         return predictor.parse_batch(batch)
 
@@ -84,7 +84,7 @@ def held_batcher(max_batch: int, max_queue: int) -> tuple[MicroBatcher, threadin
     gate = threading.Event()
     predictor = Predictor(MODEL_DIR)
 
-    def held(batch: list[str]) -> list[Parse]:
+    def held(batch: list[str], selections: object = None) -> list[Parse]:
         gate.wait(5)
         return predictor.parse_batch(batch)
 
@@ -116,7 +116,7 @@ def test_a_failing_model_call_fails_its_requests_not_the_worker(texts: list[str]
     predictor = Predictor(MODEL_DIR)
     calls = {"n": 0}
 
-    def flaky(batch: list[str]) -> list[Parse]:
+    def flaky(batch: list[str], selections: object = None) -> list[Parse]:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("boom")
@@ -136,7 +136,7 @@ def test_one_stalled_call_does_not_make_it_refuse_for_ever(texts: list[str]) -> 
     predictor = Predictor(MODEL_DIR)
     calls = {"n": 0}
 
-    def stalls_once(batch: list[str]) -> list[Parse]:
+    def stalls_once(batch: list[str], selections: object = None) -> list[Parse]:
         calls["n"] += 1
         if calls["n"] == 1:
             time.sleep(0.3)  # e.g. the host paused the VM: the running estimate jumps past the budget

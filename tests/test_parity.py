@@ -15,7 +15,7 @@ from elmol_nlu.manifest import MANIFEST, SCHEMA_VERSION, ManifestError, load_man
 from elmol_nlu.text import normalize
 from export import parity
 from export.__main__ import parity_sentences
-from export.to_onnx import graphs_digest, load_nlu
+from export.to_onnx import encoder_id, graphs_digest, load_nlu
 from service.predictor import Predictor
 from service.token_cache import TokenVectorCache
 
@@ -24,13 +24,17 @@ def test_export_writes_a_verified_manifest(tiny_model: TinyModel) -> None:
     manifest = load_manifest(tiny_model.model_dir)
     raw = manifest.raw
     assert raw["schema_version"] == SCHEMA_VERSION
-    assert manifest.graph_path.is_file()
-    assert raw["files"][manifest.graph]["sha256"] == sha256_of(manifest.graph_path)
-    assert raw["files"][manifest.graph]["bytes"] == manifest.graph_path.stat().st_size
-    assert manifest.token_graph_path.is_file() and manifest.warm_words
+    for role, graph in manifest.graphs.items():
+        path = manifest.graph_path(role)
+        assert raw["files"][graph]["sha256"] == sha256_of(path)
+        assert raw["files"][graph]["bytes"] == path.stat().st_size
+    assert manifest.warm_words
     assert manifest.version.endswith(graphs_digest(tiny_model.model_dir)[:8])
+    assert manifest.encoder_id == encoder_id(tiny_model.model_dir)
     int8 = raw["variants"]["int8"]
-    assert raw["files"][int8["graph"]]["sha256"] == sha256_of(tiny_model.model_dir / int8["graph"])
+    assert set(int8["graphs"]) == {"encoder", "heads"}
+    for graph in int8["graphs"].values():
+        assert raw["files"][graph]["sha256"] == sha256_of(tiny_model.model_dir / graph)
     assert int8["passed"] == (int8["drop"]["intent_acc"] <= int8["max_drop"] >= int8["drop"]["slot_f1"])
     _, state = load_nlu(tiny_model.nlu_checkpoint)
     assert manifest.intents == state["intents"] and manifest.tags == state["tags"]
@@ -77,13 +81,13 @@ def test_onnx_metrics_equal_the_recorded_ones(tiny_model: TinyModel) -> None:
 
 # Each breaks a copy of the model directory; the error message must say what is wrong.
 def flip_graph_byte(d: Path) -> None:
-    data = bytearray((d / "model.onnx").read_bytes())
+    data = bytearray((d / "heads.onnx").read_bytes())
     data[len(data) // 2] ^= 0x01
-    (d / "model.onnx").write_bytes(bytes(data))
+    (d / "heads.onnx").write_bytes(bytes(data))
 
 
 def delete_graph(d: Path) -> None:
-    (d / "model.onnx").unlink()
+    (d / "encoder.onnx").unlink()
 
 
 def delete_manifest(d: Path) -> None:
@@ -111,8 +115,11 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], None], str]] = {
     "missing key": (edit_manifest(lambda m: m.pop("tags")), "lacks tags"),
     "crf transitions shape": (edit_manifest(lambda m: m["crf"]["transitions"].pop()), "CRF parameters do not match"),
     "crf start shape": (edit_manifest(lambda m: m["crf"]["start"].append(0.0)), "CRF parameters do not match"),
-    "graph not checksummed": (edit_manifest(lambda m: m.update(graph="other.onnx")), "not among its checksummed"),
-    "token graph not checksummed": (edit_manifest(lambda m: m.update(token_graph="x.onnx")), "not among its"),
+    "heads graph not checksummed": (edit_manifest(lambda m: m["graphs"].update(heads="other.onnx")),
+                                    "heads graph 'other.onnx' is not among its checksummed"),
+    "token graph not checksummed": (edit_manifest(lambda m: m["graphs"].update(tokens="x.onnx")), "not among its"),
+    "no encoder graph": (edit_manifest(lambda m: m["graphs"].pop("encoder")), "malformed"),
+    "no encoder id": (edit_manifest(lambda m: m.pop("encoder_id")), "lacks encoder_id"),
     "no max_chars": (edit_manifest(lambda m: m["text"].pop("max_chars")), "max_chars"),
 }
 
@@ -141,15 +148,15 @@ def test_predictor_refuses_a_graph_that_does_not_match_the_labels(tiny_model: Ti
     shutil.copytree(tiny_model.model_dir, directory)
     edit_manifest(lambda m: m["intents"].pop())(directory)
     load_manifest(directory)  # consistent on its own ...
-    with pytest.raises(ManifestError, match=r"graph has \d+ intents"):
+    with pytest.raises(ManifestError, match=r"heads.onnx has \d+ intents"):
         Predictor(directory)  # ... but not with the graph
 
 
 def test_predictor_refuses_a_graph_that_is_not_onnx(tiny_model: TinyModel, tmp_path: Path) -> None:
     directory = tmp_path / "model"
     shutil.copytree(tiny_model.model_dir, directory)
-    (directory / "model.onnx").write_bytes(b"not an onnx graph")
-    edit_manifest(lambda m: m["files"]["model.onnx"].update(sha256=sha256_of(directory / "model.onnx")))(directory)
+    (directory / "encoder.onnx").write_bytes(b"not an onnx graph")
+    edit_manifest(lambda m: m["files"]["encoder.onnx"].update(sha256=sha256_of(directory / "encoder.onnx")))(directory)
     with pytest.raises(ManifestError, match="not a loadable ONNX graph"):
         Predictor(directory)
 
@@ -168,7 +175,7 @@ def test_token_cache_gives_the_vectors_the_token_graph_gives(tiny_model: TinyMod
     warm = predictor.manifest.warm_words[:3]
     new = ["zzyzx", "qwertyuiopasdfghjklzxc", "xqxqxq", "vvwvvw", "pqpqpq"]  # none is a MASSIVE train word
     words = [*warm, new[0], "Zzyzx", *new, new[0]]
-    expected = predictor._token_vectors([normalize(w) for w in words])
+    expected = predictor.encoder._token_vectors([normalize(w) for w in words])
     np.testing.assert_allclose(cache.lookup(words), expected, atol=1e-5)
     assert cache.misses == len(new)  # each new word computed once, whatever its case or repeats
     np.testing.assert_allclose(cache.lookup(words), expected, atol=1e-5)
@@ -179,7 +186,7 @@ def test_token_cache_gives_the_vectors_the_token_graph_gives(tiny_model: TinyMod
 def test_outputs_do_not_depend_on_the_cache(tiny_model: TinyModel) -> None:
     sentences = parity_sentences(MASSIVE, 32, seed=3)
     cold = Predictor(tiny_model.model_dir, cache_size=0)
-    cold.token_cache = TokenVectorCache(cold._token_vectors, cold.token_cache.dim, [], 0)  # nothing warm
+    cold.encoder.token_cache = TokenVectorCache(cold.encoder._token_vectors, cold.token_cache.dim, [], 0)  # none warm
     warm = Predictor(tiny_model.model_dir)
     for a, b in zip(cold.run(sentences), warm.run(sentences), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
@@ -195,5 +202,5 @@ def test_int8_is_served_only_past_its_gate(tiny_model: TinyModel, tmp_path: Path
     edit_manifest(lambda m: m["variants"]["int8"].update(passed=True))(directory)
     assert Predictor(directory, precision="auto").precision == "int8"
     edit_manifest(lambda m: m.pop("variants"))(directory)
-    with pytest.raises(ManifestError, match="no int8 graph"):
+    with pytest.raises(ManifestError, match="no int8 graphs"):
         Predictor(directory, precision="int8")

@@ -148,7 +148,7 @@ def test_sighup_reloads_the_model_directory(tmp_path: Path) -> None:
             time.sleep(0.1)
         answer = httpx.post(f"{base}/parse", json={"text": "play jazz"}).json()
         assert answer["model"]["version"] == "reloaded-by-sighup"
-        (model_dir / "model.onnx").write_bytes(b"corrupt")  # a bad reload is refused; the model keeps serving
+        (model_dir / "heads.onnx").write_bytes(b"corrupt")  # a bad reload is refused; the model keeps serving
         proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 30
         while "reload refused" not in (tmp_path / "stderr").read_text():

@@ -22,7 +22,7 @@ INT8_CPU_TOLERANCE = 0.2
 
 def test_manifest_verifies() -> None:
     manifest = load_manifest(MODEL_DIR)  # checksums of every file included
-    assert manifest.graph_path.is_file()
+    assert all(manifest.graph_path(role).is_file() for role in manifest.graphs)
     assert manifest.raw["parity"]["ok"] is True
     assert len(manifest.intents) >= 2 and manifest.tags[0] == "O"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import random
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
@@ -40,9 +41,11 @@ class FitConfig:
     clip: float = 5.0
     label_smoothing: float = 0.0  # of the intent targets
     intent_weight: float = 2.0  # of the intent loss against the CRF's, which sums over tokens and dominates
-    patience: int = 8  # stop after this many epochs without a better dev score
+    patience: int = 8  # stop after this many epochs without a better dev score ...
+    min_epochs: int = 0  # ... but never before this many (nor before the last group unfreezes)
     new_outputs: bool = False  # transfer: only the new output layers train at first, the body unfreezes first
     body_lr: float = 0.5  # with new_outputs: the body's rate relative to the output layers'
+    time_budget_s: float | None = None  # no epoch starts that would likely end past this many seconds
     seed: int = 13
 
     def to_dict(self) -> dict:
@@ -124,7 +127,12 @@ def fit(model: JointNLU, train: list[TaggedExample], intents: Vocab, tags: Vocab
     steps_per_epoch = (len(train) + cfg.batch_size - 1) // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
     best, best_state, history, step, stale = -1.0, None, [], 0, 0
+    started = time.monotonic()
     for epoch in range(cfg.epochs):
+        elapsed = time.monotonic() - started
+        if cfg.time_budget_s is not None and epoch and elapsed * (epoch + 1) / epoch > cfg.time_budget_s:
+            log.info("time budget of %.0f s reached after %d epochs", cfg.time_budget_s, epoch)
+            break
         set_trainable(groups, epoch, cfg)
         model.train()
         losses = []
@@ -152,7 +160,7 @@ def fit(model: JointNLU, train: list[TaggedExample], intents: Vocab, tags: Vocab
             best, best_state, stale = score, copy.deepcopy(model.state_dict()), 0
         else:
             stale += 1
-            if stale >= cfg.patience and epoch + 1 > max(cfg.unfreeze_at, default=0):
+            if stale >= cfg.patience and epoch + 1 > max((cfg.min_epochs, *cfg.unfreeze_at)):
                 log.info("no better dev score for %d epochs: stopping", stale)
                 break
     return best_state or copy.deepcopy(model.state_dict()), history

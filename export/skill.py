@@ -1,0 +1,85 @@
+"""A skill's model directory: the base model's token and encoder graphs (copied byte for byte, so the
+encoder id is the base's), the skill's own heads, and a manifest with parity, int8 gate and calibration.
+The directory is a complete model: the service serves it alone or beside the base and other skills.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+from elmol_nlu.manifest import MANIFEST, ManifestError, load_manifest, sha256_of, write_manifest
+from elmol_nlu.text import normalize
+from export.calibrate import calibrate
+from export.parity import check_parity
+from export.quantize import INT8_GRAPHS, int8_gate, write_int8
+from export.to_onnx import GRAPHS, export_encoder, export_heads, manifest_content
+from service.predictor import Predictor
+from training.skill import TrainedSkill
+
+log = logging.getLogger("export.skill")
+SHARED = ("tokens", "encoder")  # the roles a skill takes from its base
+
+
+def source_checkpoint(base_dir: Path) -> Path:
+    """The training checkpoint a model directory was exported from (its manifest's ``source``), checked."""
+    source = load_manifest(base_dir).raw.get("source") or {}
+    if "checkpoint" not in source:
+        raise ManifestError(f"{base_dir} does not name the checkpoint it was exported from: re-export it")
+    path = Path(source["checkpoint"])
+    candidates = [path] if path.is_absolute() else [Path.cwd() / path, base_dir.resolve().parent.parent / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            if sha256_of(candidate) != source.get("sha256"):
+                raise ManifestError(f"{candidate} is not the checkpoint {base_dir} was exported from (sha256)")
+            return candidate
+    raise ManifestError(f"{base_dir} was exported from {path}, which is not here: pass --base the checkpoint")
+
+
+def copy_encoder(base_dir: Path, out: Path) -> dict:
+    """The base's token and encoder graphs (and int8 encoder) into ``out``; the base's identity."""
+    base = load_manifest(base_dir)
+    files = [base.graphs[role] for role in SHARED]
+    int8 = base.raw.get("variants", {}).get("int8", {}).get("graphs", {}).get("encoder")
+    for name in [*files, *([int8] if int8 else [])]:
+        shutil.copyfile(base_dir / name, out / name)
+    return {"name": base.name, "version": base.version, "encoder_id": base.encoder_id, "int8": bool(int8)}
+
+
+def export_skill(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> dict:
+    """Write the skill directory; returns the manifest content. Exits if parity fails."""
+    model, state, train, dev = skill.model, skill.state, skill.train, skill.dev
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)
+    base = copy_encoder(base_dir, out)
+    shared = state["skill"]["share_encoder"]
+    if not shared:  # fine-tuned: its own graphs, so its own encoder id
+        export_encoder(model, out)
+        base["int8"] = True
+    export_heads(model, out)
+    base_words = load_manifest(base_dir, verify=False).warm_words
+    words = sorted({*base_words, *(normalize(w) for e in train + dev for w in e.words)})
+    content = {**manifest_content(model, state, name, words, out), "skill": name, "base": base,
+               "out_of_skill": state.get("out_of_skill")}
+    if shared and content["encoder_id"] != base["encoder_id"]:
+        raise ManifestError("the copied encoder graphs do not match the base's encoder id")
+    write_manifest(out, content)
+    report = check_parity(model, Predictor(out), [e.tokens for e in dev + train[:64]])
+    if not report.ok:
+        (out / MANIFEST).unlink()
+        sys.exit(f"parity failed: {report.to_dict()}")
+    content["parity"] = report.to_dict()
+    if base["int8"]:
+        write_int8(out, GRAPHS, roles=("heads",) if shared else ("encoder", "heads"))
+        content["files"] = [*content["files"], *INT8_GRAPHS.values()]
+        write_manifest(out, {**content, "variants": {"int8": {"graphs": dict(INT8_GRAPHS)}}})
+        # on every annotated utterance: quantisation error is what is measured, and dev alone is small
+        content["variants"] = {"int8": {**int8_gate(out, train + dev), "gated_on": "the skill's train and dev"}}
+        write_manifest(out, content)
+    held_out = dev + skill.out_of_skill_dev
+    content["calibration"] = calibrate(out, held_out, f"{name} dev split and held-out out-of-skill utterances")
+    write_manifest(out, content)
+    log.info("wrote skill %s to %s", name, out)
+    return content

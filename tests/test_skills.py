@@ -1,0 +1,202 @@
+"""New skills: ``elmol-nlu skill train / eval / add / remove / list``, and several skills served on one encoder.
+
+The skill is trained for real (seconds) on the tiny model of conftest, from a Rasa YAML file of MASSIVE
+utterances; the service runs it beside that model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import MASSIVE, MODEL_DIR, TinyModel
+from fastapi.testclient import TestClient
+
+from elmol_nlu.cli import main as cli
+from elmol_nlu.datasets import read_massive
+from elmol_nlu.manifest import ManifestError, load_manifest
+from service.app import create_app
+from service.predictor import Predictor, Selection
+from service.settings import Settings
+
+INTENTS = ("weather_query", "alarm_set")
+ADMIN = "skills-admin-token"
+
+
+def rasa_yaml(path: Path, per_intent: int, partition: str = "train") -> Path:
+    """MASSIVE utterances of INTENTS in Rasa's YAML, with [value](slot) marks."""
+    examples = read_massive(MASSIVE, partition)
+    lines = ["nlu:"]
+    for intent in INTENTS:
+        lines += [f"- intent: {intent}", "  examples: |"]
+        for e in [e for e in examples if e.intent == intent][:per_intent]:
+            text, at = "", 0
+            for s in e.slots:
+                text += f"{e.text[at:s.start]}[{e.text[s.start:s.end]}]({s.name})"
+                at = s.end
+            lines.append(f"    - {text + e.text[at:]}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@dataclass(frozen=True)
+class TinySkill:
+    base: Path  # the tiny model directory the skill was trained on
+    skill_dir: Path
+    data: Path
+    test: Path
+
+
+@pytest.fixture(scope="module")
+def tiny_skill(tiny_model: TinyModel, tmp_path_factory: pytest.TempPathFactory) -> TinySkill:
+    root = tmp_path_factory.mktemp("skill")
+    data, test = rasa_yaml(root / "skill.yml", 40), rasa_yaml(root / "test.yml", 20, "test")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*ill-defined.*")  # seqeval, a model of seconds
+        status = cli(["skill", "train", str(data), "--name", "tiny-skill", "--base", str(tiny_model.model_dir),
+                      "--out", str(root / "tiny-skill"), "--time-budget", "60s"])
+    assert status == 0
+    return TinySkill(tiny_model.model_dir, root / "tiny-skill", data, test)
+
+
+def test_a_skill_is_a_complete_model_directory_on_its_base_encoder(tiny_skill: TinySkill) -> None:
+    skill, base = load_manifest(tiny_skill.skill_dir), load_manifest(tiny_skill.base)
+    assert skill.skill == "tiny-skill" and skill.encoder_id == base.encoder_id
+    for role in ("tokens", "encoder"):  # byte for byte the base's
+        assert skill.files[skill.graphs[role]]["sha256"] == base.files[base.graphs[role]]["sha256"]
+    assert skill.raw["parity"]["ok"] and skill.raw["variants"]["int8"]["passed"] in (True, False)
+    assert set(skill.intents) == {*INTENTS, "<other>"} and skill.raw["out_of_skill"] == "<other>"
+    assert "calibration" in skill.raw and skill.metrics["dev"]["n"] > 0
+    report = json.loads((tiny_skill.skill_dir / "report.json").read_text())
+    assert set(report["dev"]["per_intent"]) <= {*INTENTS, "<other>"}
+    alone = Predictor(tiny_skill.skill_dir)  # what `python -m service --model-dir DIR` serves
+    assert alone.parse("set an alarm for seven am").skill == "tiny-skill"
+
+
+def test_skill_heads_on_the_shared_encoder_answer_as_the_skill_alone(tiny_skill: TinySkill) -> None:
+    base = Predictor(tiny_skill.base)
+    served = base.with_skills([base.load_skill(tiny_skill.skill_dir)])
+    alone = Predictor(tiny_skill.skill_dir)
+    texts = ["what is the weather in paris tomorrow", "wake me up at six", "play some jazz"]
+    shared = served.parse_batch(texts, [Selection(("tiny-skill",))] * len(texts))
+    for a, b in zip(shared, alone.parse_batch(texts), strict=True):
+        assert a.skill == b.skill == "tiny-skill" and a.tags == b.tags and a.intent == b.intent
+        np.testing.assert_allclose(a.intent_probs, b.intent_probs, atol=1e-6)
+    assert set(served.skills) == {base.primary.name, "tiny-skill"} and set(base.skills) == {base.primary.name}
+
+
+def test_every_skill_answers_when_asked_and_the_best_is_chosen(tiny_skill: TinySkill) -> None:
+    base = Predictor(tiny_skill.base)
+    served = base.with_skills([base.load_skill(tiny_skill.skill_dir)])
+    parse = served.parse_batch(["wake me up at six"], [Selection(per_skill=True)])[0]
+    assert set(parse.per_skill) == set(served.skills)
+    assert parse == parse.per_skill[parse.skill]
+    claims = [p for name, p in parse.per_skill.items() if name == "tiny-skill" and p.claimed]
+    assert parse.skill == ("tiny-skill" if claims else base.primary.name)  # a claiming specialist goes first
+
+
+def test_a_skill_on_another_encoder_is_refused(tiny_skill: TinySkill) -> None:
+    with pytest.raises(ManifestError, match=r"trained on encoder .* retrain it with --base"):
+        Predictor(MODEL_DIR).load_skill(tiny_skill.skill_dir)
+
+
+@pytest.fixture
+def skills_client(tiny_skill: TinySkill, tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
+    skills = tmp_path / "skills"
+    skills.mkdir()
+    shutil.copytree(tiny_skill.skill_dir, skills / "tiny-skill")
+    settings = Settings(model_dir=tiny_skill.base, skills_dir=skills, admin_token=ADMIN)
+    with TestClient(create_app(settings)) as c:
+        yield c, skills
+
+
+def test_skills_are_listed_and_answer_parse(skills_client: tuple[TestClient, Path]) -> None:
+    c, _ = skills_client
+    listed = c.get("/skills").json()["skills"]
+    assert [s["primary"] for s in listed] == [True, False] and listed[1]["name"] == "tiny-skill"
+    assert listed[0]["encoder_id"] == listed[1]["encoder_id"] and "<other>" in listed[1]["intents"]
+    body = c.post("/parse", json={"text": "set an alarm for six", "skills": ["tiny-skill"]}).json()
+    assert body["skill"] == "tiny-skill" and body["model"]["name"] == "tiny-skill" and "per_skill" not in body
+    both = c.post("/parse", json={"text": "set an alarm for six", "per_skill": True}).json()
+    assert {p["skill"] for p in both["per_skill"]} == {s["name"] for s in listed}
+    batch = c.post("/parse/batch", json={"texts": ["play jazz", "wake me at 7"], "skills": ["tiny-skill"]}).json()
+    assert [r["skill"] for r in batch["results"]] == ["tiny-skill", "tiny-skill"]
+
+
+@pytest.mark.parametrize("skills, hint", [(["nope"], "unknown skill 'nope'"), ([], "at least 1"),
+                                          ("tiny-skill", "valid list")])
+def test_a_bad_skill_selection_gets_422(skills_client: tuple[TestClient, Path], skills: object, hint: str) -> None:
+    c, _ = skills_client
+    r = c.post("/parse", json={"text": "play jazz", "skills": skills})
+    assert r.status_code == 422 and hint in json.dumps(r.json())
+    assert c.post("/parse", json={"text": "play jazz"}).status_code == 200
+
+
+def test_skills_are_added_and_removed_while_serving(skills_client: tuple[TestClient, Path],
+                                                    tiny_skill: TinySkill) -> None:
+    c, skills = skills_client
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    shutil.copytree(tiny_skill.skill_dir, skills / "copy")  # a second skill of the same name ...
+    assert c.delete("/admin/skills/tiny-skill", headers=auth).json()["skills"] == ["massive-en-elmol"]
+    assert c.post("/parse", json={"text": "x", "skills": ["tiny-skill"]}).status_code == 422
+    assert c.post("/admin/skills/copy", headers=auth).json()["skills"] == ["massive-en-elmol", "tiny-skill"]
+    assert c.post("/parse", json={"text": "wake me", "skills": ["tiny-skill"]}).json()["skill"] == "tiny-skill"
+    assert c.delete("/admin/skills/massive-en-elmol", headers=auth).status_code == 409  # the model itself
+    assert c.delete("/admin/skills/nope", headers=auth).status_code == 404
+    assert c.post("/admin/skills/missing", headers=auth).status_code == 409
+    assert c.post("/admin/skills/..", headers=auth).status_code in (404, 422)
+    assert c.post("/admin/skills/copy").status_code == 401
+    (skills / "broken").mkdir()
+    shutil.copy(tiny_skill.skill_dir / "manifest.json", skills / "broken")
+    r = c.post("/admin/skills/broken", headers=auth)
+    assert r.status_code == 409 and "the others keep serving" in r.json()["detail"]
+    assert [s["name"] for s in c.get("/skills").json()["skills"]] == ["massive-en-elmol", "tiny-skill"]
+
+
+def test_cli_eval_scores_any_annotated_file(tiny_skill: TinySkill, capsys: pytest.CaptureFixture) -> None:
+    assert cli(["skill", "eval", str(tiny_skill.skill_dir), str(tiny_skill.test), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 40 and set(report["per_intent"]) == set(INTENTS)
+    assert 0 <= report["slot_f1"] <= 100 and report["model"]["name"] == "tiny-skill"
+    assert cli(["skill", "eval", str(tiny_skill.skill_dir), str(tiny_skill.test)]) == 0
+    assert "intent accuracy" in capsys.readouterr().out
+
+
+BAD_FILES = {
+    "unclosed mark": ("nlu:\n- intent: a\n  examples: |\n    - play [jazz(genre)\n", "bad.yml:4"),
+    "too few examples": ("## intent:greet\n- hi\n- hello\n", "'greet' has 2 examples"),
+    "overlapping marks": ('{"annot_utt": "[a : [b : x]]", "intent": "i"}\n', "bad.jsonl:1"),
+    "not utf-8": (b"\xff\xfe\x00nlu", "UTF-8"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_annotation_files_get_file_line_and_problem_not_a_traceback(
+        case: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    content, hint = BAD_FILES[case]
+    suffix = {"too few examples": ".md", "overlapping marks": ".jsonl"}.get(case, ".yml")
+    path = tmp_path / f"bad{suffix}"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert cli(["skill", "train", str(path), "--name", "x", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert hint in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing trained
+
+
+def test_cli_add_remove_list_on_a_skills_directory(tiny_skill: TinySkill, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    skills = tmp_path / "skills"
+    assert cli(["skill", "add", str(tiny_skill.skill_dir), "--skills-dir", str(skills)]) == 0
+    assert load_manifest(skills / "tiny-skill").skill == "tiny-skill"
+    assert cli(["skill", "list", "--skills-dir", str(skills)]) == 0
+    assert "tiny-skill" in capsys.readouterr().out
+    assert cli(["skill", "remove", "tiny-skill", "--skills-dir", str(skills)]) == 0
+    assert not (skills / "tiny-skill").exists()
+    assert cli(["skill", "remove", "tiny-skill", "--skills-dir", str(skills)]) == 2
+    assert cli(["skill", "add", str(tmp_path), "--skills-dir", str(skills)]) == 2  # not a model directory

@@ -1,0 +1,180 @@
+"""A new skill from a few hundred annotated utterances: the served model's encoder, frozen, under new heads.
+
+The source model's heads initialise the skill's (its intent and slot output layers are replaced for the
+new labels) and are unfrozen gradually, as in the paper: first the new output layers, then the rest of the
+heads. The encoder (char CNN and ELMoL biLSTM) stays exactly the source model's, so the service can run
+it once per utterance for every skill trained on it. ``start="scratch"`` trains the same network from
+random weights, every layer from the first epoch (the comparison of docs/SKILLS.md).
+
+A skill also learns what is not its own: utterances of the source model's training data, sampled as many as
+the skill's, are one more intent, ``OUT_OF_SKILL``, with no slots. Its probability tells the service when
+a skill has no claim on an utterance, so that several skills (one of a single intent, say) can be served
+together: without it each skill's softmax is sure of something.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from elmol_nlu.datasets import TaggedExample
+from elmol_nlu.vocab import Vocab, slot_tag_vocab
+from training.checkpoint import load_checkpoint
+from training.evaluate import metrics, predict
+from training.finetune import FitConfig, fit
+from training.nlu import JointNLU, NLUConfig, with_new_outputs
+
+log = logging.getLogger("skill")
+STARTS = ("transfer", "scratch")
+OUT_OF_SKILL = "<other>"  # the intent of utterances that belong to no intent of the skill
+
+
+@dataclass(frozen=True)
+class SkillConfig:
+    start: str = "transfer"  # one of STARTS
+    share_encoder: bool = True  # False: the encoder unfreezes too (top layer first); served only on its own
+    min_steps: int = 500  # optimizer steps to aim for: few examples get more epochs ...
+    epoch_range: tuple[int, int] = (10, 40)  # ... within these bounds
+    batch_size: int = 16
+    lr: float = 2e-3
+    patience: int = 10  # epochs without a better dev score before stopping
+    dev_fraction: float = 0.15  # of each intent's examples, when no dev split is given
+    time_budget_s: float = 240.0  # for training; export and its checks come on top
+    negatives: float = 1.0  # out-of-skill utterances per skill utterance (0: none)
+    max_negatives: int = 1000
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainedSkill:
+    model: JointNLU
+    state: dict  # what export reads: config, labels, metrics, history (as train_nlu's checkpoint)
+    train: list[TaggedExample]
+    dev: list[TaggedExample]
+    out_of_skill_dev: list[TaggedExample]  # held-out negatives, for calibration beside dev
+
+
+def split_dev(examples: list[TaggedExample], fraction: float, seed: int) -> tuple[list, list]:
+    """(train, dev), dev stratified by intent: ``fraction`` of each intent's examples, at least one of any
+    intent with three or more, none of rarer ones (they are too few to spare)."""
+    by_intent: dict[str, list[TaggedExample]] = defaultdict(list)
+    for e in examples:
+        by_intent[e.example.intent].append(e)
+    rng = random.Random(seed)
+    train, dev = [], []
+    for intent in sorted(by_intent):
+        group = by_intent[intent][:]
+        rng.shuffle(group)
+        n_dev = max(1, round(fraction * len(group))) if len(group) >= 3 else 0
+        dev += group[:n_dev]
+        train += group[n_dev:]
+    rng.shuffle(train)
+    return train, dev
+
+
+def sample_negatives(pool: list[TaggedExample], skill: list[TaggedExample], n: int, seed: int) -> list[TaggedExample]:
+    """n utterances of ``pool`` not among the skill's texts, relabelled ``OUT_OF_SKILL`` with every tag O."""
+    own = {" ".join(e.words).lower() for e in skill}
+    candidates = [e for e in pool if " ".join(e.words).lower() not in own]
+    picked = random.Random(f"negatives:{seed}").sample(candidates, min(n, len(candidates)))
+    return [TaggedExample(replace(e.example, intent=OUT_OF_SKILL, slots=()), e.tokens, ["O"] * len(e.tokens))
+            for e in picked]
+
+
+def label_vocabs(examples: list[TaggedExample]) -> tuple[Vocab, Vocab]:
+    intents = Vocab(sorted({e.example.intent for e in examples}))
+    return intents, slot_tag_vocab({t[2:] for e in examples for t in e.tags if t != "O"})
+
+
+def load_source(checkpoint: Path) -> tuple[JointNLU, dict]:
+    state = load_checkpoint(checkpoint)
+    model = JointNLU(NLUConfig.from_dict(state["config"]), state["tags"])
+    model.load_state_dict(state["model"])
+    return model, state
+
+
+def fit_config(cfg: SkillConfig, n_train: int, n_encoder_groups: int) -> FitConfig:
+    epochs = min(cfg.epoch_range[1], max(cfg.epoch_range[0], math.ceil(cfg.min_steps * cfg.batch_size / n_train)))
+    common = {"epochs": epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "patience": cfg.patience,
+              "min_epochs": cfg.epoch_range[0], "seed": cfg.seed, "time_budget_s": cfg.time_budget_s}
+    if cfg.start == "transfer":  # output layers alone for the first tenth, then the heads, then (if not shared)
+        own = tuple(max(1, round(epochs * f)) for f in (0.25, 0.4)[:n_encoder_groups])  # the encoder top-down
+        return FitConfig(**common, new_outputs=True,
+                         unfreeze_at=(max(1, round(epochs * 0.1)), *(() if cfg.share_encoder else own)))
+    return FitConfig(**common, unfreeze_at=(0,) * n_encoder_groups)  # scratch: everything trains from the start
+
+
+def build(source: JointNLU, intents: Vocab, tags: Vocab, start: str) -> JointNLU:
+    if start == "transfer":
+        return with_new_outputs(source, len(intents), tags.itos)
+    if start == "scratch":  # the same architecture, random weights
+        return JointNLU(NLUConfig.from_dict({**source.cfg.to_dict(), "n_intents": len(intents),
+                                             "n_tags": len(tags)}), tags.itos)
+    raise ValueError(f"start must be one of {STARTS}, not {start!r}")
+
+
+def rejection_rate(model: JointNLU, negatives: list[TaggedExample], intents: Vocab, tags: Vocab) -> float | None:
+    """Percentage of out-of-skill utterances the skill calls ``OUT_OF_SKILL``."""
+    if not negatives:
+        return None
+    return 100 * sum(p.intent == OUT_OF_SKILL for p in predict(model, negatives, intents, tags)) / len(negatives)
+
+
+def source_utterances(source_state: dict) -> list[TaggedExample]:
+    """The source model's training split, as its checkpoint records it (train_nlu's ``data``); [] if unknown."""
+    from training.train_nlu import load_split
+
+    data = source_state.get("data") or {}
+    path = Path(data.get("path", ""))
+    if not data.get("path") or not path.exists():
+        log.warning("the source model's training data (%s) is not here: the skill learns no out-of-skill class",
+                    data.get("path"))
+        return []
+    return load_split(path, "train", None, frozenset(data.get("excluded_scenarios", ())))
+
+
+def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, source_checkpoint: Path,
+                cfg: SkillConfig) -> TrainedSkill:
+    """Fine-tune a skill; the epoch kept is the best on ``dev`` (split off ``train`` when None) together with
+    held-out out-of-skill utterances."""
+    started = time.monotonic()
+    source, source_state = load_source(source_checkpoint)
+    negative_pool = source_utterances(source_state) if cfg.negatives > 0 else []
+    if not dev:
+        train, dev = split_dev(train, cfg.dev_fraction, cfg.seed)
+    n_neg = min(cfg.max_negatives, round(cfg.negatives * (len(train) + len(dev))))
+    negatives = sample_negatives(negative_pool, train + dev, n_neg, cfg.seed)
+    neg_train, neg_dev = negatives[len(negatives) * len(dev) // (len(train) + len(dev)):], \
+        negatives[: len(negatives) * len(dev) // (len(train) + len(dev))]
+    intents, tags = label_vocabs(train + dev + negatives)
+    torch.manual_seed(cfg.seed)
+    model = build(source, intents, tags, cfg.start)
+    fit_cfg = fit_config(cfg, len(train) + len(neg_train), len(model.encoder_groups()))
+    log.info("%s skill: %d train, %d dev examples (+%d, %d out of skill), %d intents, %d slot tags, up to %d "
+             "epochs", cfg.start, len(train), len(dev), len(neg_train), len(neg_dev), len(intents), len(tags),
+             fit_cfg.epochs)
+    selection = dev + neg_dev
+    best, history = fit(model, train + neg_train, intents, tags, fit_cfg,
+                        lambda m: metrics(selection, predict(m, selection, intents, tags)))
+    model.load_state_dict(best)
+    model.eval()
+    dev_metrics = {**metrics(dev, predict(model, dev, intents, tags)),
+                   "out_of_skill_rejected": rejection_rate(model, neg_dev, intents, tags)}
+    state = {"config": model.cfg.to_dict(), "fit": fit_cfg.to_dict(), "skill": cfg.to_dict(),
+             "intents": intents.itos, "tags": tags.itos, "words": None, "metrics": {"dev": dev_metrics},
+             "history": history, "train_minutes": round((time.monotonic() - started) / 60, 2),
+             "data": {"train": len(train), "dev": len(dev), "out_of_skill_train": len(neg_train),
+                      "out_of_skill_dev": len(neg_dev)},
+             "out_of_skill": OUT_OF_SKILL if negatives else None,
+             "lm": source_state.get("lm"), "model": model.state_dict()}
+    return TrainedSkill(model, state, train, dev, neg_dev)
