@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
@@ -57,3 +57,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field("json", description="json: one object per line, with request_id")
     access_log: bool = Field(False, description="one log line per request (method, path, status, ms)")
     log_texts: bool = Field(False, description="log each utterance and its intent: off by default, for privacy")
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def empty_token_is_none(cls, value: object) -> object:
+        """An empty ELMOL_ADMIN_TOKEN (compose's default) leaves the admin API off, not open to "Bearer "."""
+        return None if isinstance(value, str) and not value.strip() else value

@@ -8,6 +8,7 @@ import re
 import secrets
 import subprocess
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -50,9 +51,10 @@ class Compose:
 
     profiles: tuple[str, ...] = ()
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, skills: Path | None = None) -> None:
         self.project = f"elmol-test-{secrets.token_hex(4)}"
         self.port = free_port()
+        self.skills = skills
         override = tmp / "compose.test.yml"
         override.write_text(self.override())
         self.base = ["docker", "compose", "-p", self.project, "-f", str(REPO / "docker-compose.yml"),
@@ -61,8 +63,9 @@ class Compose:
 
     def override(self) -> str:
         # !override replaces the repo's "8000:8000" (other lists would be merged), so runs never clash
+        volumes = f"    volumes: !override\n      - \"{self.skills}:/app/skills:ro\"\n" if self.skills else ""
         return (f"services:\n  nlu:\n    image: elmol-nlu-test:{self.project}\n"
-                f"    ports: !override\n      - \"127.0.0.1:{self.port}:8000\"\n")
+                f"    ports: !override\n      - \"127.0.0.1:{self.port}:8000\"\n{volumes}")
 
     def run(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run([*self.base, *args], cwd=REPO, env=self.env, capture_output=True, text=True,
@@ -88,9 +91,28 @@ class Compose:
         return json.loads(out.stdout) if out.returncode == 0 else {}
 
 
+ADMIN_TOKEN = secrets.token_hex(8)
+
+
 @pytest.fixture(scope="module")
-def compose(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
-    c = Compose(tmp_path_factory.mktemp("compose"))
+def skills_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The README's example skill, trained on the shipped model (about a minute), readable by the container."""
+    from elmol_nlu.cli import main as cli
+
+    skills = tmp_path_factory.mktemp("skills")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*ill-defined.*")  # seqeval, early epochs
+        assert cli(["skill", "train", str(REPO / "examples" / "leisure.yml"), "--name", "leisure", "--out",
+                    str(skills / "leisure"), "--time-budget", "2m"]) == 0
+    for path in [skills, *skills.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)  # the image's user is not root
+    return skills
+
+
+@pytest.fixture(scope="module")
+def compose(docker_engine: None, skills_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
+    c = Compose(tmp_path_factory.mktemp("compose"), skills_dir)
+    c.env["ELMOL_ADMIN_TOKEN"] = ADMIN_TOKEN
     try:
         with c.logs_on_failure():
             c.run("up", "-d", "--build", timeout=540)  # + health wait stays under the 900 s test timeout
@@ -119,7 +141,7 @@ def check_parse_over_http(port: int) -> None:
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body) == {"text", "intent", "intent_ranking", "fallback", "sequence_confidence", "slots", "tokens",
-                         "tags", "model"}
+                         "tags", "skill", "model"}
     assert body["intent"]["name"] in manifest.intents and 0 <= body["intent"]["confidence"] <= 1
     assert body["intent_ranking"][0] == body["intent"] and len(body["intent_ranking"]) == 5
     assert body["slots"] and all(0 <= s["confidence"] <= 1 for s in body["slots"])
@@ -128,6 +150,28 @@ def check_parse_over_http(port: int) -> None:
     assert all(text[s["start"] : s["end"]] == s["value"] for s in body["slots"])
     assert "x-process-time-ms" in r.headers
     assert httpx.post(f"{base}/parse", json={"text": ""}, timeout=10).status_code == 422
+
+
+def test_skills_in_the_mounted_directory_are_served_beside_the_model(compose: Compose, skills_dir: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    """The README's three commands: skill train, compose up, curl; then remove and add it while serving."""
+    from elmol_nlu.cli import main as cli
+
+    base = f"http://127.0.0.1:{compose.port}"
+    with compose.logs_on_failure():
+        skills = [s["name"] for s in httpx.get(f"{base}/skills", timeout=10).json()["skills"]]
+        assert skills == [load_manifest(MODEL_DIR, verify=False).name, "leisure"]
+        body = httpx.post(f"{base}/parse", json={"text": "rate this textbook four out of 6 stars"}, timeout=10).json()
+        assert body["skill"] == "leisure" and body["intent"]["name"] == "RateBook", body
+        assert {s["name"] for s in body["slots"]} >= {"rating_value", "best_rating"}, body
+        assert httpx.post(f"{base}/parse", json={"text": "wake me up at 7 am"}, timeout=10).json()["skill"] != "leisure"
+        admin = ["--service", base, "--token", ADMIN_TOKEN, "--skills-dir", str(skills_dir)]
+        assert cli(["skill", "remove", "leisure", "--service", base, "--token", ADMIN_TOKEN,
+                    "--skills-dir", str(skills_dir / "elsewhere")]) == 0  # only from the service
+        assert "leisure" not in httpx.get(f"{base}/skills", timeout=10).text
+        assert cli(["skill", "add", str(skills_dir / "leisure"), *admin]) == 0
+        assert cli(["skill", "list", *admin]) == 0
+        assert "leisure" in capsys.readouterr().out
 
 
 def test_image_has_no_torch_nor_training_code(compose: Compose) -> None:

@@ -200,3 +200,38 @@ def test_cli_add_remove_list_on_a_skills_directory(tiny_skill: TinySkill, tmp_pa
     assert not (skills / "tiny-skill").exists()
     assert cli(["skill", "remove", "tiny-skill", "--skills-dir", str(skills)]) == 2
     assert cli(["skill", "add", str(tmp_path), "--skills-dir", str(skills)]) == 2  # not a model directory
+
+
+def test_adding_and_removing_skills_does_not_disturb_requests_in_flight(tiny_skill: TinySkill, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    """A real server: parses keep coming while `elmol-nlu skill add/remove --service` swap skills in and out."""
+    import httpx
+    from conftest import free_port
+    from test_server import clean_env, server, wait_ready
+
+    skills, port = tmp_path / "skills", free_port()
+    skills.mkdir()
+    env = clean_env(ELMOL_ADMIN_TOKEN=ADMIN, ELMOL_LATENCY_BUDGET_MS="5000")
+    args = ["--model-dir", str(tiny_skill.base), "--skills-dir", str(skills), "--port", str(port)]
+    admin = ["--service", f"http://127.0.0.1:{port}", "--token", ADMIN, "--skills-dir", str(skills)]
+    with server(args, env, tmp_path) as proc:
+        wait_ready(proc, port, tmp_path)
+
+        def parse(i: int) -> tuple[int, str]:
+            r = httpx.post(f"http://127.0.0.1:{port}/parse", json={"text": f"wake me up at {i % 12 + 1} am"},
+                           timeout=30)
+            return r.status_code, r.json().get("skill", "")
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:
+            answers = pool.map(parse, range(400))
+            for _ in range(3):
+                assert cli(["skill", "add", str(tiny_skill.skill_dir), *admin]) == 0
+                assert cli(["skill", "remove", "tiny-skill", *admin]) == 0
+            assert cli(["skill", "add", str(tiny_skill.skill_dir), *admin]) == 0
+            answers = list(answers)
+        assert proc.poll() is None  # the same process throughout: no restart
+    assert {status for status, _ in answers} == {200}
+    assert {skill for _, skill in answers} <= {"massive-en-elmol", "tiny-skill"}
+    assert "now serves: massive-en-elmol, tiny-skill" in capsys.readouterr().out

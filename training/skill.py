@@ -130,12 +130,15 @@ def rejection_rate(model: JointNLU, negatives: list[TaggedExample], intents: Voc
     return 100 * sum(p.intent == OUT_OF_SKILL for p in predict(model, negatives, intents, tags)) / len(negatives)
 
 
-def source_utterances(source_state: dict) -> list[TaggedExample]:
-    """The source model's training split, as its checkpoint records it (train_nlu's ``data``); [] if unknown."""
+def source_utterances(source_state: dict, checkpoint: Path) -> list[TaggedExample]:
+    """The source model's training split, as its checkpoint records it (train_nlu's ``data``, a path relative
+    to the working directory or to the repository the checkpoint is in); [] if it is not here."""
     from training.train_nlu import load_split
 
     data = source_state.get("data") or {}
     path = Path(data.get("path", ""))
+    if not path.is_absolute() and not path.exists():
+        path = checkpoint.resolve().parent.parent / path
     if not data.get("path") or not path.exists():
         log.warning("the source model's training data (%s) is not here: the skill learns no out-of-skill class",
                     data.get("path"))
@@ -149,7 +152,7 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
     held-out out-of-skill utterances."""
     started = time.monotonic()
     source, source_state = load_source(source_checkpoint)
-    negative_pool = source_utterances(source_state) if cfg.negatives > 0 else []
+    negative_pool = source_utterances(source_state, source_checkpoint) if cfg.negatives > 0 else []
     if not dev:
         train, dev = split_dev(train, cfg.dev_fraction, cfg.seed)
     n_neg = min(cfg.max_negatives, round(cfg.negatives * (len(train) + len(dev))))

@@ -1,0 +1,100 @@
+"""Tables and learning curves of the skill study (training/skill_study.py) from its ``runs.csv``.
+
+Error is 100 minus a metric; the error reduction of ours against another arm is (theirs - ours) / theirs,
+of the means over the five scenarios (and the seeds run) at each size.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+METRICS = ("intent_acc", "slot_f1", "exact_match")
+LABELS = {"transfer": "ours (transfer, shared encoder)", "own-encoder": "ours, encoder fine-tuned too",
+          "scratch": "same network from scratch", "minilm": "all-MiniLM-L6-v2 fine-tuned"}
+
+
+def load_runs(path: Path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def means(runs: list[dict]) -> dict:
+    """{arm: {n: {metric: mean, "runs": k, "seeds": [...], "train_seconds": mean}}} over scenarios and seeds."""
+    groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    for r in runs:
+        groups[(r["arm"], int(r["n"]))].append(r)
+    out: dict[str, dict] = defaultdict(dict)
+    for (arm, n), rows in sorted(groups.items()):
+        out[arm][n] = {m: round(statistics.mean(float(r[m]) for r in rows), 2) for m in METRICS}
+        out[arm][n].update(runs=len(rows), seeds=sorted({int(r["seed"]) for r in rows}),
+                           domains=sorted({r["domain"] for r in rows}),
+                           train_seconds=round(statistics.mean(float(r["train_seconds"]) for r in rows), 1))
+    return dict(out)
+
+
+def error_reduction(ours: dict, theirs: dict) -> dict:
+    """Per metric: percent of the other arm's error that ours removes (negative: ours errs more)."""
+    return {m: round(100 * ((100 - theirs[m]) - (100 - ours[m])) / (100 - theirs[m]), 1) if theirs[m] < 100 else None
+            for m in METRICS}
+
+
+def comparable(table: dict, a: str, b: str, n: int) -> bool:
+    """Both arms ran n on the same scenarios and seeds: means over different runs are not compared."""
+    return all(n in table.get(x, {}) for x in (a, b)) and all(
+        table[a][n][k] == table[b][n][k] for k in ("seeds", "domains"))
+
+
+def markdown(table: dict) -> str:
+    lines = ["| arm | n | runs | intent acc | slot F1 | exact match | train s |", "|---|---|---|---|---|---|---|"]
+    for arm in LABELS:
+        for n, row in sorted(table.get(arm, {}).items()):
+            lines.append(f"| {LABELS[arm]} | {n} | {row['runs']} | {row['intent_acc']:.2f} | {row['slot_f1']:.2f} | "
+                         f"{row['exact_match']:.2f} | {row['train_seconds']:.0f} |")
+    lines += ["", "Error reduction of ours (transfer, shared encoder) against each arm, in % of its error:", "",
+              "| against | n | intent | slot F1 | exact match |", "|---|---|---|---|---|"]
+    for other in ("scratch", "minilm", "own-encoder"):
+        for n in sorted(table.get("transfer", {})):
+            if comparable(table, "transfer", other, n):
+                r = error_reduction(table["transfer"][n], table[other][n])
+                cells = " | ".join("-" if r[m] is None else f"{r[m]:+.1f}" for m in METRICS)
+                lines.append(f"| {LABELS[other]} | {n} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(table: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, metric in zip(axes, METRICS, strict=True):
+        for arm in LABELS:
+            if arm in table:
+                sizes = sorted(table[arm])
+                ax.plot(sizes, [table[arm][n][metric] for n in sizes], marker="o", label=LABELS[arm])
+        ax.set_xscale("log")
+        ax.set_xticks([100, 200, 500], ["100", "200", "500"])
+        ax.set_title(metric.replace("_", " "))
+        ax.set_xlabel("training utterances")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("New skills: MASSIVE email, iot, transport, lists, weather (held out of the base), test splits")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(out: Path) -> dict:
+    table = means(load_runs(out / "runs.csv"))
+    summary = {"means": table, "error_reduction_vs": {
+        other: {n: error_reduction(table["transfer"][n], table[other][n]) for n in table.get("transfer", {})
+                if comparable(table, "transfer", other, n)} for other in ("scratch", "minilm", "own-encoder")}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out / "tables.md").write_text(markdown(table))
+    plot(table, out / "learning_curves.png")
+    return summary
