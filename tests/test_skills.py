@@ -235,3 +235,24 @@ def test_adding_and_removing_skills_does_not_disturb_requests_in_flight(tiny_ski
     assert {status for status, _ in answers} == {200}
     assert {skill for _, skill in answers} <= {"massive-en-elmol", "tiny-skill"}
     assert "now serves: massive-en-elmol, tiny-skill" in capsys.readouterr().out
+
+
+def test_the_skill_study_runs_resumes_and_reports(tiny_skill: TinySkill, tmp_path: Path) -> None:
+    """training.skill_study end to end on the tiny model (a few seconds a run), then its report."""
+    from training import skill_study
+    from training.skill_report import error_reduction
+
+    args = ["--base", str(tiny_skill.base), "--arms", "transfer", "scratch", "--domains", "weather", "--sizes", "20",
+            "--seeds", "0", "--out", str(tmp_path)]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*ill-defined.*")
+        skill_study.main(args)
+        skill_study.main(args)  # resumes: nothing left to run
+    rows = (tmp_path / "runs.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[1].startswith("transfer,weather,20,0,")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["means"]) == {"transfer", "scratch"} and "20" in summary["error_reduction_vs"]["scratch"]
+    assert (tmp_path / "learning_curves.png").stat().st_size > 10_000 and "| scratch" not in rows[0]
+    assert error_reduction({"intent_acc": 90, "slot_f1": 80, "exact_match": 70},
+                           {"intent_acc": 80, "slot_f1": 80, "exact_match": 100}) == {
+        "intent_acc": 50.0, "slot_f1": 0.0, "exact_match": None}

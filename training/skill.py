@@ -44,6 +44,8 @@ class SkillConfig:
     epoch_range: tuple[int, int] = (10, 40)  # ... within these bounds
     batch_size: int = 16
     lr: float = 2e-3
+    intent_weight: float = 2.0  # of the intent loss against the CRF's (FitConfig's)
+    label_smoothing: float = 0.0  # of the intent targets
     patience: int = 10  # epochs without a better dev score before stopping
     dev_fraction: float = 0.15  # of each intent's examples, when no dev split is given
     time_budget_s: float = 240.0  # for training; export and its checks come on top
@@ -106,7 +108,8 @@ def load_source(checkpoint: Path) -> tuple[JointNLU, dict]:
 def fit_config(cfg: SkillConfig, n_train: int, n_encoder_groups: int) -> FitConfig:
     epochs = min(cfg.epoch_range[1], max(cfg.epoch_range[0], math.ceil(cfg.min_steps * cfg.batch_size / n_train)))
     common = {"epochs": epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "patience": cfg.patience,
-              "min_epochs": cfg.epoch_range[0], "seed": cfg.seed, "time_budget_s": cfg.time_budget_s}
+              "min_epochs": cfg.epoch_range[0], "seed": cfg.seed, "time_budget_s": cfg.time_budget_s,
+              "intent_weight": cfg.intent_weight, "label_smoothing": cfg.label_smoothing}
     if cfg.start == "transfer":  # output layers alone for the first tenth, then the heads, then (if not shared)
         own = tuple(max(1, round(epochs * f)) for f in (0.25, 0.4)[:n_encoder_groups])  # the encoder top-down
         return FitConfig(**common, new_outputs=True,

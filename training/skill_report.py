@@ -42,26 +42,52 @@ def error_reduction(ours: dict, theirs: dict) -> dict:
             for m in METRICS}
 
 
-def comparable(table: dict, a: str, b: str, n: int) -> bool:
-    """Both arms ran n on the same scenarios and seeds: means over different runs are not compared."""
-    return all(n in table.get(x, {}) for x in (a, b)) and all(
-        table[a][n][k] == table[b][n][k] for k in ("seeds", "domains"))
+def matched(runs: list[dict], a: str, b: str) -> dict[int, tuple[dict, dict, int]]:
+    """{n: (means of a, means of b, pairs)} over the (scenario, seed) pairs both arms ran: means over
+    different runs are not compared."""
+    by_key = {(r["arm"], r["domain"], int(r["n"]), int(r["seed"])): r for r in runs}
+    out = {}
+    for n in sorted({int(r["n"]) for r in runs}):
+        pairs = [(by_key[(a, d, n, s)], by_key[(b, d, n, s)]) for (arm, d, m, s) in by_key
+                 if arm == a and m == n and (b, d, n, s) in by_key]
+        if pairs:
+            mean_of = [{m: statistics.mean(float(p[i][m]) for p in pairs) for m in METRICS} for i in (0, 1)]
+            out[n] = (*mean_of, len(pairs))
+    return out
 
 
-def markdown(table: dict) -> str:
+def per_domain(runs: list[dict], n: int) -> str:
+    """Intent accuracy / slot F1 by scenario and arm at size n, means over the seeds run."""
+    cells: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in runs:
+        if int(r["n"]) == n:
+            cells[(r["domain"], r["arm"])].append(r)
+    arms = [a for a in LABELS if any(arm == a for _, arm in cells)]
+    lines = [f"| scenario (n = {n}) | " + " | ".join(LABELS[a] for a in arms) + " |", "|---" * (len(arms) + 1) + "|"]
+    for domain in sorted({d for d, _ in cells}):
+        row = []
+        for a in arms:
+            rows = cells.get((domain, a), [])
+            row.append(" / ".join(f"{statistics.mean(float(r[m]) for r in rows):.1f}" for m in METRICS)
+                       + f" ({len(rows)})" if rows else "-")
+        lines.append(f"| {domain} | " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(table: dict, runs: list[dict]) -> str:
     lines = ["| arm | n | runs | intent acc | slot F1 | exact match | train s |", "|---|---|---|---|---|---|---|"]
     for arm in LABELS:
         for n, row in sorted(table.get(arm, {}).items()):
             lines.append(f"| {LABELS[arm]} | {n} | {row['runs']} | {row['intent_acc']:.2f} | {row['slot_f1']:.2f} | "
                          f"{row['exact_match']:.2f} | {row['train_seconds']:.0f} |")
-    lines += ["", "Error reduction of ours (transfer, shared encoder) against each arm, in % of its error:", "",
-              "| against | n | intent | slot F1 | exact match |", "|---|---|---|---|---|"]
+    lines += ["", "Error reduction of ours (transfer, shared encoder) against each arm, in % of its error, over the "
+              "runs both made (same scenarios, seeds and samples):", "",
+              "| against | n | pairs | intent | slot F1 | exact match |", "|---|---|---|---|---|---|"]
     for other in ("scratch", "minilm", "own-encoder"):
-        for n in sorted(table.get("transfer", {})):
-            if comparable(table, "transfer", other, n):
-                r = error_reduction(table["transfer"][n], table[other][n])
-                cells = " | ".join("-" if r[m] is None else f"{r[m]:+.1f}" for m in METRICS)
-                lines.append(f"| {LABELS[other]} | {n} | {cells} |")
+        for n, (ours, theirs, pairs) in matched(runs, "transfer", other).items():
+            r = error_reduction(ours, theirs)
+            cells = " | ".join("-" if r[m] is None else f"{r[m]:+.1f}" for m in METRICS)
+            lines.append(f"| {LABELS[other]} | {n} | {pairs} | {cells} |")
     return "\n".join(lines) + "\n"
 
 
@@ -90,11 +116,16 @@ def plot(table: dict, path: Path) -> None:
 
 
 def write_report(out: Path) -> dict:
-    table = means(load_runs(out / "runs.csv"))
+    runs = load_runs(out / "runs.csv")
+    table = means(runs)
     summary = {"means": table, "error_reduction_vs": {
-        other: {n: error_reduction(table["transfer"][n], table[other][n]) for n in table.get("transfer", {})
-                if comparable(table, "transfer", other, n)} for other in ("scratch", "minilm", "own-encoder")}}
+        other: {n: {**error_reduction(ours, theirs), "pairs": pairs}
+                for n, (ours, theirs, pairs) in matched(runs, "transfer", other).items()}
+        for other in ("scratch", "minilm", "own-encoder")}}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    (out / "tables.md").write_text(markdown(table))
+    sizes = sorted({int(r["n"]) for r in runs})
+    by_domain = "\n".join(per_domain(runs, n) for n in sizes)
+    (out / "tables.md").write_text(markdown(table, runs) + "\nIntent accuracy / slot F1 / exact match by scenario "
+                                   "(runs):\n\n" + by_domain)
     plot(table, out / "learning_curves.png")
     return summary
