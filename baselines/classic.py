@@ -29,8 +29,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn_crfsuite import CRF
 from threadpoolctl import threadpool_limits
 
-from bench.corpus import load_texts, take
-from bench.stats import summarize
+from bench.corpus import load_texts
+from bench.stats import time_calls
 from elmol_nlu.datasets import TaggedExample
 from elmol_nlu.text import normalize, tokenize
 from training.evaluate import Prediction, metrics
@@ -147,14 +147,7 @@ def tune_slots(train: list[TaggedExample], dev: list[TaggedExample]) -> tuple[di
 
 def time_single(model: ClassicNLU, texts: list[str], n: int, warmup: int) -> dict:
     """ms per ``parse`` of one raw utterance, after ``warmup`` calls on other utterances."""
-    for text in take(texts, warmup):
-        model.parse(text)
-    ms = []
-    for text in take(texts, n, skip=warmup):
-        started = time.perf_counter()
-        model.parse(text)
-        ms.append(1000 * (time.perf_counter() - started))
-    return summarize(ms)
+    return time_calls(model.parse, texts, n, warmup)
 
 
 def machine() -> dict:

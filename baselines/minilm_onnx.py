@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import warnings
 from pathlib import Path
 
@@ -19,9 +18,9 @@ import onnxruntime as ort
 import torch
 
 from baselines.minilm_text import encode, load_tokenizer, pad, word_tags
-from bench.corpus import take
-from bench.stats import summarize
+from bench.stats import time_calls
 from elmol_nlu.text import tokenize
+from service.predictor import session_options  # the service's own settings: timed as it would run
 from training.evaluate import Prediction
 
 log = logging.getLogger("baselines.minilm_onnx")
@@ -49,16 +48,6 @@ def export_minilm_onnx(model: torch.nn.Module, path: Path) -> None:
     onnx.checker.check_model(graph)
     onnx.save(graph, str(path))
     log.info("wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
-
-
-def session_options(threads: int) -> ort.SessionOptions:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    return options
 
 
 class MiniLMOnnx:
@@ -90,15 +79,7 @@ class MiniLMOnnx:
 def onnx_latency(path: Path, texts: list[str], n: int = 1000, warmup: int = 100, threads: int = 1) -> dict:
     """ms per utterance (n, p50, p90, p99, mean, max, per_s): ``n`` sequential batch-1 calls cycling through
     ``texts``, after ``warmup`` untimed ones, as ``baselines.classic.time_single`` does."""
-    model = MiniLMOnnx(path, threads)
-    for text in take(texts, warmup):
-        model.parse(text)
-    ms = []
-    for text in take(texts, n, skip=warmup):
-        started = time.perf_counter()
-        model.parse(text)
-        ms.append(1000 * (time.perf_counter() - started))
-    stats = summarize(ms)
+    stats = time_calls(MiniLMOnnx(path, threads).parse, texts, n, warmup)
     log.info("onnx batch 1: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms over %d utterances", stats["p50"], stats["p90"],
              stats["p99"], stats["n"])
     return stats

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
+
+from bench.corpus import take
 
 PERCENTILES = (50, 90, 99)
 
@@ -18,3 +23,16 @@ def summarize(ms: list[float]) -> dict[str, float]:
     out["max"] = float(a.max())
     out["per_s"] = 1000.0 / out["mean"]
     return out
+
+
+def time_calls(call: Callable[[str], object], texts: list[str], n: int, warmup: int) -> dict[str, float]:
+    """``summarize`` of ``call(text)`` one text at a time: ``n`` calls cycling through ``texts`` after
+    ``warmup`` untimed calls on the texts before them."""
+    for text in take(texts, warmup):
+        call(text)
+    ms = []
+    for text in take(texts, n, skip=warmup):
+        started = time.perf_counter()
+        call(text)
+        ms.append(1000 * (time.perf_counter() - started))
+    return summarize(ms)

@@ -22,6 +22,7 @@ from pathlib import Path
 from elmol_nlu.annotations import FORMATS, Annotated, AnnotationFileError, Problem, check_file, has_errors
 from elmol_nlu.datasets import TaggedExample, tag
 from elmol_nlu.manifest import ManifestError
+from elmol_nlu.scoring import Predicted, format_report, score
 
 log = logging.getLogger("elmol-nlu")
 EXPORT_RESERVE_S = 45.0  # of the time budget, kept for export, parity, the int8 gate and calibration
@@ -93,14 +94,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     (out / "report.json").write_text(json.dumps({"dev": report, "seconds": round(time.monotonic() - started, 1)},
                                                 indent=1) + "\n")
     print(f"\nskill {args.name!r} on its dev split ({len(skill.dev)} utterances held out of training):")
-    print(format_table(report))
+    print(format_report(report))
     print(f"\nwrote {out} in {time.monotonic() - started:.0f} s. Serve it alone: python -m service --model-dir {out}\n"
           f"or beside the model: elmol-nlu skill add {out} [--service http://localhost:8000]")
 
 
 def evaluate_dir(model_dir: Path, gold: list[TaggedExample], precision: str) -> dict:
-    from elmol_nlu.scoring import Predicted, score
-    from service.predictor import Predictor
+    from service.predictor import Predictor  # onnxruntime: not needed by add, remove and list
 
     predictor = Predictor(model_dir, precision=precision)
     predicted = []
@@ -112,16 +112,10 @@ def evaluate_dir(model_dir: Path, gold: list[TaggedExample], precision: str) -> 
                                                 "precision": predictor.precision}}
 
 
-def format_table(report: dict) -> str:
-    from elmol_nlu.scoring import format_report
-
-    return format_report(report)
-
-
 def cmd_eval(args: argparse.Namespace) -> None:
     items = read_checked(args.data, args.format, 1)
     report = evaluate_dir(args.model_dir, tagged(items), args.precision)
-    print(json.dumps(report, indent=1) if args.json else format_table(report))
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
 
 
 def parser() -> argparse.ArgumentParser:

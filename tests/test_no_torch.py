@@ -17,7 +17,7 @@ LAZY_TRAINING = {"elmol_nlu/cli.py"}  # its `skill train` imports training code 
 
 def module_level(tree: ast.AST) -> list[ast.AST]:
     """Every node but those inside functions: ``elmol-nlu skill train`` imports training code when it runs,
-    which the image's commands never do (test_the_cli_imports_no_torch checks that loading the CLI does not)."""
+    which the image's commands never do (test_importing_loads_no_torch[cli] checks that loading the CLI does not)."""
     nodes, stack = [], [tree]
     while stack:
         node = stack.pop()
@@ -52,19 +52,16 @@ def test_serving_sources_import_no_training_code(path: Path) -> None:
     assert not bad, f"{path.relative_to(REPO)} imports {sorted(bad)}, which the service image does not have"
 
 
-def test_importing_the_service_loads_no_torch() -> None:
-    code = ("import sys, service.app, service.predictor, service.__main__; "
+# what the image runs: the service, and the CLI's eval, add, remove and list (only onnxruntime installed)
+ENTRY_POINTS = {"service": "import service.app, service.predictor, service.__main__",
+                "cli": "import elmol_nlu.cli as c; c.parser()"}
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_importing_loads_no_torch(entry: str) -> None:
+    code = (f"import sys; {ENTRY_POINTS[entry]}; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'training', 'export', 'onnx')); "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "[]"
-
-
-def test_the_cli_imports_no_torch() -> None:
-    """Its eval, add, remove and list run where only onnxruntime is installed."""
-    code = ("import sys, elmol_nlu.cli as c; c.parser(); "
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'training', 'export', 'onnx')); "
-            "print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr

@@ -25,11 +25,12 @@ from pathlib import Path
 import torch
 
 from elmol_nlu.datasets import TaggedExample
-from elmol_nlu.vocab import Vocab, slot_tag_vocab
+from elmol_nlu.vocab import Vocab
 from training.checkpoint import load_checkpoint
 from training.evaluate import metrics, predict
 from training.finetune import FitConfig, fit
 from training.nlu import JointNLU, NLUConfig, with_new_outputs
+from training.reproduce import label_vocabs
 
 log = logging.getLogger("skill")
 STARTS = ("transfer", "scratch")
@@ -91,11 +92,6 @@ def sample_negatives(pool: list[TaggedExample], skill: list[TaggedExample], n: i
     picked = random.Random(f"negatives:{seed}").sample(candidates, min(n, len(candidates)))
     return [TaggedExample(replace(e.example, intent=OUT_OF_SKILL, slots=()), e.tokens, ["O"] * len(e.tokens))
             for e in picked]
-
-
-def label_vocabs(examples: list[TaggedExample]) -> tuple[Vocab, Vocab]:
-    intents = Vocab(sorted({e.example.intent for e in examples}))
-    return intents, slot_tag_vocab({t[2:] for e in examples for t in e.tags if t != "O"})
 
 
 def load_source(checkpoint: Path) -> tuple[JointNLU, dict]:
