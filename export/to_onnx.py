@@ -157,7 +157,7 @@ def manifest_content(model: JointNLU, state: dict, name: str, warm_words: list[s
         "crf": crf_parameters(model),
         "config": {"nlu": state["config"], "fit": state.get("fit")},
         "training": {"lm": state.get("lm"), "data": state.get("data"), "history": state.get("history"),
-                     "train_minutes": state.get("train_minutes")},
+                     "train_minutes": state.get("train_minutes"), "distillation": state.get("distillation")},
         "metrics": state.get("metrics", {}),
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "onnx": onnx.__version__,
                      "onnxruntime": onnxruntime.__version__},

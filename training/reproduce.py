@@ -116,7 +116,7 @@ def source_model(embedding: str, data: dict, tier: Tier, args: argparse.Namespac
 
 def load_source(path: Path) -> JointNLU:
     state = load_checkpoint(path)
-    words = Vocab(state["words"], unk=UNK) if state["words"] else None
+    words = Vocab(state["words"], unk=UNK) if state.get("words") else None
     model = JointNLU(NLUConfig.from_dict(state["config"]), state["tags"], words)
     model.load_state_dict(state["model"])
     return model

@@ -1,0 +1,102 @@
+"""Distillation on the tiny model: the loop pulls the student's intents towards the teacher's, resumes, and
+writes a checkpoint that export takes. The teacher here is a file of logits (MiniLM's fit is tested in
+test_minilm), one that says every unlabeled utterance is one intent, so the pull is easy to see."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from elmol_nlu.text import batch_char_ids, tokenize
+from elmol_nlu.vocab import Vocab
+from tests.conftest import MASSIVE, UNLABELED, TinyModel
+from training import distil
+from training.checkpoint import load_checkpoint
+from training.corpus import read_utterances
+from training.reproduce import load_source
+from training.train_nlu import load_split
+
+N_UNLABELED = 256
+LIMIT = 400  # examples of each MASSIVE split, as the tiny model was trained on
+
+
+def fake_teacher(root: Path, intents: list[str], favourite: str) -> Path:
+    """A teacher directory whose logits put every unlabeled utterance (and dev one) in ``favourite``."""
+    root.mkdir()
+    lines = read_utterances(UNLABELED, 2 * N_UNLABELED)
+    sentences = [w for w in ([t.text for t in tokenize(x)] for x in lines) if w][:N_UNLABELED]
+    shuffled = list(reversed(intents))  # the student must map columns by name, not position
+    logits = np.zeros((len(sentences), len(shuffled)), dtype=np.float16)
+    logits[:, shuffled.index(favourite)] = 8.0
+    np.savez_compressed(root / "soft_intents.npz", texts=np.array([" ".join(s) for s in sentences]), logits=logits,
+                        intents=np.array(shuffled))
+    dev = load_split(MASSIVE, "dev", LIMIT)
+    np.savez_compressed(root / "dev_intents.npz", ids=np.array([e.example.id for e in dev]),
+                        logits=np.resize(logits[0], (len(dev), len(shuffled))), intents=np.array(shuffled))
+    torch.save({"figures": {"test": {"intent_acc": 0.0}}}, root / "teacher.pt")
+    return root
+
+
+def share_of(model: torch.nn.Module, sentences: list[list[str]], intents: Vocab, favourite: str) -> float:
+    chars, lengths = (torch.from_numpy(a) for a in batch_char_ids(sentences, model.cfg.lm.max_chars))
+    with torch.no_grad():
+        best = model.eval()(chars, lengths)[0].argmax(1).tolist()
+    return float(np.mean([intents.itos[i] == favourite for i in best]))
+
+
+@pytest.fixture(scope="module")
+def distilled(tiny_model: TinyModel, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    intents = load_checkpoint(tiny_model.nlu_checkpoint)["intents"]
+    favourite = intents[len(intents) // 2]
+    root = tmp_path_factory.mktemp("distil")
+    teacher = fake_teacher(root / "teacher", intents, favourite)
+    argv = ["--student", str(tiny_model.nlu_checkpoint), "--teacher", str(teacher), "--data", str(MASSIVE),
+            "--out", str(root / "out"), "--limit", str(LIMIT), "--threads", "1", "--eval-every", "4",
+            "--unlabeled-batch", "32", "--kd-weight", "20", "--lr", "0.01", "--minutes", "5"]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*ill-defined.*")  # a tiny model predicts few slots
+        distil.main(argv)
+    return root, teacher, favourite
+
+
+def test_the_student_moves_towards_the_teacher(tiny_model: TinyModel, distilled: tuple[Path, Path, str]) -> None:
+    root, teacher, favourite = distilled
+    intents = Vocab(load_checkpoint(tiny_model.nlu_checkpoint)["intents"])
+    sentences, _ = distil.teacher_targets(teacher, intents)
+    before = share_of(load_source(tiny_model.nlu_checkpoint), sentences, intents, favourite)
+    state = torch.load(root / "out" / "state.pt", weights_only=False)
+    after_model = load_source(tiny_model.nlu_checkpoint)
+    after_model.load_state_dict(state["model"])  # the last step's weights, not the dev-selected ones
+    after = share_of(after_model, sentences, intents, favourite)
+    assert after > max(0.5, before + 0.2), (before, after)
+
+
+def test_checkpoint_has_what_export_needs(distilled: tuple[Path, Path, str]) -> None:
+    saved = load_checkpoint(distilled[0] / "out" / "nlu.pt")
+    assert {"config", "intents", "tags", "model", "metrics", "distillation"} <= set(saved)
+    assert set(saved["metrics"]) == {"dev", "test"}
+    assert saved["distillation"]["unlabeled"] == N_UNLABELED
+    assert saved["history"][0]["step"] == 0  # the starting model's dev score is the first to beat
+
+
+def test_a_finished_run_resumes_without_training_again(tiny_model: TinyModel, distilled: tuple) -> None:
+    root, teacher, _ = distilled
+    before = torch.load(root / "out" / "state.pt", weights_only=False)
+    argv = ["--student", str(tiny_model.nlu_checkpoint), "--teacher", str(teacher), "--data", str(MASSIVE),
+            "--out", str(root / "out"), "--limit", str(LIMIT), "--threads", "1"]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*ill-defined.*")
+        distil.main(argv)
+    after = torch.load(root / "out" / "state.pt", weights_only=False)
+    assert after["step"] == before["step"] == before["total"]
+
+
+def test_soft_targets_mix_the_starting_model() -> None:
+    cfg = distil.DistilConfig(temperature=1.0, self_weight=0.5)
+    teacher, start = torch.tensor([[10.0, -10.0]]), torch.tensor([[-10.0, 10.0]])
+    assert torch.allclose(distil.soft_targets(teacher, start, cfg), torch.tensor([[0.5, 0.5]]), atol=1e-4)
+    assert torch.allclose(distil.soft_targets(teacher, None, cfg), torch.tensor([[1.0, 0.0]]), atol=1e-4)
