@@ -2,7 +2,8 @@
 
     python -m bench.results --model-dir models/default --latency reports/latency.json
 
-Writes ``reports/results.md`` (the table) and ``reports/training_curve.png`` (dev metrics per epoch).
+Writes ``reports/results.md`` (the table) and ``reports/training_curve.png`` (dev metrics per epoch, or per
+step of a distillation).
 Peer figures are the ones measured by the team on this machine (see the README); ours are recomputed.
 """
 
@@ -82,11 +83,14 @@ def latency_table(latency: dict) -> str:
 
 
 def plot_history(history: list[dict], out: Path) -> None:
-    epochs = [h["epoch"] for h in history]
+    """Dev metrics per epoch of train_nlu, or per evaluation step of a distillation (training.distil)."""
+    unit = "epoch" if "epoch" in history[0] else "step"
+    xs = [h[unit] for h in history]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for key, label in (("intent_acc", "intent accuracy"), ("slot_f1", "slot F1"), ("exact_match", "exact match")):
-        ax.plot(epochs, [h[key] for h in history], marker=".", label=label)
-    ax.set(xlabel="epoch", ylabel="MASSIVE en-US dev (%)", title="Joint NLU training (dev)")
+        ax.plot(xs, [h[key] for h in history], marker=".", label=label)
+    title = "Joint NLU training (dev)" if unit == "epoch" else "Distillation from the supervised model (dev)"
+    ax.set(xlabel=unit, ylabel="MASSIVE en-US dev (%)", title=title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -10,8 +10,8 @@ from elmol_nlu.manifest import load_manifest
 pytestmark = pytest.mark.shipped
 
 # The gate: what the shipped model must reach on the 2,974 test utterances (percent).
-MIN_INTENT_ACC = 83.0
-MIN_SLOT_F1 = 72.0
+MIN_INTENT_ACC = 86.0  # the distilled model: 86.89 fp32, 86.92 int8 (85.07 before distillation)
+MIN_SLOT_F1 = 78.0
 MANIFEST_TOLERANCE = 0.3  # recomputed with onnxruntime vs. recorded at training time with PyTorch
 MAX_MODEL_MB = 25.0
 TEST_UTTERANCES = 2974
