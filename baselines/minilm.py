@@ -18,7 +18,6 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from elmol_nlu.datasets import TaggedExample
 from elmol_nlu.vocab import OUTSIDE, slot_tag_vocab
 from training.evaluate import Prediction, metrics
 from training.reproduce import load_massive, sample
+from training.schedule import warmup_linear
 
 log = logging.getLogger("baselines.minilm")
 IGNORE = -100  # the target of sub-tokens that are not a word's first, and of [CLS], [SEP] and padding
@@ -111,12 +111,6 @@ def param_groups(model: MiniLMJoint, cfg: MiniLMConfig) -> list[dict]:
             for (encoder, decay), ps in groups.items()]
 
 
-def warmup_linear(total: int, warmup: float) -> Callable[[int], float]:
-    """LambdaLR's multiplier at a step: linear rise over ``warmup`` of the steps, then linear fall to 0."""
-    rise = max(1, round(total * warmup))
-    return lambda step: (step + 1) / rise if step < rise else max(0.0, (total - step) / max(1, total - rise))
-
-
 def batch_tensors(batch: list[tuple[Encoded, int, list[int]]]) -> tuple[torch.Tensor, ...]:
     """input_ids, attention_mask (B, T), intents (B,), token targets (B, T) set at each word's first sub-token."""
     ids, mask = pad([e for e, _, _ in batch])
@@ -159,7 +153,7 @@ def fit_minilm(train: list[TaggedExample], cfg: MiniLMConfig) -> tuple[MiniLMJoi
     epochs = epochs_for(len(train), cfg)
     optimizer = torch.optim.AdamW(param_groups(model, cfg))
     total = epochs * math.ceil(len(train) / cfg.batch_size)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(total, cfg.warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_linear(step, total, cfg.warmup))
     rng = random.Random(cfg.seed)
     model.train()
     for epoch in (bar := tqdm(range(epochs), desc="minilm epochs", unit="epoch")):

@@ -33,8 +33,9 @@ from elmol_nlu.text import batch_char_ids
 from elmol_nlu.vocab import Vocab
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.evaluate import metrics, predict
-from training.finetune import FitConfig, batches, joint_loss, param_groups
+from training.finetune import FitConfig, batches, joint_loss, length_groups, param_groups, selection_score
 from training.reproduce import load_source
+from training.schedule import warmup_linear
 from training.train_nlu import load_split
 
 log = logging.getLogger("training.distil")
@@ -58,10 +59,15 @@ class DistilConfig:
         return asdict(self)
 
 
+def student_columns(saved: np.lib.npyio.NpzFile, intents: Vocab) -> list[int]:
+    """The teacher's logit column of each of the student's intents, in the student's order."""
+    return [list(saved["intents"]).index(name) for name in intents.itos]
+
+
 def teacher_targets(path: Path, intents: Vocab) -> tuple[list[list[str]], torch.Tensor]:
     """The teacher's labelled utterances (words) and logits, its columns reordered to the student's intents."""
     soft = np.load(path / "soft_intents.npz")
-    columns = [list(soft["intents"]).index(name) for name in intents.itos]
+    columns = student_columns(soft, intents)
     return [str(t).split(" ") for t in soft["texts"]], torch.from_numpy(soft["logits"][:, columns].astype(np.float32))
 
 
@@ -70,7 +76,7 @@ def dev_mix(student: torch.nn.Module, teacher: Path, dev: list[TaggedExample], i
     """Dev intent accuracy of the teacher, the student and their probability mixes (what --self-weight picks)."""
     saved = np.load(teacher / "dev_intents.npz")
     by_id = dict(zip(saved["ids"], saved["logits"], strict=True))
-    columns = [list(saved["intents"]).index(name) for name in intents.itos]
+    columns = student_columns(saved, intents)
     t = torch.softmax(torch.tensor(np.stack([by_id[e.example.id][columns] for e in dev])), dim=1)
     s = torch.tensor(np.stack([p.intent_probs for p in predict(student, dev, intents, tags)]))
     gold = [e.example.intent for e in dev]
@@ -97,13 +103,8 @@ def kd_loss(student_logits: torch.Tensor, target: torch.Tensor, temperature: flo
 def unlabeled_batches(sentences: list[list[str]], size: int, seed: int, passes: int = 1) -> list[list[int]]:
     """Batches of similar length in a fixed random order, ``passes`` times over the labelled utterances."""
     rng = random.Random(seed)
-    plan = []
-    for _ in range(passes):
-        order = sorted(range(len(sentences)), key=lambda i: (len(sentences[i]), rng.random()))
-        groups = [order[i : i + size] for i in range(0, len(order), size)]
-        rng.shuffle(groups)
-        plan.extend(groups)
-    return plan
+    lengths = [len(s) for s in sentences]
+    return [group for _ in range(passes) for group in length_groups(lengths, size, rng)]
 
 
 def labeled_stream(train: list[TaggedExample], intents: Vocab, tags: Vocab, size: int, max_chars: int, seed: int):
@@ -112,15 +113,6 @@ def labeled_stream(train: list[TaggedExample], intents: Vocab, tags: Vocab, size
     while True:
         yield from batches(train, intents, tags, size, max_chars, random.Random(f"{seed}:{epoch}"))
         epoch += 1
-
-
-def lr_factor(step: int, total: int, warmup: float) -> float:
-    rise = max(1, round(total * warmup))
-    return (step + 1) / rise if step < rise else max(0.0, (total - step) / max(1, total - rise))
-
-
-def dev_score(scores: dict[str, float]) -> float:
-    return (scores["intent_acc"] + scores["slot_f1"] + scores["exact_match"]) / 3
 
 
 def evaluate(model: torch.nn.Module, dev: list[TaggedExample], intents: Vocab, tags: Vocab) -> dict[str, float]:
@@ -169,7 +161,7 @@ def distil(student: torch.nn.Module, train: list[TaggedExample], dev: list[Tagge
         run.load(out / "state.pt")
     else:
         scores = evaluate(student, dev, intents, tags)
-        run.best, run.best_state = dev_score(scores), copy.deepcopy(student.state_dict())
+        run.best, run.best_state = selection_score(scores), copy.deepcopy(student.state_dict())
         run.history.append({"step": 0, **scores})
         log.info("start: dev %s", scores)
     plan = unlabeled_batches(sentences, cfg.unlabeled_batch, cfg.seed, cfg.passes)
@@ -189,7 +181,7 @@ def distil(student: torch.nn.Module, train: list[TaggedExample], dev: list[Tagge
             run.total = run.step + planned_steps(sec_per_step, remaining, len(plan) - run.step)
             bar.total = run.total
             log.info("%.2f s a step: %d steps of %d unlabeled batches", sec_per_step, run.total, len(plan))
-        factor = lr_factor(run.step, run.total or len(plan), cfg.warmup)
+        factor = warmup_linear(run.step, run.total or len(plan), cfg.warmup)
         for group in run.optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
         loss = joint_loss(student, next(labeled), fit_cfg) + cfg.kd_weight * unlabeled_loss(
@@ -205,8 +197,8 @@ def distil(student: torch.nn.Module, train: list[TaggedExample], dev: list[Tagge
             run.history.append({"step": run.step, "loss": loss.item(), **scores})
             log.info("step %d: dev intent %.2f slot F1 %.2f exact %.2f", run.step, scores["intent_acc"],
                      scores["slot_f1"], scores["exact_match"])
-            if dev_score(scores) > run.best:
-                run.best, run.best_state = dev_score(scores), copy.deepcopy(student.state_dict())
+            if selection_score(scores) > run.best:
+                run.best, run.best_state = selection_score(scores), copy.deepcopy(student.state_dict())
             run.elapsed = time.monotonic() - began
             run.save(out / "state.pt")
             student.train()

@@ -71,13 +71,23 @@ def word_ids(sentences: list[list[str]], vocab: Vocab | None, width: int) -> tor
     return torch.from_numpy(ids)
 
 
+def length_groups(lengths: list[int], size: int, rng: random.Random) -> list[list[int]]:
+    """Indices in groups of ``size`` of similar length (less padding), ties broken at random, groups shuffled."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], rng.random()))
+    groups = [order[i : i + size] for i in range(0, len(order), size)]
+    rng.shuffle(groups)
+    return groups
+
+
+def selection_score(scores: dict[str, float]) -> float:
+    """What model selection maximises: the mean of intent accuracy, slot F1 and exact match."""
+    return (scores["intent_acc"] + scores["slot_f1"] + scores["exact_match"]) / 3
+
+
 def batches(examples: list[TaggedExample], intents: Vocab, tags: Vocab, batch_size: int, max_chars: int,
             rng: random.Random, words: Vocab | None = None) -> Iterator[NLUBatch]:
     """Shuffled batches of similar length (less padding), in random order."""
-    order = sorted(range(len(examples)), key=lambda i: (len(examples[i].tokens), rng.random()))
-    groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    rng.shuffle(groups)
-    for group in groups:
+    for group in length_groups([len(e.tokens) for e in examples], batch_size, rng):
         chunk = [examples[i] for i in group]
         chars, lengths = batch_char_ids([e.words for e in chunk], max_chars)
         tag_ids = np.zeros(chars.shape[:2], dtype=np.int64)
@@ -152,7 +162,7 @@ def fit(model: JointNLU, train: list[TaggedExample], intents: Vocab, tags: Vocab
             history.append({"epoch": epoch + 1, "loss": float(np.mean(losses))})
             continue
         scores = dev_score(model)
-        score = (scores["intent_acc"] + scores["slot_f1"] + scores["exact_match"]) / 3
+        score = selection_score(scores)
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **scores})
         log.info("epoch %d: loss %.3f, dev intent %.2f slot F1 %.2f exact %.2f", epoch + 1, np.mean(losses),
                  scores["intent_acc"], scores["slot_f1"], scores["exact_match"])

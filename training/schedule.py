@@ -18,3 +18,9 @@ def slanted_triangular(step: int, total: int, cut_fraction: float = 0.1, ratio: 
     cut = max(1, int(total * cut_fraction))
     p = step / cut if step < cut else 1 - (step - cut) / max(1, cut * (1 / cut_fraction - 1))
     return (1 + max(0.0, p) * (ratio - 1)) / ratio
+
+
+def warmup_linear(step: int, total: int, warmup: float) -> float:
+    """BERT's schedule: linear rise over a ``warmup`` fraction of the steps, then linear fall to 0 at ``total``."""
+    rise = max(1, round(total * warmup))
+    return (step + 1) / rise if step < rise else max(0.0, (total - step) / max(1, total - rise))
