@@ -2,11 +2,14 @@
 
     python -m bench.server                      # int8 (served) and fp32 /parse, and the bare app
     python -m bench.server --targets int8 --seconds 5
+    python -m bench.server --targets int8 int8-loop   # where the model runs, side by side
 
 For each target: a closed loop of ``--clients`` back-to-back senders finds the saturation rate; then
 Poisson arrivals at 25/50/75/100/150% of it, each for ``--seconds``. Per step: the offered and achieved
 rate, status counts, server-side p50/p99/p99.9 from each answer's X-Process-Time-Ms (microsecond
-resolution, where locust rounds to whole ms), answers served past the budget, and the server's RSS.
+resolution, where locust rounds to whole ms), the generator's round trip (which also counts the time a
+request waits in the socket before the server reads it), answers served past the budget, and the
+server's RSS.
 The server (one worker) is pinned to ``--server-cpu``, the generator to ``--client-cpu``.
 Writes ``reports/server_load.json`` and ``reports/server_load.png``; prints the table.
 """
@@ -35,6 +38,14 @@ from elmol_nlu.manifest import load_manifest
 log = logging.getLogger("bench.server")
 LOAD_STEPS = (0.25, 0.5, 0.75, 1.0, 1.5)
 BUDGET_MS = 50.0  # the service's default latency budget
+# name: (graph precision, extra settings); "bare" is the constant-answer app
+TARGETS: dict[str, tuple[str, dict[str, str]]] = {
+    "int8": ("int8", {}),  # the service's defaults
+    "fp32": ("fp32", {}),
+    "int8-loop": ("int8", {"ELMOL_INFERENCE_THREADS": "0"}),  # the model on the event loop
+    "int8-nofreeze": ("int8", {"ELMOL_FREEZE_HEAP": "false"}),
+    "bare": ("", {}),
+}
 
 
 def rss_mb(pid: int) -> float:
@@ -64,10 +75,11 @@ def summarize_step(outcomes: list[Outcome], offered: float, seconds: float, rss:
             "rss_mb_before": rss[0], "rss_mb_after": rss[1]}
 
 
-def sweep(command: Callable[[int], list[str]], texts: list[str], args: argparse.Namespace) -> dict:
+def sweep(command: Callable[[int], list[str]], texts: list[str], args: argparse.Namespace,
+          env: dict[str, str] | None = None) -> dict:
     server_cpus, client_cpus = pinning(args.server_cpu, args.client_cpu)
     before = os.sched_getaffinity(0)
-    with serve_command(command, server_cpus) as (url, pid):
+    with serve_command(command, server_cpus, env=env) as (url, pid):
         if client_cpus:
             os.sched_setaffinity(0, client_cpus)
         try:
@@ -94,15 +106,17 @@ def measure(url: str, pid: int, texts: list[str], args: argparse.Namespace) -> d
 
 
 def table(result: dict) -> str:
-    head = (f"{'target':<8}{'load':>6}{'offered/s':>10}{'served/s':>10}{'503':>6}{'err':>5}{'late':>5}"
-            f"{'p50':>8}{'p99':>8}{'p99.9':>8}{'rss MB':>8}")
+    head = (f"{'target':<14}{'load':>6}{'offered/s':>10}{'served/s':>10}{'503':>6}{'err':>5}{'late':>5}"
+            f"{'p50':>8}{'p99':>8}{'p99.9':>8}{'rt p50':>8}{'rt p99':>8}{'rss MB':>8}")
     lines = [head]
     for name, target in result["targets"].items():
         for s in target["steps"]:
-            ms = s["server_ms"]
-            lines.append(f"{name:<8}{100 * s['fraction']:>5.0f}%{s['offered_per_s']:>10.0f}{s['achieved_per_s']:>10.0f}"
+            ms, rt = s["server_ms"], s["round_trip_ms"]
+            lines.append(f"{name:<14}{100 * s['fraction']:>5.0f}%"
+                         f"{s['offered_per_s']:>10.0f}{s['achieved_per_s']:>10.0f}"
                          f"{s['shed']:>6}{s['errors']:>5}{s['served_past_budget']:>5}"
                          + "".join(f"{ms.get(k, math.nan):>8.2f}" for k in ("p50", "p99", "p99.9"))
+                         + "".join(f"{rt.get(k, math.nan):>8.2f}" for k in ("p50", "p99"))
                          + f"{s['rss_mb_after']:>8.0f}")
     if "bare" in result["targets"]:
         bare = result["targets"]["bare"]["saturation_per_s"]
@@ -135,7 +149,7 @@ def plot(result: dict, out: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", type=Path, default=Path("models/default"))
-    p.add_argument("--targets", nargs="+", default=["int8", "fp32", "bare"], choices=["int8", "fp32", "bare"])
+    p.add_argument("--targets", nargs="+", default=["int8", "fp32", "bare"], choices=list(TARGETS))
     p.add_argument("--seconds", type=float, default=8.0, help="per load step")
     p.add_argument("--clients", type=int, default=8, help="closed-loop senders that find the saturation")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -151,12 +165,13 @@ def main(argv: list[str] | None = None) -> None:
     result["budget_ms"] = BUDGET_MS
     result["targets"] = {}
     for target in args.targets:
+        precision, env = TARGETS[target]
         if target == "bare":
             command = bare_command
         else:
-            def command(port: int, precision: str = target) -> list[str]:
+            def command(port: int, precision: str = precision) -> list[str]:
                 return service_command(args.model_dir, 1, port, precision)
-        result["targets"][target] = sweep(command, texts, args)
+        result["targets"][target] = {"settings": env, **sweep(command, texts, args, env)}
     result["machine"]["loadavg_end"] = list(os.getloadavg())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")

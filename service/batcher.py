@@ -1,6 +1,12 @@
 """Dynamic micro-batching under deadlines: requests queue, worker threads take what has gathered (up to a
 maximum batch, optionally waiting a few microseconds for more) and run it in one predictor call.
 
+With ``threads=0`` single utterances run on the event loop itself: a request schedules a drain, which runs
+after the loop has handed every request already received to the batcher, so they still share calls. That
+saves the thread hand-offs and GIL contention of each request (at a millisecond a parse, they are a large
+part of it on one core), at the price of a loop that does nothing else while the model runs, which is why
+jobs of several texts (``/parse/batch``, up to tens of milliseconds) still go to one worker thread.
+
 The batch function maps texts, and a selection per text (which skills may answer it; opaque here), to one
 result each (the app's: a parse and the model that made it).
 Work that would finish past its request's deadline is shed with ``OverloadedError`` instead of served late,
@@ -42,14 +48,22 @@ class Job:
     selection: Any = None  # passed to the batch function with each of the job's texts
 
 
-def settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+def settle(job: Job, result: Any, error: BaseException | None) -> None:
     """On the event loop: hand the outcome over, unless the client went away and it was cancelled."""
-    if future.done():
+    if job.future.done():
         return
     if error is None:
-        future.set_result(result)
+        job.future.set_result(result)
     else:
-        future.set_exception(error)
+        job.future.set_exception(error)
+
+
+def from_thread(job: Job, result: Any, error: BaseException | None) -> None:
+    """From a worker thread: settle on the job's event loop."""
+    job.loop.call_soon_threadsafe(settle, job, result, error)
+
+
+Deliver = Callable[[Job, Any, "BaseException | None"], None]
 
 
 class MicroBatcher:
@@ -61,8 +75,12 @@ class MicroBatcher:
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self.pending = 0
         self._per_utterance = 0.002  # seconds, running estimate of model time per utterance in a batch
+        self.on_loop = threads == 0  # single texts run on the event loop, longer jobs in one thread
+        self._on_loop: list[Job] = []  # single-text jobs waiting for the next drain on the event loop
+        self._drain_scheduled = False
         metrics.queue_depth.set_function(lambda: self.pending)
-        self._threads = [threading.Thread(target=self._work, name=f"batcher-{i}", daemon=True) for i in range(threads)]
+        self._threads = [threading.Thread(target=self._work, name=f"batcher-{i}", daemon=True)
+                         for i in range(max(threads, 1))]
         for t in self._threads:
             t.start()
 
@@ -87,7 +105,11 @@ class MicroBatcher:
         job = Job(list(texts), deadline, loop, loop.create_future(), selection)
         self.pending += 1  # only the event loop thread counts, so no lock is needed
         try:
-            self._queue.put(job)
+            if self.on_loop and len(job.texts) == 1:
+                self._on_loop.append(job)
+                self._schedule_drain(loop)
+            else:
+                self._queue.put(job)
             return await job.future
         finally:
             self.pending -= 1
@@ -98,11 +120,37 @@ class MicroBatcher:
         for t in self._threads:
             t.join(timeout=5)
 
+    def _schedule_drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._drain_scheduled:
+            return
+        self._drain_scheduled = True
+        # call_soon runs after the callbacks already ready: the other requests read in this loop iteration
+        if self.max_wait > 0:
+            loop.call_later(self.max_wait, self._drain, loop)
+        else:
+            loop.call_soon(self._drain, loop)
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the event loop: one batch of the waiting jobs (up to ``max_batch`` texts, at least one job); what
+        is left waits for another drain, so the loop reads and answers in between."""
+        self._drain_scheduled = False
+        batch, size = [], 0
+        while self._on_loop and (not batch or size + len(self._on_loop[0].texts) <= self.max_batch):
+            job = self._on_loop.pop(0)
+            if not job.future.done():  # cancelled: the client went away
+                batch.append(job)
+                size += len(job.texts)
+        live = self._shed_late(batch, deliver=settle)
+        if live:
+            self._run(live, deliver=settle)
+        if self._on_loop:
+            self._schedule_drain(loop)
+
     def _work(self) -> None:
         while (batch := self._gather()) is not None:
-            live = self._shed_late(batch)
+            live = self._shed_late(batch, deliver=from_thread)
             if live:
-                self._run(live)
+                self._run(live, deliver=from_thread)
 
     def _gather(self) -> list[Job] | None:
         """Block for one job, then take what else is queued, waiting at most ``max_wait`` for more."""
@@ -124,7 +172,7 @@ class MicroBatcher:
             size += len(job.texts)
         return batch
 
-    def _shed_late(self, batch: list[Job]) -> list[Job]:
+    def _shed_late(self, batch: list[Job], deliver: Deliver) -> list[Job]:
         """Keep, first come first served, the jobs that the call would still answer by every kept job's
         deadline; refuse the others. The call's time is estimated per utterance kept.
 
@@ -145,10 +193,10 @@ class MicroBatcher:
             if id(job) not in kept:
                 self._metrics.shed.labels("deadline").inc()
                 error = OverloadedError("deadline", "the request could not be answered within its deadline")
-                job.loop.call_soon_threadsafe(settle, job.future, None, error)
+                deliver(job, None, error)
         return live
 
-    def _run(self, jobs: list[Job]) -> None:
+    def _run(self, jobs: list[Job], deliver: Deliver) -> None:
         texts = [t for j in jobs for t in j.texts]
         selections = [j.selection for j in jobs for _ in j.texts]
         started = time.perf_counter()
@@ -166,4 +214,4 @@ class MicroBatcher:
         for job in jobs:
             results = parses[offset : offset + len(job.texts)]
             offset += len(job.texts)
-            job.loop.call_soon_threadsafe(settle, job.future, results, error)
+            deliver(job, results, error)

@@ -10,6 +10,7 @@ and are added or removed while serving (``/admin/skills``).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -61,6 +62,15 @@ class Serving:
         return replace(self, predictor=self.predictor.without_skill(name), skill_dirs=dirs)
 
 
+def freeze_heap() -> None:
+    """Collect, then exempt what is alive (the model, its vocabularies, the token cache: hundreds of thousands
+    of objects) from later collections, whose full passes would otherwise scan it all during requests. The
+    previous freeze is undone first, so a replaced model can still be collected."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 def skill_dirs_in(folder: Path | None) -> list[Path]:
     """The model directories directly inside ``folder`` (none when it is unset or missing)."""
     if folder is None or not folder.is_dir():
@@ -98,6 +108,10 @@ class Reloader:
         self._settings = settings
         self._lock = asyncio.Lock()
 
+    def _settle(self) -> None:
+        if self._settings.freeze_heap:
+            freeze_heap()
+
     async def reload(self, model_dir: Path | None = None) -> tuple[Serving, Serving]:
         """(previous, new); the model directory defaults to the one being served."""
         async with self._lock:
@@ -105,6 +119,7 @@ class Reloader:
             skills = list(self.current.skill_dirs.values())  # kept when they fit the new encoder
             new = await asyncio.get_running_loop().run_in_executor(None, load_serving, target, self._settings, skills)
             previous, self.current = self.current, new
+            self._settle()
             log.info("now serving %s %s from %s (was %s %s)", new.model.name, new.model.version, target,
                      previous.model.name, previous.model.version)
             return previous, new
@@ -114,6 +129,7 @@ class Reloader:
         async with self._lock:
             new = await asyncio.get_running_loop().run_in_executor(None, self.current.with_skill, skill_dir)
             self.current = new
+            self._settle()
             log.info("skills now %s", ", ".join(new.predictor.skills))
             return new
 
@@ -121,5 +137,6 @@ class Reloader:
         """Raises KeyError for the served model itself or an unknown skill."""
         async with self._lock:
             self.current = self.current.without_skill(name)
+            self._settle()
             log.info("skill %s removed; skills now %s", name, ", ".join(self.current.predictor.skills))
             return self.current

@@ -22,7 +22,10 @@ class Settings(BaseSettings):
                                     "POST /admin/skills/{name} loads one more from it")
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per request")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
-    inference_threads: int = Field(1, ge=1, le=64, description="micro-batcher threads (model calls at once) per worker")
+    inference_threads: int = Field(1, ge=0, le=64, description="micro-batcher threads (model calls at once) per "
+                                   "worker; 0 runs single utterances on the event loop between reads (no thread "
+                                   "hand-off: lower latency at moderate load, slower recovery from a flood) and "
+                                   "/parse/batch in one thread")
     max_batch_size: int = Field(16, ge=1, le=256, description="most utterances the micro-batcher puts in one call")
     max_wait_us: int = Field(0, ge=0, le=100_000, description="how long a batch may wait for more requests; 0 takes "
                              "what queued while the model was busy, which adds no latency at low load")
@@ -38,6 +41,8 @@ class Settings(BaseSettings):
                               "probabilities; false serves the raw softmax and CRF")
     slot_confidence: bool = Field(True, description="compute the CRF posterior for slot, sequence and token "
                                   "confidences; false leaves them null (for benchmarks)")
+    freeze_heap: bool = Field(True, description="after loading a model, move every object into the garbage "
+                              "collector's permanent generation, so full collections do not scan the model's")
     token_cache_size: int = Field(50_000, ge=0, description="words beyond the training words whose vectors are kept")
     latency_budget_ms: float = Field(50.0, gt=0, description="deadline of a request, from its arrival; a client "
                                      "may ask for less with X-Deadline-Ms; later work is shed with 503")

@@ -28,13 +28,17 @@ def run_concurrently(batcher: MicroBatcher, texts: list[str], budget_s: float = 
     return asyncio.run(main())
 
 
+ON_LOOP = 0  # no batcher threads: the model runs on the event loop
+
+
+@pytest.mark.parametrize("threads", [1, ON_LOOP])
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_batched_answers_equal_single_answers(texts: list[str], precision: str) -> None:
+def test_batched_answers_equal_single_answers(texts: list[str], precision: str, threads: int) -> None:
     predictor = Predictor(MODEL_DIR, precision=precision)
     metrics = Metrics()
     # A wait of 20 ms makes concurrent requests share calls: batches of up to 16, of mixed lengths.
     batcher = MicroBatcher(predictor.parse_batch, metrics, max_batch=16, max_wait_us=20_000, max_queue=1000,
-                           threads=1)
+                           threads=threads)
     try:
         batched = run_concurrently(batcher, texts)
     finally:
@@ -79,6 +83,64 @@ def test_work_past_its_deadline_is_shed_and_the_rest_served(texts: list[str]) ->
     assert metrics.registry.get_sample_value("elmol_shed_total", {"reason": "deadline"}) == 4
 
 
+def test_on_the_loop_requests_received_together_share_a_call_and_late_ones_are_shed(texts: list[str]) -> None:
+    predictor = Predictor(MODEL_DIR)
+    calls: list[int] = []
+
+    def slow_first(batch: list[str], selections: object = None) -> list[Parse]:
+        calls.append(len(batch))
+        if len(calls) == 1:
+            time.sleep(0.1)  # blocks the loop, as a long model call would: the next jobs' deadline passes
+        return predictor.parse_batch(batch)
+
+    metrics = Metrics()
+    batcher = MicroBatcher(slow_first, metrics, max_batch=4, max_wait_us=0, max_queue=1000, threads=ON_LOOP)
+
+    async def main() -> list:
+        now = time.perf_counter()
+        first = [asyncio.ensure_future(batcher.parse(t, now + 10)) for t in texts[:4]]
+        late = [asyncio.ensure_future(batcher.parse(t, now + 0.05)) for t in texts[4:8]]
+        patient = [asyncio.ensure_future(batcher.parse(t, now + 10)) for t in texts[8:12]]
+        return await asyncio.gather(*first, *late, *patient, return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert calls == [4, 4]  # the four received first in one call, the late four never run, the patient in one
+    assert all(isinstance(r, Parse) for r in results[:4] + results[8:])
+    assert all(isinstance(e, OverloadedError) and e.reason == "deadline" for e in results[4:8])
+    assert metrics.registry.get_sample_value("elmol_shed_total", {"reason": "deadline"}) == 4
+
+
+def test_on_the_loop_a_batch_request_runs_in_a_thread_and_does_not_hold_up_single_parses(texts: list[str]) -> None:
+    predictor = Predictor(MODEL_DIR)
+    batch_running = threading.Event()
+
+    def slow_batches(batch: list[str], selections: object = None) -> list[Parse]:
+        if len(batch) > 1:
+            batch_running.set()
+            time.sleep(0.5)  # a long /parse/batch: the loop must keep answering meanwhile
+        return predictor.parse_batch(batch)
+
+    batcher = MicroBatcher(slow_batches, Metrics(), max_batch=16, max_wait_us=0, max_queue=100, threads=ON_LOOP)
+
+    async def main() -> tuple[float, float]:
+        deadline = time.perf_counter() + 10
+        started = time.perf_counter()
+        batch = asyncio.ensure_future(batcher.parse_many(texts[:8], deadline))
+        while not batch_running.is_set():
+            await asyncio.sleep(0.005)
+        for text in texts[8:12]:
+            await batcher.parse(text, deadline)
+        singles_done = time.perf_counter() - started
+        await batch
+        return singles_done, time.perf_counter() - started
+
+    try:
+        singles_done, batch_done = asyncio.run(main())
+    finally:
+        batcher.close()
+    assert singles_done < 0.4 < batch_done
+
+
 def held_batcher(max_batch: int, max_queue: int) -> tuple[MicroBatcher, threading.Event]:
     """A batcher whose model calls wait for the returned event: requests pile up in progress."""
     gate = threading.Event()
@@ -112,7 +174,8 @@ def test_a_full_queue_refuses_at_once(texts: list[str]) -> None:
     assert sum(isinstance(r, Parse) for r in results) == 3
 
 
-def test_a_failing_model_call_fails_its_requests_not_the_worker(texts: list[str]) -> None:
+@pytest.mark.parametrize("threads", [1, ON_LOOP])
+def test_a_failing_model_call_fails_its_requests_not_the_worker(texts: list[str], threads: int) -> None:
     predictor = Predictor(MODEL_DIR)
     calls = {"n": 0}
 
@@ -122,7 +185,7 @@ def test_a_failing_model_call_fails_its_requests_not_the_worker(texts: list[str]
             raise RuntimeError("boom")
         return predictor.parse_batch(batch)
 
-    batcher = MicroBatcher(flaky, Metrics(), max_batch=1, max_wait_us=0, max_queue=10, threads=1)
+    batcher = MicroBatcher(flaky, Metrics(), max_batch=1, max_wait_us=0, max_queue=10, threads=threads)
     try:
         first = run_concurrently(batcher, texts[:1])
         second = run_concurrently(batcher, texts[1:3])
@@ -160,11 +223,13 @@ def test_one_stalled_call_does_not_make_it_refuse_for_ever(texts: list[str]) -> 
     assert isinstance(results[-1], Parse) and sum(isinstance(r, Parse) for r in results) >= 15, results
 
 
-def test_batch_requests_share_calls_with_single_ones_and_get_their_own_answers(texts: list[str]) -> None:
+@pytest.mark.parametrize("threads", [1, ON_LOOP])
+def test_batch_requests_share_calls_with_single_ones_and_get_their_own_answers(texts: list[str], threads: int
+                                                                               ) -> None:
     predictor = Predictor(MODEL_DIR)
     metrics = Metrics()
     batcher = MicroBatcher(predictor.parse_batch, metrics, max_batch=16, max_wait_us=20_000, max_queue=1000,
-                           threads=1)
+                           threads=threads)
     groups = [texts[0:1], texts[1:6], texts[6:7], texts[7:20], texts[20:21]]
 
     async def main() -> list:
