@@ -165,6 +165,7 @@ distil-snips: $(STAMP)
 	$(PY) -m training.teacher --data data/snips --out runs/teacher-snips
 	$(PY) -m training.distil --student runs/nlu-snips-12/nlu.pt --teacher runs/teacher-snips --data data/snips \
 		--out runs/distil-snips --passes 3 --kd-weight 4 --minutes 30
+	$(PY) -m training.distil_report --runs runs/distil-snips --teacher runs/teacher-snips --out reports/distillation/snips
 
 bench-encoders: $(STAMP)
 	$(PY) -m bench.encoders
