@@ -35,7 +35,7 @@ from service.schemas import (
     SlotOut,
     TokenOut,
 )
-from service.serving import Reloader, Serving, freeze_heap, load_serving
+from service.serving import Reloader, Serving, load_serving
 from service.settings import Settings
 from service.shedding import EarlyShedMiddleware, overloaded_response
 from service.timing import TimingMiddleware
@@ -126,8 +126,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sys.setswitchinterval(GIL_SWITCH_S)  # Python's default, 5 ms, is a tenth of the whole latency budget
         reloader = Reloader(load_serving(settings.model_dir, settings), settings)
-        if settings.freeze_heap:
-            freeze_heap()
         # The batcher asks for the current model at each batch: a reload takes effect from the next one.
         batcher = MicroBatcher(lambda texts, selections: reloader.current.parse_batch(texts, selections), metrics,
                                settings.max_batch_size,
@@ -200,9 +198,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def parse(request: ParseRequest, http: Request, deadline_ms: Annotated[float | None, Header(
             alias="X-Deadline-Ms", gt=0, description="answer within this many ms of arrival, or get a 503; "
                                                      "at most the server's latency budget")] = None) -> Response:
-        # The micro-batcher runs the model with whatever other requests are waiting (on the event loop by
-        # default, else in its threads); work that could not finish by the deadline comes back as
-        # OverloadedError.
+        # The micro-batcher runs the model with whatever other requests are waiting (in its thread, or on
+        # the event loop with ELMOL_INFERENCE_THREADS=0); work that could not finish by the deadline comes
+        # back as OverloadedError.
         check_text(request.text, ["body", "text"], settings.max_text_chars)
         current = serving()  # 503 while loading
         selection = selection_of(request, current)

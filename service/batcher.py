@@ -16,6 +16,7 @@ and the queue is bounded, so a burst costs 503s, not memory or everyone's latenc
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import math
 import queue
@@ -76,7 +77,7 @@ class MicroBatcher:
         self.pending = 0
         self._per_utterance = 0.002  # seconds, running estimate of model time per utterance in a batch
         self.on_loop = threads == 0  # single texts run on the event loop, longer jobs in one thread
-        self._on_loop: list[Job] = []  # single-text jobs waiting for the next drain on the event loop
+        self._loop_jobs: collections.deque[Job] = collections.deque()  # single texts waiting for the next drain
         self._drain_scheduled = False
         metrics.queue_depth.set_function(lambda: self.pending)
         self._threads = [threading.Thread(target=self._work, name=f"batcher-{i}", daemon=True)
@@ -106,7 +107,7 @@ class MicroBatcher:
         self.pending += 1  # only the event loop thread counts, so no lock is needed
         try:
             if self.on_loop and len(job.texts) == 1:
-                self._on_loop.append(job)
+                self._loop_jobs.append(job)
                 self._schedule_drain(loop)
             else:
                 self._queue.put(job)
@@ -131,26 +132,25 @@ class MicroBatcher:
             loop.call_soon(self._drain, loop)
 
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
-        """On the event loop: one batch of the waiting jobs (up to ``max_batch`` texts, at least one job); what
-        is left waits for another drain, so the loop reads and answers in between."""
+        """On the event loop: one batch of the waiting jobs (up to ``max_batch``); what is left waits for
+        another drain, so the loop reads and answers in between."""
         self._drain_scheduled = False
-        batch, size = [], 0
-        while self._on_loop and (not batch or size + len(self._on_loop[0].texts) <= self.max_batch):
-            job = self._on_loop.pop(0)
+        batch: list[Job] = []
+        while self._loop_jobs and len(batch) < self.max_batch:  # one text a job
+            job = self._loop_jobs.popleft()
             if not job.future.done():  # cancelled: the client went away
                 batch.append(job)
-                size += len(job.texts)
-        live = self._shed_late(batch, deliver=settle)
-        if live:
-            self._run(live, deliver=settle)
-        if self._on_loop:
+        self._serve(batch, deliver=settle)
+        if self._loop_jobs:
             self._schedule_drain(loop)
 
     def _work(self) -> None:
         while (batch := self._gather()) is not None:
-            live = self._shed_late(batch, deliver=from_thread)
-            if live:
-                self._run(live, deliver=from_thread)
+            self._serve(batch, deliver=from_thread)
+
+    def _serve(self, batch: list[Job], deliver: Deliver) -> None:
+        if live := self._shed_late(batch, deliver):
+            self._run(live, deliver)
 
     def _gather(self) -> list[Job] | None:
         """Block for one job, then take what else is queued, waiting at most ``max_wait`` for more."""

@@ -107,6 +107,7 @@ class Reloader:
         self.current = current
         self._settings = settings
         self._lock = asyncio.Lock()
+        self._settle()  # the model loaded at start-up, as after each change below
 
     def _settle(self) -> None:
         if self._settings.freeze_heap:
