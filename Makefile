@@ -48,7 +48,7 @@ lint: $(STAMP)
 serve:
 	docker compose up --build
 
-## serve it from REPLICAS replicas behind nginx on port 8080 (compose profile `scale`, docs/SCALING.md)
+## serve it from REPLICAS replicas behind HAProxy on port 8080 (compose profile `scale`, docs/SCALING.md)
 REPLICAS ?= 2
 scale-up:
 	docker compose --profile scale up --build --scale api=$(REPLICAS) lb
@@ -100,7 +100,7 @@ bench: $(STAMP)
 bench-server: $(STAMP)
 	$(PY) -m bench.server --model-dir models/default
 
-## throughput through nginx over 1 and 2 replicas, and the latency nginx adds (needs Docker)
+## throughput through HAProxy over 1 and 2 replicas, and the latency it adds (needs Docker)
 bench-replicas: $(STAMP)
 	$(PY) -m bench.replicas
 

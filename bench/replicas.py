@@ -1,14 +1,14 @@
-"""Throughput through nginx over 1 and 2 replicas (compose profile ``scale``), and the latency nginx adds.
+"""Throughput through HAProxy over 1 and 2 replicas (compose profile ``scale``), and the latency HAProxy adds.
 
     python -m bench.replicas                  # containers on any CPU
     python -m bench.replicas --cpuset 0       # containers confined to CPU 0 (the generator's too, by default)
 
 The profile comes up once, with 2 replicas and every port published on an ephemeral 127.0.0.1 port. Each
-round then measures, with a closed loop of ``--clients`` back-to-back senders for ``--seconds``: nginx over
-both replicas; nginx over one (the other stopped, which nginx notices within seconds); that replica
-straight, without nginx. Rounds alternate so that the machine's drift spreads over all three. Then, with
-one replica, Poisson arrivals at ``--rate``/s go straight to it and through nginx in turns: the difference
-of their round trips is what nginx adds to a request. The generator runs on ``--client-cpu``. Prints
+round then measures, with a closed loop of ``--clients`` back-to-back senders for ``--seconds``: HAProxy over
+both replicas; HAProxy over one (the other stopped, which HAProxy notices within 2 s); that replica
+straight, without HAProxy. Rounds alternate so that the machine's drift spreads over all three. Then, with
+one replica, Poisson arrivals at ``--rate``/s go straight to it and through HAProxy in turns: the difference
+of their round trips is what HAProxy adds to a request. The generator runs on ``--client-cpu``. Prints
 Markdown tables (medians over rounds, and each round); the stack is always taken down (images kept).
 """
 
@@ -34,7 +34,7 @@ from bench.corpus import DEFAULT_DATA, load_texts
 from bench.openloop import Outcome, closed_loop, open_loop
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIGS = ("nginx, 2 replicas", "nginx, 1 replica", "1 replica, no nginx")
+CONFIGS = ("HAProxy, 2 replicas", "HAProxy, 1 replica", "1 replica, no HAProxy")
 
 
 class Stack:
@@ -72,12 +72,12 @@ def scale_stack(cpuset: str | None) -> Iterator[Stack]:
 
 
 def wait_served_by_both(lb: str, seconds: float = 30) -> None:
-    """After a replica starts: until nginx's list has it back (its /ready, then the 2 s refresh)."""
+    """After a replica starts: until HAProxy has it back (in Docker's DNS, then its /ready checked each second)."""
     deadline = time.monotonic() + seconds
     while httpx.get(f"{lb}/ready", timeout=5).status_code != 200:
-        assert time.monotonic() < deadline, "nginx answers no /ready"
+        assert time.monotonic() < deadline, "HAProxy answers no /ready"
         time.sleep(0.5)
-    time.sleep(5)  # the replica loads its model in about a second; entrypoint.sh looks every 2 s
+    time.sleep(5)  # the replica loads its model in about a second; HAProxy resolves and checks every second
 
 
 def pct(ms: list[float], q: float) -> float:
@@ -98,7 +98,7 @@ def one_round(stack: Stack, texts: list[str], args: argparse.Namespace) -> dict[
     lb, second = stack.url("lb", 8080), f"{stack.project}-api-2"
     out = {CONFIGS[0]: throughput(lb, texts, args)}
     subprocess.run(["docker", "stop", second], check=True, capture_output=True, timeout=60)
-    time.sleep(3)  # out of nginx's list (entrypoint.sh looks every 2 s)
+    time.sleep(3)  # out of HAProxy's rotation (its DNS and /ready checks run every second)
     out[CONFIGS[1]] = throughput(lb, texts, args)
     out[CONFIGS[2]] = throughput(stack.url("api", 8000), texts, args)
     subprocess.run(["docker", "start", second], check=True, capture_output=True, timeout=60)
@@ -107,13 +107,13 @@ def one_round(stack: Stack, texts: list[str], args: argparse.Namespace) -> dict[
 
 
 def added_latency(stack: Stack, texts: list[str], args: argparse.Namespace) -> list[str]:
-    """Low-rate round trips straight to one replica and through nginx (over it alone), in alternating turns."""
+    """Low-rate round trips straight to one replica and through HAProxy (over it alone), in alternating turns."""
     second = f"{stack.project}-api-2"
     subprocess.run(["docker", "stop", second], check=True, capture_output=True, timeout=60)
     time.sleep(3)
-    runs: dict[str, list[Outcome]] = {"replica": [], "nginx": []}
+    runs: dict[str, list[Outcome]] = {"replica": [], "HAProxy": []}
     for turn in range(args.turns):
-        for name, url in (("replica", stack.url("api", 8000)), ("nginx", stack.url("lb", 8080))):
+        for name, url in (("replica", stack.url("api", 8000)), ("HAProxy", stack.url("lb", 8080))):
             runs[name] += asyncio.run(open_loop(url, texts, args.rate, args.seconds / 2, seed=turn))
     rows = []
     for name, outcomes in runs.items():
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--clients", type=int, default=8, help="closed-loop senders")
     p.add_argument("--seconds", type=float, default=10.0, help="per closed loop; per latency turn, half")
     p.add_argument("--rate", type=float, default=50.0, help="requests/s for the added-latency comparison")
-    p.add_argument("--turns", type=int, default=3, help="alternating replica/nginx turns at --rate")
+    p.add_argument("--turns", type=int, default=3, help="alternating replica/HAProxy turns at --rate")
     p.add_argument("--cpuset", help="CPUs for the containers (docker's cpuset), e.g. 0; default: any")
     p.add_argument("--client-cpu", type=int, default=0, help="CPU of the load generator; -1: any")
     args = p.parse_args(argv)

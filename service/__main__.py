@@ -13,9 +13,13 @@ import signal
 import sys
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from service import logs
+from service.drain import DrainingServer
 from service.settings import Settings
+
+log = logging.getLogger("service")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,10 +48,18 @@ def main(argv: list[str] | None = None) -> None:
     logging.config.dictConfig(log_config)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it; a clean stop should exit 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, access_log=False, log_config=log_config,
-                limit_concurrency=settings.max_connections, timeout_keep_alive=settings.keep_alive_s)
-
+    options = dict(factory=True, host=args.host, port=args.port, workers=args.workers, log_level=args.log_level,
+                   access_log=False, log_config=log_config, limit_concurrency=settings.max_connections,
+                   timeout_keep_alive=settings.keep_alive_s)
+    if args.workers > 1:  # uvicorn's supervisor makes each worker's server: no drain there
+        if settings.drain_s > 0:
+            log.warning("ELMOL_DRAIN_S=%g is ignored with %d workers: it needs one", settings.drain_s, args.workers)
+        uvicorn.run("service.app:create_app", **options)
+        return
+    server = DrainingServer(uvicorn.Config("service.app:create_app", **options), settings.drain_s)
+    server.run()
+    if not server.started:  # as uvicorn.run: the app failed to start
+        sys.exit(STARTUP_FAILURE)
 
 if __name__ == "__main__":
     main()

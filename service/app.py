@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.admin import admin_router, on_sighup, reload_in_background
 from service.batcher import MicroBatcher, OverloadedError
+from service.drain import DRAINING
 from service.input_guard import INPUT_ERRORS, JSON_ROUTES, InputGuardMiddleware
 from service.metrics import Metrics
 from service.predictor import Parse, Selection
@@ -183,9 +184,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def health() -> Health:
         return Health(status="ok")
 
-    @app.get("/ready", response_model=Ready, summary="Readiness: the model is loaded",
-             responses={503: {"description": "model not loaded"}})
+    @app.get("/ready", response_model=Ready, summary="Readiness: the model is loaded and the replica is not stopping",
+             responses={503: {"description": "model not loaded, or the replica is stopping"}})
     def ready() -> Ready:
+        if DRAINING.is_set():
+            raise HTTPException(status_code=503, detail="draining: this replica is stopping; send requests to another")
         current = serving()
         return Ready(status="ready", model=current.model, metrics=current.predictor.manifest.metrics)
 

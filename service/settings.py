@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     max_connections: int = Field(1000, ge=1, description="open connections per worker beyond which uvicorn answers "
                                  "503 at once (its limit_concurrency)")
     keep_alive_s: float = Field(5.0, gt=0, description="idle keep-alive connections are closed after this long")
+    drain_s: float = Field(0.0, ge=0, le=60, description="on SIGTERM, answer /ready with 503 for this long while "
+                           "serving everything else, then stop: time for a load balancer to take the replica out "
+                           "(one uvicorn worker only)")
     max_body_bytes: int = Field(256 * 1024, ge=1, description="largest accepted request body; larger ones get 413 "
                                 "before they are read whole")
     docs: bool = Field(True, description="serve /docs, /redoc and /openapi.json; turn off in production")

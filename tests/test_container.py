@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -190,7 +191,7 @@ def test_runs_as_non_root_on_a_read_only_filesystem(compose: Compose) -> None:
 
 
 class ScaleCompose(Compose):
-    """The ``scale`` profile: ``api`` replicas behind the nginx ``lb``, whose port is published on 127.0.0.1."""
+    """The ``scale`` profile: ``api`` replicas behind the HAProxy ``lb``, whose port is published on 127.0.0.1."""
 
     profiles = ("--profile", "scale")
 
@@ -209,12 +210,13 @@ class ScaleCompose(Compose):
     def replicas(self) -> list[str]:
         return self.run("ps", "-q", "api").stdout.split()
 
-    def parses_served(self, container: str) -> int:
-        """``/parse`` requests the replica answered with 200, from its own /metrics."""
+    def parses_served(self, container: str, starting: bool = False) -> int:
+        """``/parse`` requests the replica answered with 200, from its own /metrics (0 if ``starting`` and
+        it does not answer yet)."""
         code = ("import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/metrics', timeout=5)"
                 ".read().decode())")
         out = subprocess.run(["docker", "exec", container, "python", "-c", code], capture_output=True, text=True,
-                             timeout=60, check=True).stdout
+                             timeout=60, check=not starting).stdout
         line = 'elmol_requests_total{route="/parse",status="200"} '
         return sum(int(float(s.removeprefix(line))) for s in out.splitlines() if s.startswith(line))
 
@@ -238,12 +240,24 @@ def parse_status(client: httpx.Client) -> int:
         return 0
 
 
-def test_scale_profile_balances_replicas_and_survives_one_stopping(scaled: ScaleCompose) -> None:
+def statuses_while(client: httpx.Client, command: list[str]) -> list[int]:
+    """``/parse`` statuses of requests sent back to back while ``command`` runs (it must succeed)."""
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(subprocess.run, command, capture_output=True, timeout=60)
+        statuses = []
+        while not running.done():
+            statuses.append(parse_status(client))
+        assert running.result().returncode == 0, running.result().stderr
+    assert statuses, f"no request was sent while {command} ran"
+    return statuses
+
+
+def test_scale_profile_balances_replicas_and_follows_them_stopping_and_starting(scaled: ScaleCompose) -> None:
     with scaled.logs_on_failure(), httpx.Client(base_url=f"http://127.0.0.1:{scaled.port}", timeout=10) as client:
-        check_parse_over_http(scaled.port)  # the same contract through nginx
+        check_parse_over_http(scaled.port)  # the same contract through HAProxy
         r = client.post("/parse", json={"text": "play jazz"}, headers={"X-Request-ID": "scale-test-1"})
         assert r.status_code == 200 and r.headers["x-request-id"] == "scale-test-1"
-        assert re.fullmatch("[0-9a-f]{32}", client.get("/health").headers["x-request-id"])  # nginx makes one
+        assert re.fullmatch("[0-9a-f]{32}", client.get("/health").headers["x-request-id"])  # HAProxy makes one
         r = client.get("/health", headers={"X-Request-ID": "not a token"})
         assert re.fullmatch("[0-9a-f]{32}", r.headers["x-request-id"])  # never echoes arbitrary bytes
 
@@ -252,18 +266,35 @@ def test_scale_profile_balances_replicas_and_survives_one_stopping(scaled: Scale
         before = [scaled.parses_served(c) for c in replicas]
         assert [parse_status(client) for _ in range(100)] == [200] * 100
         served = [scaled.parses_served(c) - b for c, b in zip(replicas, before, strict=True)]
-        assert sum(served) == 100 and min(served) >= 20, f"nginx did not spread the load: {served}"
+        assert sum(served) == 100 and min(served) >= 20, f"HAProxy did not spread the load: {served}"
 
-        # stop one replica while requests keep coming: only the one in flight may fail
+        # stop one replica while requests keep coming, then start it again: HAProxy follows both without a
+        # reload, and retries on the other replica what the stopping one refuses, so no request is lost
         survivor, stopped = replicas
         survivor_before = scaled.parses_served(survivor)
-        with ThreadPoolExecutor(1) as pool:
-            stopping = pool.submit(subprocess.run, ["docker", "stop", stopped], capture_output=True, timeout=60)
-            during = []
-            while not stopping.done():
-                during.append(parse_status(client))
-            assert stopping.result().returncode == 0
-        assert during, "no request was sent while the replica stopped"
-        assert sum(s != 200 for s in during) <= 1, f"statuses while a replica stopped: {Counter(during)}"
+        during = statuses_while(client, ["docker", "stop", stopped])
+        assert set(during) == {200}, f"statuses while a replica stopped: {Counter(during)}"
         assert [parse_status(client) for _ in range(100)] == [200] * 100
         assert scaled.parses_served(survivor) - survivor_before >= 100
+        during = statuses_while(client, ["docker", "start", stopped])
+        deadline = time.monotonic() + 30
+        while scaled.parses_served(stopped, starting=True) == 0:  # its counters restarted with it
+            assert time.monotonic() < deadline, "the restarted replica got no request within 30 s"
+            during += [parse_status(client) for _ in range(20)]
+        assert set(during) == {200}, f"statuses while a replica started: {Counter(during)}"
+
+        # HAProxy's own answers: the service's body limit, and 503 + Retry-After when no replica is left
+        big = http.client.HTTPConnection("127.0.0.1", scaled.port, timeout=10)
+        big.putrequest("POST", "/parse")  # the headers only: HAProxy answers before any body is sent
+        headers = {"Content-Type": "application/json", "Content-Length": "300000", "X-Request-ID": "big-1"}
+        for name, value in headers.items():
+            big.putheader(name, value)
+        big.endheaders()
+        r413 = big.getresponse()
+        assert r413.status == 413 and "detail" in json.loads(r413.read()) and r413.getheader("x-request-id") == "big-1"
+        big.close()
+        subprocess.run(["docker", "stop", *replicas], capture_output=True, timeout=60, check=True)
+        # on a new connection: one kept alive is closed without an answer instead (HAProxy's way to tell a
+        # client that its request was not processed and may be sent again)
+        r = httpx.post(f"http://127.0.0.1:{scaled.port}/parse", json={"text": "play jazz"}, timeout=10)
+        assert r.status_code == 503 and r.headers["retry-after"] == "1" and "detail" in r.json()

@@ -7,6 +7,7 @@ routes, the Dockerfile and docker-compose.yml. The container test runs the profi
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import yaml
 from conftest import REPO
 
 K8S = REPO / "deploy" / "k8s"
-NGINX_CONF = REPO / "docker" / "nginx" / "nginx.conf"
+LB = REPO / "docker" / "lb"
 
 
 def load_all(paths: list[Path]) -> dict[str, dict]:
@@ -128,13 +129,29 @@ def test_plain_compose_is_untouched_by_the_scale_profile(compose: dict) -> None:
     assert lb["environment"]["UPSTREAM"] == f"api:{service_port()}"
 
 
-def test_nginx_listens_where_compose_publishes(compose: dict) -> None:
-    conf = NGINX_CONF.read_text()
+def test_load_balancer_listens_where_compose_publishes_and_checks_ready(compose: dict) -> None:
+    conf = (LB / "haproxy.cfg").read_text()
     (published,) = compose["lb"]["ports"]
     host, _, inside = published.rpartition(":")
-    assert re.search(rf"^\s*listen {inside}\b", conf, re.M) and host.split(":")[-1] != str(service_port())
-    for directive in ("access_log off;", "keepalive ", "proxy_next_upstream ", "X-Request-ID"):
+    assert re.search(rf"^\s*bind :{inside}$", conf, re.M) and host.split(":")[-1] != str(service_port())
+    # replicas are found by the name compose gives them and taken in only once the service says it is ready
+    assert re.search(r'^\s*server-template api "\$\{MAX_REPLICAS\}" "\$\{UPSTREAM\}" resolvers docker', conf, re.M)
+    assert f"ENV UPSTREAM={compose['lb']['environment']['UPSTREAM']} " in (LB / "Dockerfile").read_text()
+    (ready,) = re.findall(r"option httpchk GET (\S+)", conf)
+    assert ready == "/ready" and ready in app_paths()
+    for directive in ("option dontlog-normal", "retry-on conn-failure", "X-Request-ID", "errorfile 503"):
         assert directive in conf
+
+
+def test_load_balancer_refuses_what_the_service_would(compose: dict) -> None:
+    from service.settings import Settings
+
+    conf = (LB / "haproxy.cfg").read_text()
+    (limit,) = re.findall(r"req\.hdr_val\(content-length\) gt (\d+)", conf)
+    assert int(limit) == Settings().max_body_bytes
+    unavailable = (LB / "unavailable.http").read_bytes()
+    head, _, body = unavailable.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 ") and b"\r\nRetry-After: 1" in head and "detail" in json.loads(body)
 
 
 def test_compose_services_are_hardened(compose: dict) -> None:

@@ -176,6 +176,27 @@ def test_sigterm_lets_requests_in_flight_finish(tmp_path: Path) -> None:
         assert all(r.status_code == 200 and len(r.json()["results"]) == 64 for r in answers)
 
 
+def test_sigterm_with_drain_says_not_ready_but_keeps_serving_then_stops(tmp_path: Path) -> None:
+    port = free_port()
+    with server(["--port", str(port)], clean_env(ELMOL_DRAIN_S="1.5"), tmp_path) as proc:
+        wait_ready(proc, port, tmp_path)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            assert client.get("/ready").status_code == 200
+            signalled = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.2)  # the signal is handled
+            r = client.get("/ready")
+            assert r.status_code == 503 and "stopping" in r.json()["detail"]
+            # a balancer still sending (on a kept connection, or a new one) is answered while it notices
+            assert client.post("/parse", json={"text": "play jazz"}).status_code == 200
+            assert httpx.post(f"http://127.0.0.1:{port}/parse", json={"text": "play jazz"}).status_code == 200
+            assert time.monotonic() - signalled < 1.5, "the checks took the whole drain: the test proves nothing"
+        code = proc.wait(10)
+        assert time.monotonic() - signalled >= 1.5, "stopped before the drain was over"
+        stderr = (tmp_path / "stderr").read_text()
+        assert code == 0 and "draining for 1.5 s" in stderr and "Application shutdown complete" in stderr, stderr
+
+
 def test_connections_beyond_the_limit_get_503_and_the_server_recovers(tmp_path: Path) -> None:
     port = free_port()
     with server(["--port", str(port)], clean_env(ELMOL_MAX_CONNECTIONS="4"), tmp_path) as proc:
