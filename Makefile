@@ -8,7 +8,7 @@ LM ?= checkpoints/elmol-lm-epoch3.pt
 
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-server results loadtest clean \
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
-	skill-example skill-study bench-skills distil distil-snips
+	skill-example skill-study bench-skills distil distil-snips profile-server
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -99,6 +99,11 @@ bench: $(STAMP)
 
 bench-server: $(STAMP)
 	$(PY) -m bench.server --model-dir models/default
+
+## where a served request's time goes (py-spy on the server at 170 requests/s, the model on the event loop)
+profile-server: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[profile]'
+	$(PY) -m bench.profile_server --target int8-loop --rate 170 --seconds 15
 
 ## throughput through HAProxy over 1 and 2 replicas, and the latency it adds (needs Docker)
 bench-replicas: $(STAMP)

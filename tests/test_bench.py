@@ -34,3 +34,16 @@ def test_soak_samples_memory_and_descriptors(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     assert len(result["samples"]) == 2 and all(s["rss_mb"] > 0 and s["fds"] > 0 for s in result["samples"])
     assert result["verdict"]["failures"] == []
+
+
+def test_profile_counts_each_function_once_per_stack(tmp_path: Path) -> None:
+    from bench.profile_server import inclusive
+
+    raw = tmp_path / "samples.txt"
+    raw.write_text("main (service/__main__.py:50);Predictor.parse_batch (service/predictor.py:9);"
+                   "Encoder._run (service/predictor.py:3) 7\n"
+                   "main (service/__main__.py:50);f (a.py:1);f (a.py:2) 3\n")
+    total, counts = inclusive(raw)
+    assert total == 10
+    assert counts["main"] == 10 and counts["Predictor.parse_batch"] == counts["Encoder._run"] == 7
+    assert counts["f"] == 3  # a recursive frame is not counted twice
