@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -119,8 +120,9 @@ def added_latency(stack: Stack, texts: list[str], args: argparse.Namespace) -> l
     for name, outcomes in runs.items():
         ok = [o for o in outcomes if o.status == 200]
         rt, server = [o.round_trip_ms for o in ok], [o.server_ms for o in ok]
-        rows.append(f"| {name} | {len(ok)}/{len(outcomes)} | {pct(rt, 50):.2f} | {pct(rt, 99):.2f} | "
-                    f"{pct(server, 50):.2f} | {pct(server, 99):.2f} |")
+        others = Counter(o.status for o in outcomes if o.status != 200)  # 0: no answer (transport error)
+        rows.append(f"| {name} | {len(ok)}/{len(outcomes)} | {dict(sorted(others.items())) or '-'} | "
+                    f"{pct(rt, 50):.2f} | {pct(rt, 99):.2f} | {pct(server, 50):.2f} | {pct(server, 99):.2f} |")
     return rows
 
 
@@ -161,8 +163,8 @@ def main(argv: list[str] | None = None) -> None:
         print_tables(rounds)
         latency = added_latency(stack, texts, args)
     print(f"\nat {args.rate:g} requests/s (Poisson), {args.turns} turns of {args.seconds / 2:g} s each\n")
-    print("| path | answered 200 | round trip p50 ms | p99 ms | server p50 ms | server p99 ms |")
-    print("\n".join(["|---|---|---|---|---|---|", *latency]))
+    print("| path | answered 200 | other statuses | round trip p50 ms | p99 ms | server p50 ms | server p99 ms |")
+    print("\n".join(["|---|---|---|---|---|---|---|", *latency]))
 
 
 if __name__ == "__main__":
