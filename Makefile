@@ -8,7 +8,7 @@ LM ?= checkpoints/elmol-lm-epoch3.pt
 
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-server results loadtest clean \
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
-	skill-example skill-study bench-skills distil distil-snips profile-server
+	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -104,6 +104,10 @@ bench-server: $(STAMP)
 profile-server: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[profile]'
 	$(PY) -m bench.profile_server --target int8-loop --rate 170 --seconds 15
+
+## requests lost while replicas stop and start behind HAProxy, without and with the drain (needs Docker)
+bench-failover: $(STAMP)
+	$(PY) -m bench.failover
 
 ## throughput through HAProxy over 1 and 2 replicas, and the latency it adds (needs Docker)
 bench-replicas: $(STAMP)

@@ -56,7 +56,8 @@ class Stack:
 
 
 @contextmanager
-def scale_stack(cpuset: str | None) -> Iterator[Stack]:
+def scale_stack(cpuset: str | None, settings: dict[str, str] | None = None) -> Iterator[Stack]:
+    """The profile with 2 replicas, every port on an ephemeral 127.0.0.1 port; ``settings``: ELMOL_* for compose."""
     pin = [f'    cpuset: "{cpuset}"'] if cpuset else []
     override = ["services:", "  api:", *pin, "    ports:", '      - "127.0.0.1::8000"',
                 "  lb:", *pin, "    ports: !override", '      - "127.0.0.1::8080"']
@@ -64,6 +65,7 @@ def scale_stack(cpuset: str | None) -> Iterator[Stack]:
         path = Path(tmp) / "compose.bench.yml"
         path.write_text("\n".join(override) + "\n")
         stack = Stack(path)
+        stack.env.update(settings or {})
         try:
             stack.run("up", "-d", "--build", "--wait", "--scale", "api=2", "lb", timeout=900)
             yield stack
