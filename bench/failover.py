@@ -38,10 +38,11 @@ def while_running(client: httpx.Client, texts: list[str], command: list[str], af
     """Statuses of requests sent back to back while ``command`` runs, then for ``after_s`` seconds."""
     out: list[int] = []
     with ThreadPoolExecutor(1) as pool:
-        running = pool.submit(subprocess.run, command, check=True, capture_output=True, timeout=60)
+        running = pool.submit(subprocess.run, command, capture_output=True, text=True, timeout=60)
         while not running.done():
             out.append(status(client, texts[len(out) % len(texts)]))
-        running.result()
+    if running.result().returncode != 0:
+        raise RuntimeError(f"{command} failed: {running.result().stderr}")
     until = time.monotonic() + after_s
     while time.monotonic() < until:
         out.append(status(client, texts[len(out) % len(texts)]))

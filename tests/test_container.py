@@ -12,7 +12,6 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import httpx
 import pytest
 from conftest import MODEL_DIR, REPO, free_port
 
+from bench.failover import status, while_running
 from elmol_nlu.manifest import load_manifest
 
 pytestmark = pytest.mark.container
@@ -234,20 +234,12 @@ def scaled(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def parse_status(client: httpx.Client) -> int:
-    try:
-        return client.post("/parse", json={"text": "wake me up at seven tomorrow"}).status_code
-    except httpx.HTTPError:
-        return 0
+    return status(client, "wake me up at seven tomorrow")
 
 
 def statuses_while(client: httpx.Client, command: list[str]) -> list[int]:
     """``/parse`` statuses of requests sent back to back while ``command`` runs (it must succeed)."""
-    with ThreadPoolExecutor(1) as pool:
-        running = pool.submit(subprocess.run, command, capture_output=True, timeout=60)
-        statuses = []
-        while not running.done():
-            statuses.append(parse_status(client))
-        assert running.result().returncode == 0, running.result().stderr
+    statuses = while_running(client, ["wake me up at seven tomorrow"], command, after_s=0)
     assert statuses, f"no request was sent while {command} ran"
     return statuses
 
