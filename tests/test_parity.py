@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from conftest import MASSIVE, TinyModel, onnx_test_metrics
 
@@ -42,6 +43,14 @@ def test_export_writes_a_verified_manifest(tiny_model: TinyModel) -> None:
     assert set(manifest.metrics) == {"dev", "test"}
     assert raw["parity"]["ok"] is True and raw["parity"]["utterances"] == 200
     assert raw["parity"]["batch_sizes"] == [1, 8]
+
+
+def test_exported_graphs_reverse_with_one_node_per_reversal(tiny_model: TinyModel) -> None:
+    # Each biLSTM reverses its input and its backward output within the lengths: ONNX's ReverseSequence,
+    # not the gather PyTorch runs (a dozen nodes each, which cost more than their arithmetic at batch 1).
+    for graph, n_reversals in (("encoder.onnx", 2), ("heads.onnx", 4), ("encoder.int8.onnx", 2)):
+        ops = [n.op_type for n in onnx.load(str(tiny_model.model_dir / graph)).graph.node]
+        assert ops.count("ReverseSequence") == n_reversals and "GatherElements" not in ops, graph
 
 
 def test_parity_at_batch_1_and_8(tiny_model: TinyModel) -> None:

@@ -10,6 +10,7 @@ or in a padded batch.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -76,19 +77,45 @@ class CharCNN(nn.Module):
         return self.proj(x).reshape(batch, time, -1)  # (B, T, proj_dim)
 
 
-def reversal_index(lengths: torch.Tensor, time: int) -> torch.Tensor:
+class Reversal(NamedTuple):
+    """How to reverse each sequence of a batch within its length: the gather positions, and the lengths
+    (which the exported graph uses instead: one ReverseSequence node for the dozen of the gather)."""
+
+    index: torch.Tensor  # (B, T)
+    lengths: torch.Tensor  # (B,)
+
+
+def reversal_index(lengths: torch.Tensor, time: int) -> Reversal:
     """(B, T) positions that reverse each sequence over its first ``lengths[b]`` steps; padding stays last.
 
     Computed once per forward pass and shared by every reversal (fewer nodes in the exported graph).
     """
     steps = torch.arange(time, device=lengths.device).unsqueeze(0)  # (1, T)
     last = lengths.unsqueeze(1) - 1  # (B, 1)
-    return torch.where(steps <= last, last - steps, steps)
+    return Reversal(torch.where(steps <= last, last - steps, steps), lengths)
 
 
-def reverse(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Gather (B, T, D) along time with a ``reversal_index``."""
+def _gather_time(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x.gather(1, index.unsqueeze(2).expand(-1, -1, x.shape[2]))
+
+
+class _ReverseSequence(torch.autograd.Function):
+    """The gather in PyTorch; ONNX's ReverseSequence (the same semantics: padding stays in place) when exported."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, index: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return _gather_time(x, index)
+
+    @staticmethod
+    def symbolic(g: Any, x: Any, index: Any, lengths: Any) -> Any:
+        return g.op("ReverseSequence", x, lengths, batch_axis_i=0, time_axis_i=1)
+
+
+def reverse(x: torch.Tensor, reversal: Reversal) -> torch.Tensor:
+    """Reverse (B, T, D) along time within each sequence's length, as ``reversal`` says."""
+    if torch.onnx.is_in_onnx_export():
+        return _ReverseSequence.apply(x, reversal.index, reversal.lengths)
+    return _gather_time(x, reversal.index)
 
 
 def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -141,9 +168,9 @@ class ELMoEncoder(nn.Module):
     def contextualize(self, tokens: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
         """The layers from context-free token vectors (B, T, D), which serving caches per word."""
         x = self.dropout(tokens)
-        index = reversal_index(lengths, tokens.shape[1])
+        reversal = reversal_index(lengths, tokens.shape[1])
         fwd = self.forward_lm(x)
-        bwd = [reverse(h, index) for h in self.backward_lm(reverse(x, index))]
+        bwd = [reverse(h, reversal) for h in self.backward_lm(reverse(x, reversal))]
         return [torch.cat([tokens, tokens], dim=2)] + [torch.cat(pair, dim=2) for pair in zip(fwd, bwd, strict=True)]
 
     def layer_groups(self) -> list[list[nn.Parameter]]:

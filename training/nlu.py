@@ -14,7 +14,7 @@ from torch import nn
 from elmol_nlu.vocab import Vocab
 from training.crf import CRF
 from training.embedders import make_embedder
-from training.lm import LMConfig, ScalarMix, reversal_index, reverse
+from training.lm import LMConfig, Reversal, ScalarMix, reversal_index, reverse
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,11 @@ class BiLSTM(nn.Module):
         self.fwd = nn.LSTM(input_dim, hidden, batch_first=True)
         self.bwd = nn.LSTM(input_dim, hidden, batch_first=True)
 
-    def forward(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """x (B, T, D) and its ``reversal_index`` (B, T) -> (B, T, 2*hidden)."""
+    def forward(self, x: torch.Tensor, reversal: Reversal) -> torch.Tensor:
+        """x (B, T, D) and its ``reversal_index`` -> (B, T, 2*hidden)."""
         f, _ = self.fwd(x)
-        b, _ = self.bwd(reverse(x, index))
-        return torch.cat([f, reverse(b, index)], dim=2)
+        b, _ = self.bwd(reverse(x, reversal))
+        return torch.cat([f, reverse(b, reversal)], dim=2)
 
 
 def lengths_to_mask(lengths: torch.Tensor, time: int) -> torch.Tensor:
@@ -105,14 +105,14 @@ class JointNLU(nn.Module):
     def heads(self, layers: list[torch.Tensor], lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         time = layers[0].shape[1]
         mask = lengths_to_mask(lengths, time).unsqueeze(2)  # (B, T, 1)
-        index = reversal_index(lengths, time)  # the same graph nodes as the encoder's, merged by ORT
+        reversal = reversal_index(lengths, time)
         x = self.embed_dropout(self.mix(layers))
-        h = self.dropout(self.shared(x, index))  # (B, T, 2*shared)
+        h = self.dropout(self.shared(x, reversal))  # (B, T, 2*shared)
         pooled = [max_mean_pool(h, mask, lengths)]
         if self.cfg.pool_embeddings:
             pooled.append(max_mean_pool(x, mask, lengths))
         intent_logits = self.intent_mlp(torch.cat(pooled, dim=1))
-        s = self.dropout(self.slot_lstm(h, index))
+        s = self.dropout(self.slot_lstm(h, reversal))
         return intent_logits, self.slot_out(s)
 
     def encoder_groups(self) -> list[list[nn.Parameter]]:
