@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -16,25 +15,23 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.admin import admin_router, on_sighup, reload_in_background
+from service.answers import full_answer, to_json
 from service.batcher import MicroBatcher, OverloadedError
 from service.drain import DRAINING
-from service.input_guard import INPUT_ERRORS, JSON_ROUTES, InputGuardMiddleware
+from service.input_guard import INPUT_ERRORS, JSON_ROUTES, InputGuardMiddleware, validation_error_response
 from service.metrics import Metrics
-from service.predictor import Parse, Selection
+from service.parse_endpoint import DEADLINE_HEADER, ParseEndpoint
+from service.predictor import Selection
 from service.schemas import (
     BatchParseRequest,
     BatchParseResponse,
     Health,
-    IntentOut,
-    ModelOut,
     ParseOptions,
     ParseRequest,
     ParseResponse,
     Ready,
     SkillOut,
     SkillsResponse,
-    SlotOut,
-    TokenOut,
 )
 from service.serving import Reloader, Serving, load_serving
 from service.settings import Settings
@@ -65,17 +62,6 @@ def check_text(text: str, loc: list, max_chars: int) -> None:
     # so there is nothing more to check before the predictor tokenizes it.
 
 
-MIN_TAG_PROBABILITY = 1e-3  # token tag probabilities below this are left out of detail=tokens answers
-NO_TOKEN_DETAIL = {"tokens": {"__all__": {"tag_probabilities"}}}  # what answers leave out unless detail=tokens
-
-
-def excluded(options: ParseOptions) -> dict | None:
-    """What an answer leaves out: token tag probabilities unless detail=tokens, per_skill unless asked for."""
-    if not options.per_skill:
-        return {**NO_TOKEN_DETAIL, "per_skill": True} if options.detail != "tokens" else {"per_skill": True}
-    return {**NO_TOKEN_DETAIL, "per_skill": {"__all__": NO_TOKEN_DETAIL}} if options.detail != "tokens" else None
-
-
 def selection_of(options: ParseOptions, current: Serving) -> Selection:
     """The request's skills, checked against those loaded (422 naming the unknown one)."""
     selection = Selection(tuple(dict.fromkeys(options.skills)) if options.skills else None, options.per_skill)
@@ -92,32 +78,6 @@ def check_top_k(options: ParseOptions, default: int, n_intents: int) -> int:
         raise invalid(["body", "top_k"], f"top_k is {top_k} but the model has {n_intents} intents: send 1 to "
                                          f"{n_intents}")
     return min(top_k, n_intents)
-
-
-def to_response(parse: Parse, model: ModelOut, top_k: int, threshold: float, detail: str,
-                models: dict[str, ModelOut] | None = None) -> ParseResponse:
-    """``models`` (by skill) for the per-skill answers, when the parse has them."""
-    fallback = parse.confidence < threshold or not parse.claimed
-    per_skill = None
-    if parse.per_skill is not None and models is not None:
-        per_skill = [to_response(p, models[name], top_k, threshold, detail) for name, p in parse.per_skill.items()]
-    per_token = parse.token_tag_probabilities(MIN_TAG_PROBABILITY) if detail == "tokens" else None
-    return ParseResponse(
-        text=parse.text,
-        intent=None if fallback else IntentOut(name=parse.intent, confidence=parse.confidence),
-        intent_ranking=[IntentOut(name=n, confidence=c) for n, c in parse.intent_ranking(top_k)],
-        fallback=fallback,
-        sequence_confidence=parse.sequence_confidence,
-        slots=[SlotOut(name=s.name, value=s.value, start=s.start, end=s.end, confidence=s.confidence)
-               for s in parse.slots],
-        tokens=[TokenOut(text=t.text, start=t.start, end=t.end,
-                         tag_probabilities=per_token[i] if per_token else None)
-                for i, t in enumerate(parse.tokens)],
-        tags=parse.tags,
-        skill=parse.skill,
-        model=model,
-        per_skill=per_skill,
-    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -146,7 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     metrics = Metrics()
     # The last added runs first: timing wraps the input guard (413, 415), which wraps the early shed (503),
-    # so their answers are timed and counted too.
+    # which wraps /parse itself (before FastAPI's routing), so their answers are timed and counted too.
+    app.add_middleware(ParseEndpoint, handle=lambda *args: answer_parse(*args))
     app.add_middleware(EarlyShedMiddleware, path="/parse")
     app.add_middleware(InputGuardMiddleware, max_bytes=settings.max_body_bytes, json_paths=JSON_ROUTES)
     app.add_middleware(TimingMiddleware, budget_ms=settings.latency_budget_ms, metrics=metrics,
@@ -154,11 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        # FastAPI's own handler echoes the offending input back, which fails to encode for the NaN,
-        # Infinity and lone surrogates Python's JSON parser accepts (a 500); the message needs no echo.
-        detail = [{"type": e["type"], "loc": e["loc"], "msg": e["msg"]} for e in exc.errors()]
-        return Response(json.dumps({"detail": detail}, ensure_ascii=True), status_code=422,
-                        media_type="application/json")
+        return validation_error_response(exc.errors())
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -192,36 +149,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         current = serving()
         return Ready(status="ready", model=current.model, metrics=current.predictor.manifest.metrics)
 
-    # Both parse routes build their pydantic response themselves and return its JSON (pydantic-core's
-    # serializer): FastAPI would otherwise validate the returned model again and encode it in Python,
-    # which cost more than the model run. ``response_model`` still documents the body in /docs.
-    @app.post("/parse", response_model=ParseResponse, summary="Intent and slots of one utterance",
-              responses={**INPUT_ERRORS, 503: {"description": "over capacity: the answer could not be due within "
-                                                             "the deadline; retry after Retry-After seconds"}})
-    async def parse(request: ParseRequest, http: Request, deadline_ms: Annotated[float | None, Header(
-            alias="X-Deadline-Ms", gt=0, description="answer within this many ms of arrival, or get a 503; "
-                                                     "at most the server's latency budget")] = None) -> Response:
-        # The micro-batcher runs the model with whatever other requests are waiting (in its thread, or on
-        # the event loop with ELMOL_INFERENCE_THREADS=0); work that could not finish by the deadline comes
-        # back as OverloadedError.
+    async def answer_parse(request: ParseRequest, deadline_ms: float | None, started: float) -> Response:
+        """POST /parse, validated (by ``ParseEndpoint``): the micro-batcher runs the model with whatever other
+        requests are waiting (in its thread, or on the event loop with ELMOL_INFERENCE_THREADS=0); work that
+        could not finish by the deadline comes back as OverloadedError, a 503."""
         check_text(request.text, ["body", "text"], settings.max_text_chars)
         current = serving()  # 503 while loading
         selection = selection_of(request, current)
         top_k = check_top_k(request, settings.intent_ranking, current.max_intents)
         budget_ms = min(deadline_ms or settings.latency_budget_ms, settings.latency_budget_ms)
-        deadline = http.state.request_started + budget_ms / 1000
+        deadline = started + budget_ms / 1000
         try:
             result, made_by = await app.state.batcher.parse(request.text, deadline, selection)
         except OverloadedError as e:
             return overloaded_response(e)
-        models = made_by.models
-        body = to_response(result, models[result.skill], top_k, settings.intent_threshold, request.detail, models)
-        payload = body.model_dump_json(exclude=excluded(request))
+        payload = to_json(full_answer(result, made_by.models, top_k, settings.intent_threshold, request.detail,
+                                      request.per_skill))
         if late := too_late(deadline):  # estimate wrong or loop behind: never serve late
             return overloaded_response(late)
         if settings.log_texts:
             log.info("parsed", extra={"text": request.text, "intent": result.intent, "tags": result.tags})
         return Response(payload, media_type="application/json")
+
+    # ParseEndpoint answers POST /parse before routing; the route is declared for /docs (and answers the same
+    # way if reached). Both parse routes encode their answer themselves (service.answers): ``response_model``
+    # documents the body.
+    @app.post("/parse", response_model=ParseResponse, summary="Intent and slots of one utterance",
+              responses={**INPUT_ERRORS, 503: {"description": "over capacity: the answer could not be due within "
+                                                             "the deadline; retry after Retry-After seconds"}})
+    async def parse(request: ParseRequest, http: Request, deadline_ms: Annotated[float | None, Header(
+            alias=DEADLINE_HEADER, gt=0, description="answer within this many ms of arrival, or get a 503; "
+                                                     "at most the server's latency budget")] = None) -> Response:
+        return await answer_parse(request, deadline_ms, http.state.request_started)
 
     @app.post("/parse/batch", response_model=BatchParseResponse, summary="Intent and slots of several utterances",
               responses={**INPUT_ERRORS, 503: {"description": "over capacity, as for /parse: the batch is admitted, "
@@ -242,12 +201,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except OverloadedError as e:
             return overloaded_response(e)
         made_by = answers[0][1]  # one model call: every answer comes from the same serving
-        models = made_by.models
-        results = [to_response(p, models[p.skill], top_k, settings.intent_threshold, request.detail, models)
+        results = [full_answer(p, made_by.models, top_k, settings.intent_threshold, request.detail, request.per_skill)
                    for p, _ in answers]
-        body = BatchParseResponse(results=results, model=made_by.model)
-        exclude = excluded(request)
-        payload = body.model_dump_json(exclude={"results": {"__all__": exclude}} if exclude else None)
+        payload = to_json({"results": results, "model": made_by.model})
         if late := too_late(deadline):
             return overloaded_response(late)
         return Response(payload, media_type="application/json")

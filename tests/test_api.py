@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from elmol_nlu.manifest import load_manifest
 from service.app import create_app
+from service.schemas import BatchParseResponse, ParseResponse
 from service.settings import Settings
 
 GOOD = "wake me up at seven am tomorrow"
@@ -138,6 +139,43 @@ def test_batch_of_64_is_accepted(client: TestClient) -> None:
     assert r.status_code == 200 and len(r.json()["results"]) == 64
 
 
+NO_TOKEN_DETAIL = {"tokens": {"__all__": {"tag_probabilities"}}}
+
+
+def schema_exclusions(detail: str, per_skill: bool) -> dict | None:
+    """What the schema's serialization of an answer leaves out: token tag probabilities unless detail=tokens,
+    per_skill unless asked for (each nested answer keeps a null per_skill of its own)."""
+    if not per_skill:
+        return {**NO_TOKEN_DETAIL, "per_skill": True} if detail != "tokens" else {"per_skill": True}
+    return {**NO_TOKEN_DETAIL, "per_skill": {"__all__": NO_TOKEN_DETAIL}} if detail != "tokens" else None
+
+
+@pytest.mark.parametrize("detail", ["slots", "tokens"])
+@pytest.mark.parametrize("per_skill", [False, True])
+def test_answers_are_exactly_what_the_response_schema_serializes(client: TestClient, detail: str,
+                                                                 per_skill: bool) -> None:
+    # service.answers writes the JSON without building the pydantic models: validated back into ParseResponse
+    # and serialized again, each answer must come out byte for byte (no key missing, extra, renamed or reordered)
+    texts = [GOOD, "play some jazz", "?!", "what's the weather like in new york city this weekend", "😀 ok"]
+    options = {"detail": detail, "per_skill": per_skill, "top_k": 3}
+    exclusions = schema_exclusions(detail, per_skill)
+    for text in texts:
+        r = client.post("/parse", json={"text": text, **options})
+        assert r.status_code == 200, r.text
+        assert ParseResponse.model_validate_json(r.content).model_dump_json(exclude=exclusions).encode() == r.content
+    r = client.post("/parse/batch", json={"texts": texts, **options})
+    assert r.status_code == 200, r.text
+    batch = BatchParseResponse.model_validate_json(r.content)
+    again = batch.model_dump_json(exclude={"results": {"__all__": exclusions}} if exclusions else None)
+    assert again.encode() == r.content
+
+
+def test_body_and_header_errors_are_reported_together(client: TestClient) -> None:
+    r = client.post("/parse", json={"text": GOOD, "top_k": 0}, headers={"X-Deadline-Ms": "soon"})
+    assert r.status_code == 422
+    assert [e["loc"] for e in r.json()["detail"]] == [["body", "top_k"], ["header", "X-Deadline-Ms"]]
+
+
 BAD_PARSE: dict[str, tuple[str, str | None]] = {
     # name: (raw body, content type) -> must be a 4xx with a JSON detail
     "empty text": ('{"text": ""}', "application/json"),
@@ -176,6 +214,18 @@ def test_bad_parse_requests(client: TestClient, case: str) -> None:
     if isinstance(r.json()["detail"], list):  # validation errors say where and what
         assert all({"loc", "msg"} <= set(e) for e in r.json()["detail"])
     assert client.post("/parse", json={"text": GOOD}).status_code == 200  # still serving
+
+
+@pytest.mark.parametrize(("body", "status", "hint"), [
+    (b'{"text": "play \xff\xfe jazz"}', 422, "not UTF-8"),
+    (b"", 422, "empty body"),
+    (b'{"text": "play \\ud800 jazz"}', 422, "unpaired surrogate"),  # read again by Python's json
+    (json.dumps({"text": "play some jazz"}).encode("utf-16"), 200, "play some jazz"),  # as FastAPI read it
+])
+def test_bodies_pydantic_core_refuses_as_json_get_what_fastapi_gave(client: TestClient, body: bytes, status: int,
+                                                                     hint: str) -> None:
+    r = client.post("/parse", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == status and hint in r.text, r.text
 
 
 def test_bad_text_messages_say_what_to_send(client: TestClient) -> None:

@@ -9,7 +9,8 @@ from conftest import MODEL_DIR
 from fastapi.testclient import TestClient
 
 from elmol_nlu.manifest import load_manifest
-from service.app import MIN_TAG_PROBABILITY, create_app
+from service.answers import MIN_TAG_PROBABILITY
+from service.app import create_app
 from service.settings import Settings
 
 TEXT = "wake me up at seven am tomorrow"

@@ -130,7 +130,7 @@ def test_skills_are_listed_and_answer_parse(skills_client: tuple[TestClient, Pat
 
 
 @pytest.mark.parametrize("skills, hint", [(["nope"], "unknown skill 'nope'"), ([], "at least 1"),
-                                          ("tiny-skill", "valid list")])
+                                          ("tiny-skill", "valid array")])
 def test_a_bad_skill_selection_gets_422(skills_client: tuple[TestClient, Path], skills: object, hint: str) -> None:
     c, _ = skills_client
     r = c.post("/parse", json={"text": "play jazz", "skills": skills})
