@@ -145,12 +145,13 @@ class Encoder:
         """
         lengths = np.array([len(toks) for toks in token_lists], dtype=np.int64)
         vectors = self.token_cache.lookup([t.text for toks in token_lists for t in toks])
-        tokens = np.zeros((len(token_lists), int(lengths.max()), vectors.shape[1]), dtype=np.float32)
-        tokens[np.arange(tokens.shape[1])[None, :] < lengths[:, None]] = vectors  # padding stays 0: masked out
-        if self.precision == "fp32":
+        if self.precision == "fp32" and len(token_lists) > 1:
+            tokens = np.zeros((len(token_lists), int(lengths.max()), vectors.shape[1]), dtype=np.float32)
+            tokens[np.arange(tokens.shape[1])[None, :] < lengths[:, None]] = vectors  # padding stays 0: masked out
             return [Chunk(self._run(tokens, lengths), lengths, slice(0, len(lengths)))]
-        return [Chunk(self._run(tokens[i : i + 1, :n], lengths[i : i + 1]), lengths[i : i + 1], slice(i, i + 1))
-                for i, n in enumerate(lengths)]
+        ends = np.cumsum(lengths).tolist()  # one sentence a call: its rows of ``vectors``, no padding
+        return [Chunk(self._run(vectors[None, end - n : end], lengths[i : i + 1]), lengths[i : i + 1], slice(i, i + 1))
+                for i, (n, end) in enumerate(zip(lengths.tolist(), ends, strict=True))]
 
     def _run(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"tokens": tokens, "lengths": lengths})[0]
@@ -182,7 +183,10 @@ class SkillHeads:
         return self.out_of_skill is None or int(probs.argmax()) != self.out_of_skill
 
     def run(self, chunks: list[Chunk], batch: int, time: int) -> tuple[np.ndarray, np.ndarray]:
-        """Raw outputs for the encoded batch: logits (batch, I), emissions (batch, time, K), padding 0."""
+        """Raw outputs for the encoded batch: logits (batch, I), emissions (batch, time, K); emissions past a
+        sentence's length are padding, whatever their values (read each sentence's first rows)."""
+        if len(chunks) == 1 and chunks[0].layers.shape[2] == time:  # the whole batch in one call: as it comes
+            return tuple(self.session.run(None, {"layers": chunks[0].layers, "lengths": chunks[0].lengths}))
         logits = np.zeros((batch, len(self.manifest.intents)), dtype=np.float32)
         emissions = np.zeros((batch, time, len(self.manifest.tags)), dtype=np.float32)
         for chunk in chunks:
@@ -287,7 +291,8 @@ class Predictor:
         return new
 
     def run(self, token_lists: list[list[Token]]) -> tuple[np.ndarray, np.ndarray]:
-        """The primary skill's raw outputs for tokenised sentences: logits (B, I), emissions (B, T, K)."""
+        """The primary skill's raw outputs for tokenised sentences: logits (B, I), emissions (B, T, K) (rows past a
+        sentence's length are padding)."""
         chunks = self.encoder.encode(token_lists)
         return self.primary.run(chunks, len(token_lists), max(len(t) for t in token_lists))
 

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
                                           "'Bearer <token>'")
     log_level: str = "info"
     log_format: Literal["json", "text"] = Field("json", description="json: one object per line, with request_id")
+    opentelemetry: bool = Field(False, description="FastAPI's native OpenTelemetry traces, metrics and logs, for "
+                                "a configured provider; off, no request pays its check (Prometheus metrics are "
+                                "at /metrics either way)")
     access_log: bool = Field(False, description="one log line per request (method, path, status, ms)")
     log_texts: bool = Field(False, description="log each utterance and its intent: off by default, for privacy")
 
