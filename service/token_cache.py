@@ -30,15 +30,17 @@ class TokenVectorCache:
         self._warm_rows = {w: i for i, w in enumerate(words)}
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = self.misses = 0
+        self.misses = 0  # words computed by the token graph (new to the cache)
 
     def __len__(self) -> int:
         return len(self._warm_rows) + len(self._recent)
 
     def lookup(self, words: list[str]) -> np.ndarray:
         keys = [normalize(w) for w in words]
-        out = np.empty((len(keys), self.dim), dtype=np.float32)
         rows = [self._warm_rows.get(k, -1) for k in keys]
+        if min(rows, default=0) >= 0:  # all training words, as most are: one gather, no lock
+            return self._warm[rows]
+        out = np.empty((len(keys), self.dim), dtype=np.float32)
         warm = [i for i, r in enumerate(rows) if r >= 0]
         out[warm] = self._warm[[rows[i] for i in warm]]
         missing: dict[str, list[int]] = {}
@@ -53,7 +55,6 @@ class TokenVectorCache:
                     self._recent.move_to_end(keys[i])
                     out[i] = vector
             self.misses += len(missing)
-            self.hits += len(keys) - sum(len(p) for p in missing.values())
         if missing:
             self._fill(missing, out)
         return out
