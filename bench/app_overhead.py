@@ -1,0 +1,111 @@
+"""What the app costs per /parse besides the model, in process: ASGI calls straight into it, no sockets.
+
+    python -m bench.app_overhead                       # both batcher modes, 2,000 requests each, 3 rounds
+    python -m bench.app_overhead --modes 0 --n 5000
+
+Builds the real app (``create_app``, lifespan run, shipped model), then awaits it with one POST /parse at
+a time, MASSIVE test utterances (seed 0), and times the whole request and, apart, the predictor's
+``parse_batch`` inside it. The difference is the app's own work: middleware, validation, batcher hand-off,
+answer encoding. No network and no uvicorn (``bench.latency`` and ``bench.server`` measure those), so the
+figure moves only with the app's code and the machine. Prints a line per round; writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.corpus import DEFAULT_DATA, load_texts
+
+HEADERS = [(b"host", b"bench"), (b"content-type", b"application/json")]
+
+
+async def call(app: Any, body: bytes) -> int:
+    """One POST /parse through the ASGI app; returns the status."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/parse", "raw_path": b"/parse", "query_string": b"", "root_path": "",
+             "headers": [*HEADERS, (b"content-length", str(len(body)).encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000)}
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    status = 0
+
+    async def receive() -> dict:
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()  # no disconnect: the request is answered first
+        raise AssertionError("unreachable")
+
+    async def send(message: dict) -> None:
+        nonlocal status
+        status = message.get("status", status)
+
+    await app(scope, receive, send)
+    return status
+
+
+async def rounds(mode: str, model_dir: Path, texts: list[str], n: int, n_rounds: int) -> list[tuple[float, float]]:
+    """(ms per request, ms of it in the predictor) for each round."""
+    os.environ["ELMOL_INFERENCE_THREADS"] = mode
+    from service import predictor
+    from service.app import create_app
+    from service.settings import Settings
+
+    spent = [0.0]
+    parse_batch = predictor.Predictor.parse_batch
+
+    def timed(self: predictor.Predictor, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return parse_batch(self, *args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - started
+
+    predictor.Predictor.parse_batch = timed  # type: ignore[method-assign]
+    try:
+        app = create_app(Settings(model_dir=model_dir))
+        bodies = [json.dumps({"text": t}).encode() for t in texts]
+        results = []
+        async with app.router.lifespan_context(app):
+            for body in bodies[:300]:  # warm up: caches, first allocations
+                await call(app, body)
+            for r in range(n_rounds):
+                chunk = [bodies[(300 + r * n + i) % len(bodies)] for i in range(n)]
+                spent[0] = 0.0
+                started = time.perf_counter()
+                statuses = [await call(app, body) for body in chunk]
+                wall = time.perf_counter() - started
+                if set(statuses) != {200}:
+                    raise SystemExit(f"statuses {sorted(set(statuses))}: the app did not answer every request")
+                results.append((1000 * wall / n, 1000 * spent[0] / n))
+        return results
+    finally:
+        predictor.Predictor.parse_batch = parse_batch  # type: ignore[method-assign]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.app_overhead", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", type=Path, default=Path("models/default"))
+    p.add_argument("--modes", nargs="+", default=["1", "0"], help="ELMOL_INFERENCE_THREADS values")
+    p.add_argument("--n", type=int, default=2000, help="requests per round")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    texts = load_texts(DEFAULT_DATA, args.seed)
+    for mode in args.modes:
+        results = asyncio.run(rounds(mode, args.model_dir, texts, args.n, args.rounds))
+        for wall, model in results:
+            print(f"ELMOL_INFERENCE_THREADS={mode}: {wall:.3f} ms a request, {model:.3f} in the predictor, "
+                  f"{wall - model:.3f} the app's own")
+        print(f"ELMOL_INFERENCE_THREADS={mode}: median of {args.rounds} rounds, the app's own "
+              f"{statistics.median(w - m for w, m in results):.3f} ms a request")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""A burst of many times capacity against the real server, with /health probed on its own connection.
+
+    python -m bench.burst                  # both batcher modes, two bursts each
+    python -m bench.burst --modes 0 --bursts 3
+
+5,000 /parse a second for a second (MASSIVE test utterances), and a /health probe every 0.1 s from
+another thread and connection; the server is not pinned (as in ``tests/test_overload.py``, which asserts
+on the same burst). Prints per burst the statuses, the answers served past the 50 ms budget and the
+slowest /health probe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from bench.corpus import DEFAULT_DATA, load_texts
+from bench.openloop import Outcome, open_loop
+from bench.process import serve
+
+
+def burst(base_url: str, rate: float = 5000, seconds: float = 1.0) -> tuple[Counter, list[Outcome], list[float]]:
+    """(statuses, outcomes, /health probe times in s) of one burst."""
+    texts = load_texts(DEFAULT_DATA, 0)[:500]
+    probes: list[float] = []
+
+    def probe() -> None:  # in its own thread and connection: the generator's event loop is saturated
+        with httpx.Client(base_url=base_url, timeout=10) as client:
+            for _ in range(10):
+                started = time.perf_counter()
+                client.get("/health").raise_for_status()
+                probes.append(time.perf_counter() - started)
+                time.sleep(0.1)
+
+    with ThreadPoolExecutor(1) as pool:
+        probing = pool.submit(probe)
+        outcomes = asyncio.run(open_loop(base_url, texts, rate=rate, seconds=seconds))
+        probing.result()
+    return Counter(o.status for o in outcomes), outcomes, probes
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.burst", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", type=Path, default=Path("models/default"))
+    p.add_argument("--modes", nargs="+", default=["1", "0"], help="ELMOL_INFERENCE_THREADS values")
+    p.add_argument("--bursts", type=int, default=2)
+    args = p.parse_args(argv)
+    for mode in args.modes:
+        with serve(args.model_dir, threads=1, cpus=None, env={"ELMOL_INFERENCE_THREADS": mode}) as url:
+            for _ in range(args.bursts):
+                statuses, outcomes, probes = burst(url)
+                late = sum(o.server_ms > 50 for o in outcomes if o.status == 200)
+                print(f"ELMOL_INFERENCE_THREADS={mode}: {dict(sorted(statuses.items()))}, {late} served past the "
+                      f"budget, slowest /health {max(probes):.2f} s")
+                time.sleep(3)  # the backlog drains
+
+
+if __name__ == "__main__":
+    main()
