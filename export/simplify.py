@@ -59,7 +59,6 @@ class _Graph:
     """Who produces each value, and the initializers, of a graph being rewritten."""
 
     def __init__(self, model: onnx.ModelProto) -> None:
-        self.graph = model.graph
         self.producer = {out: node for node in model.graph.node for out in node.output}
         self.initializers = {t.name: t for t in model.graph.initializer}
         consumers: dict[str, int] = {}
@@ -83,15 +82,19 @@ def _attributes(node: onnx.NodeProto) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _lstm_output(g: _Graph, value: str) -> onnx.NodeProto | None:
-    """The LSTM whose Y reaches ``value`` through Squeeze(axis 1) and Transpose(1, 0, 2): (B, T, H)."""
+def _time_major_of(g: _Graph, value: str) -> str | None:
+    """The value that ``value`` is the Transpose(1, 0, 2) of (batch and time swapped), else None."""
     transpose = g.made_by(value, "Transpose")
     if transpose is None or list(_attributes(transpose).get("perm", [])) != [1, 0, 2]:
         return None
-    squeeze = g.made_by(transpose.input[0], "Squeeze")
-    if squeeze is None or len(squeeze.input) < 2 or g.constant(squeeze.input[1]) is None:
-        return None
-    if g.constant(squeeze.input[1]).tolist() != [1]:
+    return transpose.input[0]
+
+
+def _lstm_output(g: _Graph, value: str) -> onnx.NodeProto | None:
+    """The LSTM whose Y reaches ``value`` through Squeeze(axis 1) and Transpose(1, 0, 2): (B, T, H)."""
+    squeeze = g.made_by(_time_major_of(g, value) or "", "Squeeze")
+    axes = g.constant(squeeze.input[1]) if squeeze is not None and len(squeeze.input) >= 2 else None
+    if axes is None or axes.tolist() != [1]:
         return None
     lstm = g.made_by(squeeze.input[0], "LSTM")
     plain = lstm is not None and _attributes(lstm).keys() <= {"hidden_size", "direction"}
@@ -100,14 +103,6 @@ def _lstm_output(g: _Graph, value: str) -> onnx.NodeProto | None:
     if len(lstm.input) != 4 or any(g.consumers.get(o, 0) for o in lstm.output[1:] if o):
         return None  # initial states, sequence_lens, or a used last state: not ours to merge
     return lstm if all(name in g.initializers for name in lstm.input[1:4]) else None
-
-
-def _lstm_input(g: _Graph, lstm: onnx.NodeProto) -> str | None:
-    """The (B, T, D) value an LSTM reads through Transpose(1, 0, 2)."""
-    transpose = g.made_by(lstm.input[0], "Transpose")
-    if transpose is None or list(_attributes(transpose).get("perm", [])) != [1, 0, 2]:
-        return None
-    return transpose.input[0]
 
 
 def _bidirectional_pair(g: _Graph, concat: onnx.NodeProto) -> tuple[onnx.NodeProto, onnx.NodeProto, str] | None:
@@ -119,8 +114,8 @@ def _bidirectional_pair(g: _Graph, concat: onnx.NodeProto) -> tuple[onnx.NodePro
     backward = _lstm_output(g, back.input[0]) if back is not None else None
     if forward is None or backward is None:
         return None
-    x = _lstm_input(g, forward)
-    reversed_x = g.made_by(_lstm_input(g, backward) or "", "ReverseSequence")
+    x = _time_major_of(g, forward.input[0])  # each LSTM reads (T, B, D): the Transpose of a (B, T, D) input
+    reversed_x = g.made_by(_time_major_of(g, backward.input[0]) or "", "ReverseSequence")
     same = reversed_x is not None and reversed_x.input[0] == x and reversed_x.input[1] == back.input[1]
     hidden = _attributes(forward).get("hidden_size")
     return (forward, backward, back.input[1]) if same and hidden == _attributes(backward).get("hidden_size") else None
