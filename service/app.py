@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     # The last added runs first: timing wraps the input guard (413, 415), which wraps the early shed (503),
     # which wraps /parse itself (before FastAPI's routing), so their answers are timed and counted too.
-    app.add_middleware(ParseEndpoint, handle=lambda *args: answer_parse(*args))
+    app.add_middleware(ParseEndpoint, handle=lambda *args: answer_parse(*args))  # defined with the routes below
     app.add_middleware(EarlyShedMiddleware, path="/parse")
     app.add_middleware(InputGuardMiddleware, max_bytes=settings.max_body_bytes, json_paths=JSON_ROUTES)
     app.add_middleware(TimingMiddleware, budget_ms=settings.latency_budget_ms, metrics=metrics,

@@ -3,9 +3,9 @@
 FastAPI's route machinery (exception middleware, routing, request object, dependency solving, its JSON
 decoding then validation) took more time per request than tokenizing and encoding an utterance. This
 endpoint does the same checks with the same models: the body is ``ParseRequest``, ``X-Deadline-Ms`` a positive
-number, and errors are the app's 422s. The FastAPI route
-of the same path stays declared for /docs and calls the same handler. It sits inside the timing, input guard
-and early shed middleware, so their checks, headers and metrics apply as to every route.
+number, and errors are the app's 422s. The FastAPI route of the same path stays declared for /docs and calls
+the same handler. It sits inside the timing, input guard and early shed middleware, so their checks, headers
+and metrics apply as to every route.
 """
 
 from __future__ import annotations
