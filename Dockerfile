@@ -1,4 +1,18 @@
-# The service image: onnxruntime and FastAPI only (no torch, no training data), non-root, health-checked.
+# The service image: onnxruntime and FastAPI only (no torch, no training data, no compiler), non-root,
+# health-checked. A build stage compiles the package's C extension (the CRF loops) into a wheel.
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# Python.h: the official image has it under /usr/local; a Debian-python image needs python3.11-dev for it
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && (python -c "import os, sys, sysconfig; sys.exit(not os.path.exists(sysconfig.get_path('include') + '/Python.h'))" \
+        || apt-get install -y --no-install-recommends python3.11-dev)
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY elmol_nlu ./elmol_nlu
+COPY service ./service
+RUN pip wheel --no-deps --wheel-dir /wheels . \
+    && python -c "import glob, sys, zipfile; sys.exit(not any(n.startswith('elmol_nlu/_crf') for n in zipfile.ZipFile(glob.glob('/wheels/*.whl')[0]).namelist()))"
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -10,10 +24,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     ELMOL_PORT=8000
 
 WORKDIR /app
-COPY docker/constraints.txt pyproject.toml README.md ./
-COPY elmol_nlu ./elmol_nlu
-COPY service ./service
-RUN pip install --constraint constraints.txt '.[service]' && rm -rf /app/elmol_nlu /app/service /app/build
+COPY docker/constraints.txt ./
+COPY --from=build /wheels /wheels
+RUN pip install --constraint constraints.txt "$(echo /wheels/elmol_nlu-*.whl)[service]" && rm -rf /wheels \
+    && python -c "from elmol_nlu import crf; assert crf.COMPILED, 'the CRF C loops did not install'"
 COPY models/default ./models/default
 
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app

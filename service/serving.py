@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
+from elmol_nlu import crf
 from elmol_nlu.manifest import MANIFEST, ManifestError
 from service.predictor import Parse, Predictor, Selection, SkillHeads
 from service.schemas import ModelOut
@@ -90,6 +91,8 @@ def load_serving(model_dir: Path, settings: Settings, skill_dirs: list[Path] | N
     m = predictor.manifest
     log.info("model %s %s (%s, %d cached words) loaded from %s in %.0f ms", m.name, m.version, predictor.precision,
              len(predictor.token_cache), model_dir, 1000 * (time.perf_counter() - started))
+    if not crf.COMPILED:
+        log.warning("CRF loops in numpy: elmol_nlu._crf was not built (no C compiler at install), ~0.1 ms more a parse")
     serving = Serving(predictor, model_out(predictor.primary, predictor.precision), Path(model_dir))
     for skill_dir in skill_dirs_in(settings.skills_dir) if skill_dirs is None else skill_dirs:
         try:

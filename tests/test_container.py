@@ -1,4 +1,5 @@
-"""The Docker image through compose: builds, becomes healthy, parses, has no torch, runs as non-root."""
+"""The Docker image through compose: builds, becomes healthy, parses, has no torch nor compiler but the compiled
+CRF loops, runs as non-root."""
 
 from __future__ import annotations
 
@@ -181,6 +182,13 @@ def test_image_has_no_torch_nor_training_code(compose: Compose) -> None:
     result = compose.run("exec", "-T", "nlu", "python", "-c", "import training", check=False)
     assert result.returncode != 0, "training code is in the image"
     compose.run("exec", "-T", "nlu", "python", "-c", "import service.predictor, onnxruntime")
+    result = compose.run("exec", "-T", "nlu", "sh", "-c", "command -v gcc cc", check=False)
+    assert not result.stdout.strip(), f"a compiler is in the image: {result.stdout}"
+
+
+def test_image_serves_with_the_compiled_crf_loops(compose: Compose) -> None:
+    out = compose.run("exec", "-T", "nlu", "python", "-c", "from elmol_nlu import crf; print(crf.COMPILED)").stdout
+    assert out.strip() == "True"
 
 
 def test_runs_as_non_root_on_a_read_only_filesystem(compose: Compose) -> None:
