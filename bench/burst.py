@@ -1,7 +1,7 @@
 """A burst of many times capacity against the real server, with /health probed on its own connection.
 
-    python -m bench.burst                  # both batcher modes, two bursts each
-    python -m bench.burst --modes 0 --bursts 3
+    python -m bench.burst                  # where the model runs: threads, hybrid (default), loop; two each
+    python -m bench.burst --targets int8-loop --bursts 3
 
 5,000 /parse a second for a second (MASSIVE test utterances), and a /health probe every 0.1 s from
 another thread and connection; the server is not pinned (as in ``tests/test_overload.py``, which asserts
@@ -23,7 +23,7 @@ import httpx
 from bench.corpus import DEFAULT_DATA, load_texts
 from bench.openloop import Outcome, open_loop
 from bench.process import serve
-from bench.server import BUDGET_MS
+from bench.server import BUDGET_MS, TARGETS
 
 
 def burst(base_url: str, rate: float = 5000, seconds: float = 1.0) -> tuple[Counter, list[Outcome], list[float]]:
@@ -50,18 +50,19 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.burst", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", type=Path, default=Path("models/default"))
-    p.add_argument("--modes", nargs="+", default=["1", "0"], help="ELMOL_INFERENCE_THREADS values")
+    p.add_argument("--targets", nargs="+", default=["int8-threads", "int8", "int8-loop"],
+                   choices=[name for name, (precision, _) in TARGETS.items() if precision == "int8"],
+                   help="bench.server's targets: the batcher settings")
     p.add_argument("--bursts", type=int, default=2)
     args = p.parse_args(argv)
-    for mode in args.modes:
-        with serve(args.model_dir, threads=1, cpus=None, env={"ELMOL_INFERENCE_THREADS": mode}) as url:
+    for name in args.targets:
+        with serve(args.model_dir, threads=1, cpus=None, env=TARGETS[name][1]) as url:
             for _ in range(args.bursts):
                 statuses, outcomes, probes = burst(url)
                 late = sum(o.server_ms > BUDGET_MS for o in outcomes if o.status == 200)
-                print(f"ELMOL_INFERENCE_THREADS={mode}: {dict(sorted(statuses.items()))}, {late} served past the "
-                      f"budget, slowest /health {max(probes):.2f} s")
+                print(f"{name}: {dict(sorted(statuses.items()))}, {late} served past the budget, slowest /health "
+                      f"{max(probes):.2f} s")
                 time.sleep(3)  # the backlog drains
-
 
 if __name__ == "__main__":
     main()

@@ -40,9 +40,11 @@ LOAD_STEPS = (0.25, 0.5, 0.75, 1.0, 1.5)
 BUDGET_MS = 50.0  # the service's default latency budget
 # name: (graph precision, extra settings); "bare" is the constant-answer app
 TARGETS: dict[str, tuple[str, dict[str, str]]] = {
-    "int8": ("int8", {}),  # the service's defaults
+    "int8": ("int8", {}),  # the service's defaults: on the loop while few are in progress, else the thread
+    "int8-threads": ("int8", {"ELMOL_LOOP_MAX_IN_PROGRESS": "0"}),  # always the batcher thread
     "fp32": ("fp32", {}),
     "int8-loop": ("int8", {"ELMOL_INFERENCE_THREADS": "0"}),  # the model on the event loop
+    "int8-hybrid2": ("int8", {"ELMOL_LOOP_MAX_IN_PROGRESS": "2"}),
     "int8-nofreeze": ("int8", {"ELMOL_FREEZE_HEAP": "false"}),
     "bare": ("", {}),
 }

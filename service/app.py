@@ -89,8 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reloader = Reloader(load_serving(settings.model_dir, settings), settings)
         # The batcher asks for the current model at each batch: a reload takes effect from the next one.
         batcher = MicroBatcher(lambda texts, selections: reloader.current.parse_batch(texts, selections), metrics,
-                               settings.max_batch_size,
-                               settings.max_wait_us, settings.max_queue, settings.inference_threads)
+                               settings.max_batch_size, settings.max_wait_us, settings.max_queue,
+                               settings.inference_threads, settings.loop_max_in_progress)
         app.state.reloader, app.state.batcher = reloader, batcher
         on_sighup(lambda: reload_in_background(reloader))
         try:

@@ -6,6 +6,9 @@ after the loop has handed every request already received to the batcher, so they
 saves the thread hand-offs and GIL contention of each request (at a millisecond a parse, they are a large
 part of it on one core), at the price of a loop that does nothing else while the model runs, which is why
 jobs of several texts (``/parse/batch``, up to tens of milliseconds) still go to one worker thread.
+With threads and ``loop_max_in_progress=n``, a single utterance runs on the loop while at most n requests
+are in progress (it included), and on the threads beyond: the loop's short path at light and moderate
+load, and a loop left free to read (and answer probes) when a flood fills the queue.
 
 The batch function maps texts, and a selection per text (which skills may answer it; opaque here), to one
 result each (the app's: a parse and the model that made it).
@@ -69,14 +72,16 @@ Deliver = Callable[[Job, Any, "BaseException | None"], None]
 
 class MicroBatcher:
     def __init__(self, parse_batch: Callable[[list[str], list[Any]], list[Any]], metrics: Metrics, max_batch: int,
-                 max_wait_us: int, max_queue: int, threads: int) -> None:
+                 max_wait_us: int, max_queue: int, threads: int, loop_max_in_progress: int = 0) -> None:
         self._parse_batch = parse_batch
         self._metrics = metrics
         self.max_batch, self.max_wait, self.max_queue = max_batch, max_wait_us / 1e6, max_queue
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()  # C, a fraction of Queue's locking
         self.pending = 0
         self._per_utterance = 0.002  # seconds, running estimate of model time per utterance in a batch
-        self.on_loop = threads == 0  # single texts run on the event loop, longer jobs in one thread
+        # single texts run on the event loop while at most this many requests are in progress; longer jobs,
+        # and single texts beyond it, on the threads (with threads=0, one thread for the longer jobs only)
+        self.loop_max_in_progress = math.inf if threads == 0 else loop_max_in_progress
         self._loop_jobs: collections.deque[Job] = collections.deque()  # single texts waiting for the next drain
         self._drain_scheduled = False
         metrics.queue_depth.set_function(lambda: self.pending)
@@ -106,7 +111,7 @@ class MicroBatcher:
         job = Job(list(texts), deadline, loop, loop.create_future(), selection)
         self.pending += 1  # only the event loop thread counts, so no lock is needed
         try:
-            if self.on_loop and len(job.texts) == 1:
+            if len(job.texts) == 1 and self.pending <= self.loop_max_in_progress:
                 self._loop_jobs.append(job)
                 self._schedule_drain(loop)
             else:

@@ -141,6 +141,36 @@ def test_on_the_loop_a_batch_request_runs_in_a_thread_and_does_not_hold_up_singl
     assert singles_done < 0.4 < batch_done
 
 
+def test_hybrid_runs_single_parses_on_the_loop_while_few_are_in_progress_and_on_the_thread_beyond(
+        texts: list[str]) -> None:
+    predictor = Predictor(MODEL_DIR)
+    ran_on: list[tuple[str, int]] = []
+
+    def recorded(batch: list[str], selections: object = None) -> list[Parse]:
+        ran_on.append((threading.current_thread().name, len(batch)))
+        return predictor.parse_batch(batch)
+
+    batcher = MicroBatcher(recorded, Metrics(), max_batch=16, max_wait_us=0, max_queue=100, threads=1,
+                           loop_max_in_progress=2)
+
+    async def main() -> list:
+        deadline = time.perf_counter() + 10
+        one_at_a_time = [await batcher.parse(t, deadline) for t in texts[:3]]
+        crowd = await asyncio.gather(*(batcher.parse(t, deadline) for t in texts[3:15]))
+        return one_at_a_time + crowd
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        batcher.close()
+    loop = threading.current_thread().name
+    assert ran_on[:3] == [(loop, 1)] * 3  # alone: on the loop
+    assert ran_on[3] == (loop, 2)  # the first two of the crowd, in one call on the loop
+    assert {name for name, _ in ran_on[4:]} == {"batcher-0"} and sum(n for _, n in ran_on[4:]) == 10
+    for text, got in zip(texts[:15], results, strict=True):
+        assert (got.intent, got.tags) == (predictor.parse(text).intent, predictor.parse(text).tags)
+
+
 def held_batcher(max_batch: int, max_queue: int) -> tuple[MicroBatcher, threading.Event]:
     """A batcher whose model calls wait for the returned event: requests pile up in progress."""
     gate = threading.Event()

@@ -39,8 +39,8 @@ def test_a_burst_of_ten_times_capacity_is_shed_and_health_still_answers(base_url
 
 def test_with_the_model_on_the_event_loop_a_burst_is_shed_the_same_way(on_loop_url: str) -> None:
     # /health is not bounded here: the loop that parses also has to read the whole flood, so a probe may
-    # wait for it (`python -m bench.burst`: 0.44-0.79 s on 2026-12-02, 3.8 s on a slower VM before), one reason
-    # why the model is not on the loop by default
+    # wait for it (`python -m bench.burst`: 0.33-0.79 s, 3.8 s on a slower VM), which is why by default the
+    # model leaves the loop for the thread once a few requests are in progress (0.02-0.06 s there)
     statuses, outcomes, _ = burst(on_loop_url)
     assert set(statuses) <= {200, 503}, statuses
     assert statuses[503] > 0 and statuses[200] > 0, statuses
