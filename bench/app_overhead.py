@@ -1,7 +1,7 @@
 """What the app costs per /parse besides the model, in process: ASGI calls straight into it, no sockets.
 
-    python -m bench.app_overhead                       # both batcher modes, 2,000 requests each, 3 rounds
-    python -m bench.app_overhead --modes 0 --n 5000
+    python -m bench.app_overhead                       # thread, hybrid (default), loop: 2,000 requests, 3 rounds
+    python -m bench.app_overhead --targets int8-loop --n 5000
 
 Builds the real app (``create_app``, lifespan run, shipped model), then awaits it with one POST /parse at
 a time, MASSIVE test utterances (seed 0), and times the whole request and, apart, the predictor's
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import DEFAULT_DATA, load_texts
+from bench.server import TARGETS
 
 HEADERS = [(b"host", b"bench"), (b"content-type", b"application/json")]
 
@@ -49,9 +50,12 @@ async def call(app: Any, body: bytes) -> int:
     return status
 
 
-async def rounds(mode: str, model_dir: Path, texts: list[str], n: int, n_rounds: int) -> list[tuple[float, float]]:
-    """(ms per request, ms of it in the predictor) for each round."""
-    os.environ["ELMOL_INFERENCE_THREADS"] = mode
+async def rounds(env: dict[str, str], model_dir: Path, texts: list[str], n: int,
+                 n_rounds: int) -> list[tuple[float, float]]:
+    """(ms per request, ms of it in the predictor) for each round, with the settings ``env`` adds."""
+    for name in {name for _, target_env in TARGETS.values() for name in target_env}:
+        os.environ.pop(name, None)  # another target's
+    os.environ.update(env)
     from service import predictor
     from service.app import create_app
     from service.settings import Settings
@@ -92,20 +96,20 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.app_overhead", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", type=Path, default=Path("models/default"))
-    p.add_argument("--modes", nargs="+", default=["1", "0"], help="ELMOL_INFERENCE_THREADS values")
+    p.add_argument("--targets", nargs="+", default=["int8-threads", "int8", "int8-loop"],
+                   choices=[name for name, (precision, _) in TARGETS.items() if precision == "int8"],
+                   help="bench.server's targets: the batcher settings")
     p.add_argument("--n", type=int, default=2000, help="requests per round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     texts = load_texts(DEFAULT_DATA, args.seed)
-    for mode in args.modes:
-        results = asyncio.run(rounds(mode, args.model_dir, texts, args.n, args.rounds))
+    for name in args.targets:
+        results = asyncio.run(rounds(TARGETS[name][1], args.model_dir, texts, args.n, args.rounds))
         for wall, model in results:
-            print(f"ELMOL_INFERENCE_THREADS={mode}: {wall:.3f} ms a request, {model:.3f} in the predictor, "
-                  f"{wall - model:.3f} the app's own")
-        print(f"ELMOL_INFERENCE_THREADS={mode}: median of {args.rounds} rounds, the app's own "
+            print(f"{name}: {wall:.3f} ms a request, {model:.3f} in the predictor, {wall - model:.3f} the app's own")
+        print(f"{name}: median of {args.rounds} rounds, the app's own "
               f"{statistics.median(w - m for w, m in results):.3f} ms a request")
-
 
 if __name__ == "__main__":
     main()

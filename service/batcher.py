@@ -213,10 +213,10 @@ class MicroBatcher:
             parses, error = [None] * len(texts), e
         seconds = time.perf_counter() - started
         self._per_utterance = 0.8 * self._per_utterance + 0.2 * seconds / len(texts)
-        self._metrics.batch_size.observe(len(texts))
-        self._metrics.model_seconds.observe(seconds)
         offset = 0
         for job in jobs:
             results = parses[offset : offset + len(job.texts)]
             offset += len(job.texts)
             deliver(job, results, error)
+        self._metrics.batch_size.observe(len(texts))  # once the answers are on their way
+        self._metrics.model_seconds.observe(seconds)

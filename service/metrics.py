@@ -34,9 +34,16 @@ class Metrics:
                                        buckets=LATENCY_BUCKETS, registry=r)
         self.queue_depth = Gauge("elmol_queue_depth", "/parse requests in progress in the micro-batcher", registry=r)
 
+        # labelled children looked up once: ``labels()`` takes a lock and builds a key on every call
+        self._latency = {route: self.latency.labels(route) for route in (*ROUTES, "other")}
+        self._requests: dict[tuple[str, int], object] = {}
+
     def observe_request(self, path: str, status: int, seconds: float) -> None:
         route = path if path in ROUTES else "other"  # bounded label values, whatever paths clients try
-        self.latency.labels(route).observe(seconds)
-        self.requests.labels(route, str(status)).inc()
+        self._latency[route].observe(seconds)
+        counter = self._requests.get((route, status))
+        if counter is None:  # statuses are few (HTTP's), so this stays small
+            counter = self._requests[route, status] = self.requests.labels(route, str(status))
+        counter.inc()
         if status >= 500 and status != 503:  # 503 is shedding or loading, counted apart
             self.errors.labels(route).inc()

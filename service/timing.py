@@ -34,15 +34,14 @@ class TimingMiddleware:
         scope.setdefault("state", {})["request_started"] = started
         request_id = request_id_from(dict(scope["headers"]).get(b"x-request-id"))
         token = REQUEST_ID.set(request_id)
-        status = 0
+        status, seconds = 0, 0.0
 
         async def send_with_timing(message: Message) -> None:
-            nonlocal status
+            nonlocal status, seconds
             if message["type"] == "http.response.start":
                 seconds = time.perf_counter() - started
                 status = message["status"]
                 ms = f"{1000 * seconds:.3f}".encode()
-                self.metrics.observe_request(scope["path"], status, seconds)
                 headers = list(message.get("headers", []))
                 headers += [(b"server-timing", b"app;dur=" + ms), (b"x-process-time-ms", ms),
                             (b"x-latency-budget-ms", self.budget), (b"x-request-id", request_id.encode())]
@@ -53,10 +52,12 @@ class TimingMiddleware:
             await self.app(scope, receive, send_with_timing)
         except Exception:
             if not status:  # the outermost error handler answers 500 outside this middleware: count it here
-                status = 500
-                self.metrics.observe_request(scope["path"], status, time.perf_counter() - started)
+                status, seconds = 500, time.perf_counter() - started
             raise
         finally:
+            # after the answer is handed over: the client does not wait for the bookkeeping
+            if status:
+                self.metrics.observe_request(scope["path"], status, seconds)
             if self.access_log:
                 access.info("%s %s %d", scope["method"], scope["path"], status,
                             extra={"status": status, "ms": round(1000 * (time.perf_counter() - started), 3)})
