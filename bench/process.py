@@ -56,7 +56,7 @@ def service_command(model_dir: Path, threads: int, port: int, precision: str = "
 def bare_command(port: int) -> list[str]:
     """The same uvicorn and middleware with a constant answer: what serving costs without the model."""
     return [sys.executable, "-m", "uvicorn", "bench.bare_app:create_app", "--factory", "--port", str(port),
-            "--log-level", "warning", "--no-access-log"]
+            "--log-level", "warning", "--no-access-log", "--http", "service.http_protocol:ReceivedAtHttpToolsProtocol"]
 
 
 @contextmanager

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     options = dict(factory=True, host=args.host, port=args.port, workers=args.workers, log_level=args.log_level,
                    access_log=False, log_config=log_config, limit_concurrency=settings.max_connections,
-                   timeout_keep_alive=settings.keep_alive_s)
+                   timeout_keep_alive=settings.keep_alive_s, http="service.http_protocol:ReceivedAtHttpToolsProtocol")
     if args.workers > 1:  # uvicorn's supervisor makes each worker's server: no drain there
         if settings.drain_s > 0:
             log.warning("ELMOL_DRAIN_S=%g is ignored with %d workers: it needs one", settings.drain_s, args.workers)

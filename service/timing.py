@@ -7,6 +7,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.http_protocol import RECEIVED
 from service.logs import REQUEST_ID, request_id_from
 from service.metrics import Metrics
 
@@ -17,7 +18,8 @@ class TimingMiddleware:
     """Adds ``Server-Timing: app;dur=<ms>``, ``X-Process-Time-Ms`` and ``X-Latency-Budget-Ms``.
 
     Plain ASGI rather than ``BaseHTTPMiddleware``, which costs a task and a stream per request. The start
-    time goes into the request state (``request_started``): deadlines count from it.
+    time, when the server parsed the request's first bytes (``service.http_protocol``) or else when this
+    middleware first saw it, goes into the request state (``request_started``): deadlines count from it.
     """
 
     def __init__(self, app: ASGIApp, budget_ms: float, metrics: Metrics, access_log: bool = False) -> None:
@@ -30,8 +32,10 @@ class TimingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        scope.setdefault("state", {})["request_started"] = started
+        state = scope.setdefault("state", {})
+        # from the request's first bytes when the server stamps them (service.http_protocol), else from now
+        started = state.get(RECEIVED) or time.perf_counter()
+        state["request_started"] = started
         request_id = request_id_from(dict(scope["headers"]).get(b"x-request-id"))
         token = REQUEST_ID.set(request_id)
         status, seconds = 0, 0.0
