@@ -151,8 +151,7 @@ def plot(result: dict, out: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", type=Path, default=Path("models/default"))
-    p.add_argument("--targets", nargs="+", default=["int8", "int8-threads", "int8-loop", "fp32", "bare"],
-                   choices=list(TARGETS))
+    p.add_argument("--targets", nargs="+", default=["int8", "fp32", "bare"], choices=list(TARGETS))
     p.add_argument("--seconds", type=float, default=8.0, help="per load step")
     p.add_argument("--clients", type=int, default=8, help="closed-loop senders that find the saturation")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)

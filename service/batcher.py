@@ -78,7 +78,6 @@ class MicroBatcher:
         self.max_batch, self.max_wait, self.max_queue = max_batch, max_wait_us / 1e6, max_queue
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()  # C, a fraction of Queue's locking
         self.pending = 0
-        self._singles_on_threads = 0  # single texts handed to the threads, not yet answered (counted on the loop)
         self._per_utterance = 0.002  # seconds, running estimate of model time per utterance in a batch
         # single texts run on the event loop while at most this many requests are in progress; longer jobs,
         # and single texts beyond it, on the threads (with threads=0, one thread for the longer jobs only)
@@ -112,22 +111,14 @@ class MicroBatcher:
         job = Job(list(texts), deadline, loop, loop.create_future(), selection)
         self.pending += 1  # only the event loop thread counts, so no lock is needed
         try:
-            single = len(job.texts) == 1
-            # not while single texts are on the threads: on one core the loop's calls and theirs would take turns
-            # at the GIL (a /parse/batch there does not count: singles should not wait behind it)
-            on_loop = single and self.pending <= self.loop_max_in_progress and (
-                not self._singles_on_threads or self.loop_max_in_progress == math.inf)
-            if on_loop:
+            if len(job.texts) == 1 and self.pending <= self.loop_max_in_progress:
                 self._loop_jobs.append(job)
                 self._schedule_drain(loop)
             else:
                 self._queue.put(job)
-                self._singles_on_threads += single
             return await job.future
         finally:
             self.pending -= 1
-            if single and not on_loop:
-                self._singles_on_threads -= 1
 
     def close(self) -> None:
         for _ in self._threads:
