@@ -1,6 +1,6 @@
 """Server under load: saturation, then open-loop request rates around it, for our /parse and a bare app.
 
-    python -m bench.server                      # int8 (served) and fp32 /parse, and the bare app
+    python -m bench.server                      # int8 (three schedulers), fp32, and the bare app
     python -m bench.server --targets int8 --seconds 5
     python -m bench.server --targets int8 int8-loop   # where the model runs, side by side
 
@@ -151,7 +151,8 @@ def plot(result: dict, out: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", type=Path, default=Path("models/default"))
-    p.add_argument("--targets", nargs="+", default=["int8", "fp32", "bare"], choices=list(TARGETS))
+    p.add_argument("--targets", nargs="+", default=["int8", "int8-threads", "int8-loop", "fp32", "bare"],
+                   choices=list(TARGETS))
     p.add_argument("--seconds", type=float, default=8.0, help="per load step")
     p.add_argument("--clients", type=int, default=8, help="closed-loop senders that find the saturation")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
