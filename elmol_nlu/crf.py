@@ -1,9 +1,10 @@
 """Linear-chain CRF inference, the serving twin of ``training.crf``: Viterbi decoding, and the posterior
 probabilities (forward-backward) behind per-token and per-slot confidences.
 
-The loops over tokens run in ``elmol_nlu._crf`` (C, built at install; one call a loop instead of four numpy
-calls a token, ~130 -> ~45 us for a served utterance) when it is built, else in numpy, which stays the
-reference the tests hold the C loops to (``compiled=False``).
+Viterbi's loop over tokens runs in ``elmol_nlu._crf`` (C, built at install: one call instead of four numpy
+calls a token, 61 -> 12 us for a served utterance, ``python -m bench.crf``) when it is built, else in numpy,
+which stays the reference the tests hold it to (``compiled=False``). Forward-backward stays in numpy:
+its steps are matrix-vector products, which BLAS does as fast as a C loop would.
 """
 
 from __future__ import annotations
@@ -116,14 +117,11 @@ class Posterior:
         beta = self._beta
         if t >= self._beta_from:
             return beta[t]
-        if self._crf.compiled:
-            _crf.backward(self.emit, self.scale, self._crf._exp_trans_t, beta, t, self._beta_from, *beta.shape)
-        else:
-            trans, work = self._crf._exp_trans, self._work
-            for u in range(self._beta_from - 1, t - 1, -1):
-                np.multiply(self.emit[u + 1], beta[u + 1], out=work)
-                work *= 1.0 / self.scale[u + 1]
-                np.dot(trans, work, out=beta[u])
+        trans, work = self._crf._exp_trans, self._work
+        for u in range(self._beta_from - 1, t - 1, -1):
+            np.multiply(self.emit[u + 1], beta[u + 1], out=work)
+            work *= 1.0 / self.scale[u + 1]
+            np.dot(trans, work, out=beta[u])
         self._beta_from = t
         return beta[t]
 
@@ -152,10 +150,9 @@ class CRFPosterior:
     """
 
     def __init__(self, tags: list[str], start: np.ndarray, transitions: np.ndarray, end: np.ndarray,
-                 temperature: float = 1.0, compiled: bool = COMPILED) -> None:
+                 temperature: float = 1.0) -> None:
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
-        self.compiled = _check_compiled(compiled)
         start, transitions = constrained(tags, start.astype(np.float64), transitions.astype(np.float64))
         self.temperature = float(temperature)
         self.start, self.transitions, self.end = start, transitions, end.astype(np.float64)
@@ -165,7 +162,6 @@ class CRFPosterior:
         self._exp_start, start_shift = bounded_exp(start / temperature, start_ok)
         self._exp_trans, trans_shift = bounded_exp(transitions / temperature, allowed)
         self._exp_end, end_shift = bounded_exp(self.end / temperature)
-        self._exp_trans_t = np.ascontiguousarray(self._exp_trans.T)  # the backward loop reads it by columns
         self._shifts = (start_shift, trans_shift, end_shift)
         self.tags = list(tags)
 
@@ -178,9 +174,6 @@ class CRFPosterior:
         emit = np.exp(np.maximum(scores - shift, -MAX_SCORE_GAP))
         n = len(emit)
         alpha, scale = np.empty_like(emit), np.empty(n)
-        if self.compiled:
-            end_scale = _crf.forward(emit, self._exp_start, self._exp_trans, self._exp_end, alpha, scale, *emit.shape)
-            return Posterior(self, alpha, emit, scale, end_scale, float(shift.sum()))
         row = alpha[0]
         np.multiply(self._exp_start, emit[0], out=row)
         for t in range(n):

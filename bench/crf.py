@@ -1,0 +1,79 @@
+"""The CRF's loops over tokens, compiled (``elmol_nlu._crf``, Viterbi) against numpy, on the shipped model's
+own emissions; with the forward-backward passes, which stay in numpy, for scale.
+
+    python -m bench.crf                         # 2,000 MASSIVE test utterances (seed 0), 3 rounds
+
+Runs the served graphs once over the utterances to get their slot emissions, then times, per utterance,
+Viterbi decoding with ``compiled=True`` and ``compiled=False`` (interleaved by round), and the posterior's
+forward pass and forward + whole backward pass (as the first span confidence asks). Prints the median
+microseconds of each; checks that both Viterbis give the same paths. Writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from bench.corpus import DEFAULT_DATA, load_texts
+from elmol_nlu import crf
+from elmol_nlu.text import tokenize
+from service.predictor import Predictor
+
+
+def emissions_of(predictor: Predictor, texts: list[str]) -> list[np.ndarray]:
+    out = []
+    for text in tqdm(texts, desc="emissions", unit="utt"):
+        tokens = tokenize(text)
+        _, emissions = predictor.run([tokens])
+        out.append(np.ascontiguousarray(emissions[0, : len(tokens)]))
+    return out
+
+
+def per_call_us(fn: Callable[[np.ndarray], object], inputs: list[np.ndarray]) -> float:
+    started = time.perf_counter()
+    for x in inputs:
+        fn(x)
+    return 1e6 * (time.perf_counter() - started) / len(inputs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.crf", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", type=Path, default=Path("models/default"))
+    p.add_argument("--n", type=int, default=2000, help="utterances")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if not crf.COMPILED:
+        raise SystemExit("elmol_nlu._crf is not built: reinstall the package (pip install -e .) with a C compiler")
+    predictor = Predictor(args.model_dir, precision="auto")
+    m = predictor.manifest
+    inputs = emissions_of(predictor, load_texts(DEFAULT_DATA, args.seed)[: args.n])
+    decoders = {compiled: crf.ViterbiDecoder(m.tags, m.crf_start, m.crf_transitions, m.crf_end, compiled=compiled)
+                for compiled in (True, False)}
+    posterior = crf.CRFPosterior(m.tags, m.crf_start, m.crf_transitions, m.crf_end, m.temperature("crf"))
+    if [decoders[True].decode(x) for x in inputs] != [decoders[False].decode(x) for x in inputs]:
+        raise SystemExit("compiled and numpy Viterbi disagree")
+    timed = {"viterbi, C": decoders[True].decode, "viterbi, numpy": decoders[False].decode,
+             "forward (numpy)": posterior.posterior,
+             "forward + backward (numpy)": lambda x: posterior.posterior(x).beta(0)}
+    times: dict[str, list[float]] = {name: [] for name in timed}
+    for _ in range(args.rounds):
+        for name, fn in timed.items():
+            times[name].append(per_call_us(fn, inputs))
+    lengths = [len(x) for x in inputs]
+    print(f"{len(inputs)} utterances, {statistics.mean(lengths):.1f} tokens on average, {len(m.tags)} tags; "
+          f"median of {args.rounds} rounds, us per utterance")
+    for name, values in times.items():
+        print(f"{name:<28}{statistics.median(values):7.1f}")
+    print(f"viterbi: C {statistics.median(times['viterbi, numpy']) / statistics.median(times['viterbi, C']):.1f}x "
+          "faster than numpy")
+
+if __name__ == "__main__":
+    main()
