@@ -1,5 +1,5 @@
 # The service image: onnxruntime and FastAPI only (no torch, no training data, no compiler), non-root,
-# health-checked. A build stage compiles the package's C extension (the CRF loops) into a wheel.
+# health-checked. A build stage compiles the package's C extension (CRF Viterbi) into a wheel.
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # Python.h: the official image has it under /usr/local; a Debian-python image needs python3.11-dev for it
@@ -27,7 +27,7 @@ WORKDIR /app
 COPY docker/constraints.txt ./
 COPY --from=build /wheels /wheels
 RUN pip install --constraint constraints.txt "$(echo /wheels/elmol_nlu-*.whl)[service]" && rm -rf /wheels \
-    && python -c "from elmol_nlu import crf; assert crf.COMPILED, 'the CRF C loops did not install'"
+    && python -c "from elmol_nlu import crf; assert crf.COMPILED, 'the C Viterbi did not install'"
 COPY models/default ./models/default
 
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app

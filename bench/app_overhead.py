@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import DEFAULT_DATA, load_texts
-from bench.server import TARGETS
+from bench.server import INT8_TARGETS, SCHEDULERS, TARGETS
 
 HEADERS = [(b"host", b"bench"), (b"content-type", b"application/json")]
 
@@ -96,8 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.app_overhead", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", type=Path, default=Path("models/default"))
-    p.add_argument("--targets", nargs="+", default=["int8-threads", "int8", "int8-loop"],
-                   choices=[name for name, (precision, _) in TARGETS.items() if precision == "int8"],
+    p.add_argument("--targets", nargs="+", default=SCHEDULERS, choices=INT8_TARGETS,
                    help="bench.server's targets: the batcher settings")
     p.add_argument("--n", type=int, default=2000, help="requests per round")
     p.add_argument("--rounds", type=int, default=3)
@@ -110,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name}: {wall:.3f} ms a request, {model:.3f} in the predictor, {wall - model:.3f} the app's own")
         print(f"{name}: median of {args.rounds} rounds, the app's own "
               f"{statistics.median(w - m for w, m in results):.3f} ms a request")
+
 
 if __name__ == "__main__":
     main()

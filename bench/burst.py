@@ -23,7 +23,7 @@ import httpx
 from bench.corpus import DEFAULT_DATA, load_texts
 from bench.openloop import Outcome, open_loop
 from bench.process import serve
-from bench.server import BUDGET_MS, TARGETS
+from bench.server import BUDGET_MS, INT8_TARGETS, SCHEDULERS, TARGETS
 
 
 def burst(base_url: str, rate: float = 5000, seconds: float = 1.0) -> tuple[Counter, list[Outcome], list[float]]:
@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.burst", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", type=Path, default=Path("models/default"))
-    p.add_argument("--targets", nargs="+", default=["int8-threads", "int8", "int8-loop"],
-                   choices=[name for name, (precision, _) in TARGETS.items() if precision == "int8"],
+    p.add_argument("--targets", nargs="+", default=SCHEDULERS, choices=INT8_TARGETS,
                    help="bench.server's targets: the batcher settings")
     p.add_argument("--bursts", type=int, default=2)
     args = p.parse_args(argv)
@@ -63,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{name}: {dict(sorted(statuses.items()))}, {late} served past the budget, slowest /health "
                       f"{max(probes):.2f} s")
                 time.sleep(3)  # the backlog drains
+
 
 if __name__ == "__main__":
     main()

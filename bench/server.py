@@ -44,10 +44,11 @@ TARGETS: dict[str, tuple[str, dict[str, str]]] = {
     "int8-threads": ("int8", {"ELMOL_LOOP_MAX_IN_PROGRESS": "0"}),  # always the batcher thread
     "fp32": ("fp32", {}),
     "int8-loop": ("int8", {"ELMOL_INFERENCE_THREADS": "0"}),  # the model on the event loop
-    "int8-hybrid2": ("int8", {"ELMOL_LOOP_MAX_IN_PROGRESS": "2"}),
     "int8-nofreeze": ("int8", {"ELMOL_FREEZE_HEAP": "false"}),
     "bare": ("", {}),
 }
+SCHEDULERS = ["int8-threads", "int8", "int8-loop"]  # where the model runs: thread, hybrid (default), loop
+INT8_TARGETS = [name for name, (precision, _) in TARGETS.items() if precision == "int8"]
 
 
 def rss_mb(pid: int) -> float:

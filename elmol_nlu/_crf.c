@@ -11,18 +11,15 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-/* A buffer of ``count`` items of ``itemsize`` bytes ('f' float32, 'd' float64), or 0 with an exception set. */
-static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t count, char format, int writable, const char *name) {
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) != 0)
+/* A read-only buffer of at least ``count`` contiguous float32, or 0 with an exception set. */
+static int get_floats(PyObject *obj, Py_buffer *view, Py_ssize_t count, const char *name) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0)
         return 0;
     const char *f = view->format ? view->format : "B";
     if (f[0] == '<' || f[0] == '=' || f[0] == '@')
         f++;
-    Py_ssize_t itemsize = format == 'f' ? 4 : 8;
-    if (f[0] != format || f[1] != '\0' || view->itemsize != itemsize || view->len < count * itemsize) {
-        PyErr_Format(PyExc_ValueError, "%s: expected at least %zd contiguous %s", name, count,
-                     format == 'f' ? "float32" : "float64");
+    if (f[0] != 'f' || f[1] != '\0' || view->itemsize != 4 || view->len < count * 4) {
+        PyErr_Format(PyExc_ValueError, "%s: expected at least %zd contiguous float32", name, count);
         PyBuffer_Release(view);
         return 0;
     }
@@ -62,13 +59,13 @@ static PyObject *viterbi(PyObject *self, PyObject *args) {
     if (T < 1 || K < 1)
         return PyErr_Format(PyExc_ValueError, "viterbi needs T >= 1 and K >= 1, got %zd, %zd", T, K);
     Py_buffer e, s, tr, end;
-    if (!get_buffer(e_obj, &e, T * K, 'f', 0, "emissions"))
+    if (!get_floats(e_obj, &e, T * K, "emissions"))
         return NULL;
-    if (!get_buffer(s_obj, &s, K, 'f', 0, "start"))
+    if (!get_floats(s_obj, &s, K, "start"))
         goto fail_e;
-    if (!get_buffer(tr_obj, &tr, K * K, 'f', 0, "transitions"))
+    if (!get_floats(tr_obj, &tr, K * K, "transitions"))
         goto fail_s;
-    if (!get_buffer(end_obj, &end, K, 'f', 0, "end"))
+    if (!get_floats(end_obj, &end, K, "end"))
         goto fail_tr;
     const float *em = e.buf, *trans = tr.buf;
     float *scores = PyMem_Malloc((size_t)(T * K) * sizeof(float)); /* scores[t]: best path to each tag */

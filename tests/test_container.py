@@ -1,5 +1,5 @@
 """The Docker image through compose: builds, becomes healthy, parses, has no torch nor compiler but the compiled
-CRF loops, runs as non-root."""
+CRF Viterbi, runs as non-root."""
 
 from __future__ import annotations
 
@@ -186,7 +186,7 @@ def test_image_has_no_torch_nor_training_code(compose: Compose) -> None:
     assert not result.stdout.strip(), f"a compiler is in the image: {result.stdout}"
 
 
-def test_image_serves_with_the_compiled_crf_loops(compose: Compose) -> None:
+def test_image_serves_with_the_compiled_viterbi(compose: Compose) -> None:
     out = compose.run("exec", "-T", "nlu", "python", "-c", "from elmol_nlu import crf; print(crf.COMPILED)").stdout
     assert out.strip() == "True"
 

@@ -20,7 +20,7 @@ def params(seed: int, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.nd
     return rng.normal(0, scale, n), rng.normal(0, scale, (n, n)), rng.normal(0, scale, n)
 
 
-def test_the_install_built_the_c_loops() -> None:
+def test_the_install_built_the_c_viterbi() -> None:
     """Serving without it is 5x slower per utterance in Viterbi: an install that silently skipped the build
     (no compiler) must not pass CI."""
     assert crf_module.COMPILED
@@ -65,7 +65,7 @@ def test_bad_emission_shapes_are_refused_by_both(compiled: bool, shape: tuple[in
         CRFPosterior(TAGS, start, trans, end).posterior(emissions)
 
 
-def test_asking_for_c_loops_that_are_not_built_says_how_to_get_them(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_asking_for_a_c_viterbi_that_is_not_built_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(crf_module, "COMPILED", False)
     with pytest.raises(RuntimeError, match="C compiler"):
         ViterbiDecoder(TAGS, *params(0), compiled=True)
