@@ -9,6 +9,9 @@ its steps are matrix-vector products, which BLAS does as fast as a C loop would.
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 
 from elmol_nlu.vocab import allowed_transition
@@ -24,6 +27,9 @@ FORBIDDEN = -1e4
 # Scores more than this far (after the temperature) below the best of their table count as this far below:
 # it changes probabilities by less than e^-300, and keeps every step of forward-backward within float64.
 MAX_SCORE_GAP = 300.0
+# A scaled table entry below this (its row's maximum is about 1) may have lost the digits that its product with
+# the other direction's table needs: then marginals and spans come from log-space tables instead.
+RANGE_FLOOR = 1e-250
 
 
 def _check_compiled(compiled: bool) -> bool:
@@ -47,11 +53,12 @@ def constrained(tags: list[str], start: np.ndarray, transitions: np.ndarray) -> 
     return start + np.where(start_ok, 0.0, FORBIDDEN), transitions + np.where(allowed, 0.0, FORBIDDEN)
 
 
-def bounded_exp(scores: np.ndarray, allowed: np.ndarray | bool = True) -> tuple[np.ndarray, float]:
+def bounded_exp(scores: np.ndarray, allowed: np.ndarray | bool = True) -> tuple[np.ndarray, float, bool]:
     """exp(scores - shift) with scores floored at MAX_SCORE_GAP below the best allowed one, and exactly 0
-    where not allowed; returns the table and its shift (the best allowed score)."""
+    where not allowed; returns the table, its shift (the best allowed score) and whether any score was floored."""
     best = float(np.max(np.where(allowed, scores, -np.inf)))
-    return np.where(allowed, np.exp(np.maximum(scores - best, -MAX_SCORE_GAP)), 0.0), best
+    gap = np.where(allowed, scores - best, 0.0)
+    return np.where(allowed, np.exp(np.maximum(gap, -MAX_SCORE_GAP)), 0.0), best, bool(gap.min() < -MAX_SCORE_GAP)
 
 
 class ViterbiDecoder:
@@ -96,34 +103,62 @@ class ViterbiDecoder:
 class Posterior:
     """Scaled forward-backward tables of one sentence; ``marginals[t, k]`` = P(tag_t = k | sentence).
 
-    The forward table ``alpha`` is computed at once, rescaled at each step (by ``scale``) so that it never
-    under- or overflows. The backward table is filled from the end only as far as it is asked for: a slot
-    needs it from its end on, and most slots end near the end of an utterance. ``emit`` holds
-    exp(emissions / T), each row shifted by its maximum.
+    The forward table ``alpha`` is computed at once, each row normalised to sum 1 (its sum before that is
+    ``scale``). The backward table is filled from the end only as far as it is asked for: a slot needs it from
+    its end on, and most slots end near the end of an utterance. Each backward row is normalised to a maximum
+    of 1 and its log factor kept apart (``beta_log``): the forward scales alone would let it overflow when a
+    step is very improbable under the forward pass. ``emit`` holds exp(scores), each row shifted by its maximum.
+
+    The scaled tables are exact while every entry that may matter stays well inside float64 next to its
+    row's maximum and no score had to be floored (``in_range``). At extreme scores neither holds (a tag
+    improbable so far that the rest of the sentence makes it probable, scales of 1e-93): then marginals,
+    spans and Z come from log-space tables, exact at any scale and about ten times slower.
     """
 
-    def __init__(self, crf: CRFPosterior, alpha: np.ndarray, emit: np.ndarray, scale: np.ndarray,
-                 end_scale: float, emit_shift: float) -> None:
-        self.alpha, self.emit, self.scale, self.end_scale = alpha, emit, scale, end_scale
+    def __init__(self, crf: CRFPosterior, scores: np.ndarray, alpha: np.ndarray, emit: np.ndarray,
+                 scale: np.ndarray, end_scale: float, emit_shift: float, in_range: bool) -> None:
+        self.scores, self.alpha, self.emit, self.scale, self.end_scale = scores, alpha, emit, scale, end_scale
+        self.in_range = in_range  # False once a table is found out of range: the log tables answer from then on
+        self._logs: tuple[np.ndarray, np.ndarray, float] | None = None
         self._emit_shift = emit_shift
         self._crf = crf
         self._beta = np.empty_like(alpha)
-        self._beta[-1] = crf._exp_end / end_scale
+        self._beta[-1] = crf._exp_end  # its maximum is 1 (bounded_exp)
+        self.beta_log = np.empty(len(alpha))  # Rabiner's scaled backward row t is beta(t) * exp(beta_log[t])
+        self.beta_log[-1] = -np.log(end_scale)
         self._beta_from = len(alpha) - 1  # rows from here on are filled
         self._work = np.empty(alpha.shape[1])
 
     def beta(self, t: int) -> np.ndarray:
-        """Row t of the scaled backward table (alpha[t] * beta(t) is the marginal at t)."""
+        """Row t of the scaled backward table, up to the factor exp(beta_log[t]); its maximum is 1."""
         beta = self._beta
         if t >= self._beta_from:
             return beta[t]
-        trans, work = self._crf._exp_trans, self._work
+        trans, work, logs = self._crf._exp_trans, self._work, self.beta_log
+        log_factor = float(logs[self._beta_from])
         for u in range(self._beta_from - 1, t - 1, -1):
             np.multiply(self.emit[u + 1], beta[u + 1], out=work)
-            work *= 1.0 / self.scale[u + 1]
-            np.dot(trans, work, out=beta[u])
+            row = np.dot(trans, work, out=beta[u])
+            top = float(row.max())  # > 0: every tag may go on to O, and the floors keep every factor above 0
+            row *= 1.0 / top
+            log_factor += math.log(top / self.scale[u + 1])
+            logs[u] = log_factor
+        self.in_range = self.in_range and bool(beta[t : self._beta_from].min() >= RANGE_FLOOR)
         self._beta_from = t
         return beta[t]
+
+    def log_tables(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """log alpha, log beta (T, K) and log Z of the unshifted, unfloored scores, by log-sum-exp."""
+        if self._logs is None:
+            start, trans, end, scores = self._crf._log_start, self._crf._log_trans, self._crf._log_end, self.scores
+            log_alpha, log_beta = np.empty_like(scores), np.empty_like(scores)
+            log_alpha[0], log_beta[-1] = start + scores[0], end
+            for t in range(1, len(scores)):
+                log_alpha[t] = np.logaddexp.reduce(log_alpha[t - 1][:, None] + trans, axis=0) + scores[t]
+            for t in range(len(scores) - 2, -1, -1):
+                log_beta[t] = np.logaddexp.reduce(trans + (scores[t + 1] + log_beta[t + 1])[None, :], axis=1)
+            self._logs = log_alpha, log_beta, float(np.logaddexp.reduce(log_alpha[-1] + end))
+        return self._logs
 
     @property
     def tags(self) -> list[str]:
@@ -131,15 +166,22 @@ class Posterior:
 
     @property
     def log_partition(self) -> float:
-        """log Z: the scales of every step plus the shifts taken off before exp (probabilities never need it)."""
+        """log Z: the forward scales plus the shifts taken off before exp, or the log tables' Z."""
+        if not self.in_range:
+            return self.log_tables()[2]
         start_shift, trans_shift, end_shift = self._crf._shifts
         return float(np.log(self.scale).sum() + np.log(self.end_scale) + self._emit_shift
                      + start_shift + (len(self.scale) - 1) * trans_shift + end_shift)
 
     @property
     def marginals(self) -> np.ndarray:
+        """(T, K). Each row of alpha * beta sums to 1 in exact arithmetic; normalising it makes it so in floats."""
         self.beta(0)
-        return self.alpha * self._beta
+        if not self.in_range:
+            log_alpha, log_beta, log_z = self.log_tables()
+            return np.exp(log_alpha + log_beta - log_z)
+        joint = self.alpha * self._beta
+        return joint / joint.sum(axis=1, keepdims=True)
 
 
 class CRFPosterior:
@@ -154,15 +196,22 @@ class CRFPosterior:
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         start, transitions = constrained(tags, start.astype(np.float64), transitions.astype(np.float64))
+        start_ok, allowed = bio_masks(tags)
+        reachable = allowed.any(axis=0)  # tags that may follow another (in BIO, every tag)
+        self._start_ok, self._reachable = start_ok, None if reachable.all() else reachable
         self.temperature = float(temperature)
         self.start, self.transitions, self.end = start, transitions, end.astype(np.float64)
+        # the exact scores, forbidden moves at -inf, for the log-space tables and path scores
+        self._log_start = np.where(start_ok, start / temperature, -np.inf)
+        self._log_trans = np.where(allowed, transitions / temperature, -np.inf)
+        self._log_end = self.end / temperature
         # Each table is shifted by its best score before exp (a constant factor on every path, which the
         # partition function takes back), so that large scores cannot overflow; forbidden moves get exactly 0.
-        start_ok, allowed = bio_masks(tags)
-        self._exp_start, start_shift = bounded_exp(start / temperature, start_ok)
-        self._exp_trans, trans_shift = bounded_exp(transitions / temperature, allowed)
-        self._exp_end, end_shift = bounded_exp(self.end / temperature)
+        self._exp_start, start_shift, start_floored = bounded_exp(self._log_start, start_ok)
+        self._exp_trans, trans_shift, trans_floored = bounded_exp(self._log_trans, allowed)
+        self._exp_end, end_shift, end_floored = bounded_exp(self._log_end)
         self._shifts = (start_shift, trans_shift, end_shift)
+        self._floored = start_floored or trans_floored or end_floored  # then every sentence takes the log tables
         self.tags = list(tags)
 
     def posterior(self, emissions: np.ndarray) -> Posterior:
@@ -171,7 +220,8 @@ class CRFPosterior:
         if scores.ndim != 2 or scores.shape[1] != len(self.tags) or not len(scores):
             raise ValueError(f"emissions of shape {scores.shape}, expected (T >= 1, {len(self.tags)})")
         shift = scores.max(axis=1, keepdims=True)
-        emit = np.exp(np.maximum(scores - shift, -MAX_SCORE_GAP))
+        gap = scores - shift
+        emit = np.exp(np.maximum(gap, -MAX_SCORE_GAP))
         n = len(emit)
         alpha, scale = np.empty_like(emit), np.empty(n)
         row = alpha[0]
@@ -184,14 +234,16 @@ class CRFPosterior:
             scale[t] = row.sum()
             row *= 1.0 / scale[t]
         end_scale = float(row @ self._exp_end)
-        return Posterior(self, alpha, emit, scale, end_scale, float(shift.sum()))
+        later = alpha[1:] if self._reachable is None else alpha[1:, self._reachable]
+        in_range = (not self._floored and gap.min() >= -MAX_SCORE_GAP and (n == 1 or later.min() >= RANGE_FLOOR)
+                    and alpha[0].min(where=self._start_ok, initial=np.inf) >= RANGE_FLOOR)
+        return Posterior(self, scores, alpha, emit, scale, end_scale, float(shift.sum()), bool(in_range))
 
     def sequence_probability(self, post: Posterior, path: list[int]) -> float:
-        """P(tags = path | sentence), walked through the scaled forward quantities (no exp of large scores)."""
-        p = self._exp_start[path[0]] * post.emit[0, path[0]] / post.scale[0]
-        for t in range(1, len(path)):
-            p *= self._exp_trans[path[t - 1], path[t]] * post.emit[t, path[t]] / post.scale[t]
-        return float(min(1.0, max(0.0, p * self._exp_end[path[-1]] / post.end_scale)))
+        """P(tags = path | sentence) = exp(score(path) - log Z), of the exact scores."""
+        score = self._log_start[path[0]] + self._log_end[path[-1]] + post.scores[np.arange(len(path)), path].sum()
+        score += sum(self._log_trans[a, b] for a, b in itertools.pairwise(path))
+        return _probability(score - post.log_partition)
 
     def span_probability(self, post: Posterior, start: int, stop: int, begin: int, inside: int) -> float:
         """P(tag_start = begin, tags start+1..stop-1 = inside, tag_stop != inside): one exact slot span.
@@ -199,13 +251,35 @@ class CRFPosterior:
         Walks the span's own path from the forward table at ``start`` and closes it with the backward
         table at ``stop`` minus the continuation into ``inside``, so the slot neither starts nor ends elsewhere.
         """
-        p, prev = post.alpha[start, begin], begin
-        for t in range(start + 1, stop):
-            p *= self._exp_trans[prev, inside] * post.emit[t, inside] / post.scale[t]
-            prev = inside
+        if post.in_range and stop < len(post.scale):
+            post.beta(stop)  # fills the backward table to stop, which may find it out of range
+        if not post.in_range:
+            return self._span_probability_in_logs(post, start, stop, begin, inside)
+        factors = [post.alpha[start, begin]]
+        factors += [self._exp_trans[begin if t == start + 1 else inside, inside] * post.emit[t, inside]
+                    for t in range(start + 1, stop)]
+        log_scales = np.log(post.scale[start + 1 : stop]).sum()
+        prev = begin if stop == start + 1 else inside
         if stop == len(post.scale):
-            p *= self._exp_end[prev] / post.end_scale
+            factors.append(self._exp_end[prev])
+            log_scales += np.log(post.end_scale)
         else:  # every continuation from prev into stop, less the one that extends the slot
             onward = post.emit[stop] * post.beta(stop)
-            p *= (self._exp_trans[prev] @ onward - self._exp_trans[prev, inside] * onward[inside]) / post.scale[stop]
-        return float(min(1.0, max(0.0, p)))
+            factors.append(max(0.0, self._exp_trans[prev] @ onward - self._exp_trans[prev, inside] * onward[inside]))
+            log_scales += np.log(post.scale[stop]) - post.beta_log[stop]
+        with np.errstate(divide="ignore"):  # a factor of 0 (a forbidden move) is a probability of 0
+            return _probability(np.log(factors).sum() - log_scales)
+
+    def _span_probability_in_logs(self, post: Posterior, start: int, stop: int, begin: int, inside: int) -> float:
+        log_alpha, log_beta, log_z = post.log_tables()
+        log_p = log_alpha[start, begin] + post.scores[start + 1 : stop, inside].sum()
+        log_p += sum(self._log_trans[begin if t == start + 1 else inside, inside] for t in range(start + 1, stop))
+        prev = begin if stop == start + 1 else inside
+        if stop == len(post.scale):
+            return _probability(log_p + self._log_end[prev] - log_z)
+        onward = self._log_trans[prev] + post.scores[stop] + log_beta[stop]
+        return _probability(log_p + np.logaddexp.reduce(np.delete(onward, inside)) - log_z)  # all but into inside
+
+
+def _probability(log_p: float) -> float:
+    return float(min(1.0, np.exp(min(0.0, log_p))))
