@@ -8,7 +8,7 @@ LM ?= checkpoints/elmol-lm-epoch3.pt
 
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-server results loadtest clean \
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
-	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover
+	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache
 
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
@@ -99,6 +99,10 @@ bench: $(STAMP)
 
 bench-server: $(STAMP)
 	$(PY) -m bench.server --model-dir models/default
+
+## whether the two int8 graphs evict each other's weights from the core's L2 (docs/PERFORMANCE.md)
+bench-cache: $(STAMP)
+	$(PY) -m bench.cache_pressure
 
 ## where a served request's time goes (py-spy on the server at 170 requests/s, the model on the event loop)
 profile-server: $(STAMP)
