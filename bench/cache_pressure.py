@@ -1,19 +1,26 @@
-"""Do the served graphs slow each other down by evicting each other's weights from the core's cache?
+"""How much of a request's time is the core's cache being too small for the model?
 
     python -m bench.cache_pressure              # 2,000 MASSIVE test utterances (seed 0), 3 rounds
 
-Times one onnxruntime call of each int8 graph per utterance (batch 1, one thread), run four ways: the
-graph alone, call after call (its weights stay cached); alternated with the other graph, as a request
-runs them; and alternated with a read of a buffer of each size in ``--sweep-mb`` instead (which evicts
-that much of the cache and nothing else; the read's own time, measured alone, is taken off). If the
-alternated figure matches the sweep of about the other graph's size, the slowdown is cache capacity, not
-the other graph's work. Prints microseconds per call (median of the rounds) and the core's L2 size as
-Linux reports it. Writes nothing.
+Two parts, each timed per utterance at batch 1 on one thread, after reading a buffer of each size in
+``--sweep-mb`` (which evicts that much of the cache and does nothing else; the read is not timed):
+
+1. **The graphs.** One onnxruntime call of each int8 graph: alone, call after call (its weights stay
+   cached); after the other graph, as a request runs them; after each buffer read. If "after the other
+   graph" matches the read of about the other graph's size, the slowdown is cache capacity, not its work.
+2. **The app's own path.** Whole POST /parse requests through the real app (in process, as
+   ``bench.app_overhead``) with the graphs' outputs replayed from a table filled by a first pass, so that
+   only Python runs: middleware, validation, tokenizing, the CRF, the answer. After a read of about the
+   graphs' weights, this is what the rest of a request pays for sharing the core's cache with them.
+
+Prints microseconds (median of the rounds) and the L2 size Linux reports. Writes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -90,6 +97,52 @@ def main(argv: list[str] | None = None) -> None:
               f"after the other graph {timed(call, other_call, n, args.rounds):.1f} us")
         for mb, buf in buffers.items():
             print(f"{name}: after reading {mb:.1f} MiB {timed(call, lambda i, b=buf: b.sum(), n, args.rounds):.1f} us")
+    for mb, us in asyncio.run(app_path(args.model_dir, texts, [0.0, *args.sweep_mb], args.rounds)).items():
+        print(f"app's own path, graphs replayed: after reading {mb:.1f} MiB {us:.1f} us a request")
+
+
+class Replayed:
+    """A session's outputs by input bytes: the first call of each input runs the graph, later ones look it up."""
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self.session = session
+        self.outputs: dict[tuple, list] = {}
+
+    def run(self, names: list[str] | None, feed: dict[str, np.ndarray]) -> list:
+        key = tuple((k, v.shape, v.tobytes()) for k, v in sorted(feed.items()))
+        if key not in self.outputs:
+            self.outputs[key] = self.session.run(names, feed)
+        return self.outputs[key]
+
+
+async def app_path(model_dir: Path, texts: list[str], sweep_mb: list[float], rounds: int) -> dict[float, float]:
+    """Median microseconds of a whole request with the graphs replayed, after reading each buffer size."""
+    from bench.app_overhead import call
+    from service.app import create_app
+    from service.settings import Settings
+
+    app = create_app(Settings(model_dir=model_dir, precision="int8"))
+    bodies = [json.dumps({"text": t}).encode() for t in texts]
+    results: dict[float, list[float]] = {mb: [] for mb in sweep_mb}
+    async with app.router.lifespan_context(app):
+        encoder = app.state.reloader.current.predictor.encoder
+        heads = app.state.reloader.current.predictor.primary
+        encoder.session, heads.session = Replayed(encoder.session), Replayed(heads.session)
+        encoder.token_session = Replayed(encoder.token_session)
+        for body in bodies:  # fills the tables (and the token cache)
+            await call(app, body)
+        for _ in range(rounds):
+            for mb in sweep_mb:
+                buf = np.ones(int(mb * 2**20) // 8)
+                spent = 0.0
+                for body in bodies:
+                    buf.sum()
+                    started = time.perf_counter()
+                    if await call(app, body) != 200:
+                        raise SystemExit("the app did not answer 200")
+                    spent += time.perf_counter() - started
+                results[mb].append(1e6 * spent / len(bodies))
+    return {mb: statistics.median(values) for mb, values in results.items()}
 
 
 if __name__ == "__main__":

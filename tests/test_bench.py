@@ -47,3 +47,22 @@ def test_profile_counts_each_function_once_per_stack(tmp_path: Path) -> None:
     assert total == 10
     assert counts["main"] == 10 and counts["Predictor.parse_batch"] == counts["Encoder._run"] == 7
     assert counts["f"] == 3  # a recursive frame is not counted twice
+
+
+def test_cache_pressure_runs_briefly_and_replays_the_graphs_exactly(capsys) -> None:
+    import numpy as np
+
+    from bench import cache_pressure
+    from service.predictor import Predictor
+
+    cache_pressure.main(["--model-dir", str(MODEL_DIR), "--n", "20", "--rounds", "1", "--sweep-mb", "0.5"])
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("encoder: alone") for line in lines)
+    assert sum(line.startswith("app's own path") for line in lines) == 2  # no read, then 0.5 MiB
+    session = Predictor(MODEL_DIR, precision="int8").primary.session
+    replayed = cache_pressure.Replayed(session)
+    feed = {"layers": np.ones((2, 1, 3, 512), dtype=np.float32), "lengths": np.array([3])}
+    first, again = replayed.run(None, feed), replayed.run(None, feed)
+    assert again is first and len(replayed.outputs) == 1
+    for got, expected in zip(first, session.run(None, feed), strict=True):
+        np.testing.assert_array_equal(got, expected)
