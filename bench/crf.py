@@ -6,7 +6,8 @@ own emissions; with the forward-backward passes, which stay in numpy, for scale.
 Runs the served graphs once over the utterances to get their slot emissions, then times, per utterance,
 Viterbi decoding with ``compiled=True`` and ``compiled=False`` (interleaved by round), and the posterior's
 forward pass and forward + whole backward pass (as the first span confidence asks). Prints the median
-microseconds of each; checks that both Viterbis give the same paths. Writes nothing.
+microseconds of each, and how many utterances the posterior's scaled tables kept in range; checks that both
+Viterbis give the same paths. Writes nothing.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def main(argv: list[str] | None = None) -> None:
     posterior = crf.CRFPosterior(m.tags, m.crf_start, m.crf_transitions, m.crf_end, m.temperature("crf"))
     if [decoders[True].decode(x) for x in inputs] != [decoders[False].decode(x) for x in inputs]:
         raise SystemExit("compiled and numpy Viterbi disagree")
+    scaled = 0  # sentences whose scaled tables stay in range (the rest take the log-space tables)
+    for x in inputs:
+        post = posterior.posterior(x)
+        post.beta(0)
+        scaled += post.in_range
     timed = {"viterbi, C": decoders[True].decode, "viterbi, numpy": decoders[False].decode,
              "forward (numpy)": posterior.posterior,
              "forward + backward (numpy)": lambda x: posterior.posterior(x).beta(0)}
@@ -72,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
           f"median of {args.rounds} rounds, us per utterance")
     for name, values in times.items():
         print(f"{name:<28}{statistics.median(values):7.1f}")
+    print(f"posterior: {scaled} of {len(inputs)} utterances on the scaled tables, {len(inputs) - scaled} on the "
+          "log-space ones")
     print(f"viterbi: C {statistics.median(times['viterbi, numpy']) / statistics.median(times['viterbi, C']):.1f}x "
           "faster than numpy")
 
