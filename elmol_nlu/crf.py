@@ -112,7 +112,8 @@ class Posterior:
     The scaled tables are exact while every entry that may matter stays well inside float64 next to its
     row's maximum and no score had to be floored (``in_range``). At extreme scores neither holds (a tag
     improbable so far that the rest of the sentence makes it probable, scales of 1e-93): then marginals,
-    spans and Z come from log-space tables, exact at any scale and about ten times slower.
+    spans and Z come from log-space tables: exact at any scale, and slower (a log-sum-exp over a (K, K)
+    table a token).
     """
 
     def __init__(self, crf: CRFPosterior, scores: np.ndarray, alpha: np.ndarray, emit: np.ndarray,
