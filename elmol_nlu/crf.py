@@ -241,35 +241,41 @@ class CRFPosterior:
         return Posterior(self, scores, alpha, emit, scale, end_scale, float(shift.sum()), bool(in_range))
 
     def sequence_probability(self, post: Posterior, path: list[int]) -> float:
-        """P(tags = path | sentence) = exp(score(path) - log Z), of the exact scores."""
-        score = self._log_start[path[0]] + self._log_end[path[-1]] + post.scores[np.arange(len(path)), path].sum()
-        score += sum(self._log_trans[a, b] for a, b in itertools.pairwise(path))
-        return _probability(score - post.log_partition)
+        """P(tags = path | sentence). In range, walked through the scaled forward quantities: after each step
+        the product is at most that step's forward entry (<= 1), and a path whose product underflows has a
+        probability below 1e-58 there. Otherwise exp(score(path) - log Z) of the exact scores."""
+        if not post.in_range:
+            score = self._log_start[path[0]] + self._log_end[path[-1]] + post.scores[np.arange(len(path)), path].sum()
+            score += sum(self._log_trans[a, b] for a, b in itertools.pairwise(path))
+            return _probability(score - post.log_partition)
+        emit, scale, trans = post.emit, post.scale, self._exp_trans
+        p = float(self._exp_start[path[0]] * emit[0, path[0]] / scale[0])
+        for t in range(1, len(path)):
+            p *= trans[path[t - 1], path[t]] * emit[t, path[t]] / scale[t]
+        return float(min(1.0, max(0.0, p * self._exp_end[path[-1]] / post.end_scale)))
 
     def span_probability(self, post: Posterior, start: int, stop: int, begin: int, inside: int) -> float:
         """P(tag_start = begin, tags start+1..stop-1 = inside, tag_stop != inside): one exact slot span.
 
-        Walks the span's own path from the forward table at ``start`` and closes it with the backward
-        table at ``stop`` minus the continuation into ``inside``, so the slot neither starts nor ends elsewhere.
+        Walks the span's own path from the forward table at ``start`` (the product stays at most a forward
+        entry, as in ``sequence_probability``) and closes it with the backward table at ``stop`` minus the
+        continuation into ``inside``, so the slot neither starts nor ends elsewhere; the backward row's own
+        factor joins in logs, where it cannot overflow.
         """
         if post.in_range and stop < len(post.scale):
             post.beta(stop)  # fills the backward table to stop, which may find it out of range
         if not post.in_range:
             return self._span_probability_in_logs(post, start, stop, begin, inside)
-        factors = [post.alpha[start, begin]]
-        factors += [self._exp_trans[begin if t == start + 1 else inside, inside] * post.emit[t, inside]
-                    for t in range(start + 1, stop)]
-        log_scales = np.log(post.scale[start + 1 : stop]).sum()
-        prev = begin if stop == start + 1 else inside
-        if stop == len(post.scale):
-            factors.append(self._exp_end[prev])
-            log_scales += np.log(post.end_scale)
-        else:  # every continuation from prev into stop, less the one that extends the slot
-            onward = post.emit[stop] * post.beta(stop)
-            factors.append(max(0.0, self._exp_trans[prev] @ onward - self._exp_trans[prev, inside] * onward[inside]))
-            log_scales += np.log(post.scale[stop]) - post.beta_log[stop]
-        with np.errstate(divide="ignore"):  # a factor of 0 (a forbidden move) is a probability of 0
-            return _probability(np.log(factors).sum() - log_scales)
+        emit, scale, trans = post.emit, post.scale, self._exp_trans
+        p, prev = float(post.alpha[start, begin]), begin
+        for t in range(start + 1, stop):
+            p *= trans[prev, inside] * emit[t, inside] / scale[t]
+            prev = inside
+        if stop == len(scale):
+            return float(min(1.0, max(0.0, p * self._exp_end[prev] / post.end_scale)))
+        onward = emit[stop] * post.beta(stop)  # every continuation from prev into stop, less the one into inside
+        p *= max(0.0, float(trans[prev] @ onward - trans[prev, inside] * onward[inside])) / scale[stop]
+        return 0.0 if p <= 0.0 else _probability(math.log(p) + float(post.beta_log[stop]))
 
     def _span_probability_in_logs(self, post: Posterior, start: int, stop: int, begin: int, inside: int) -> float:
         log_alpha, log_beta, log_z = post.log_tables()
