@@ -252,7 +252,7 @@ class CRFPosterior:
         p = float(self._exp_start[path[0]] * emit[0, path[0]] / scale[0])
         for t in range(1, len(path)):
             p *= trans[path[t - 1], path[t]] * emit[t, path[t]] / scale[t]
-        return float(min(1.0, max(0.0, p * self._exp_end[path[-1]] / post.end_scale)))
+        return _clamped(p * self._exp_end[path[-1]] / post.end_scale)
 
     def span_probability(self, post: Posterior, start: int, stop: int, begin: int, inside: int) -> float:
         """P(tag_start = begin, tags start+1..stop-1 = inside, tag_stop != inside): one exact slot span.
@@ -272,7 +272,7 @@ class CRFPosterior:
             p *= trans[prev, inside] * emit[t, inside] / scale[t]
             prev = inside
         if stop == len(scale):
-            return float(min(1.0, max(0.0, p * self._exp_end[prev] / post.end_scale)))
+            return _clamped(p * self._exp_end[prev] / post.end_scale)
         onward = emit[stop] * post.beta(stop)  # every continuation from prev into stop, less the one into inside
         p *= max(0.0, float(trans[prev] @ onward - trans[prev, inside] * onward[inside])) / scale[stop]
         return 0.0 if p <= 0.0 else _probability(math.log(p) + float(post.beta_log[stop]))
@@ -288,5 +288,10 @@ class CRFPosterior:
         return _probability(log_p + np.logaddexp.reduce(np.delete(onward, inside)) - log_z)  # all but into inside
 
 
+def _clamped(p: float) -> float:
+    """A probability computed in floats, kept in [0, 1] against rounding."""
+    return float(min(1.0, max(0.0, p)))
+
+
 def _probability(log_p: float) -> float:
-    return float(min(1.0, np.exp(min(0.0, log_p))))
+    return _clamped(math.exp(min(0.0, log_p)))
