@@ -1,29 +1,49 @@
-/* Viterbi decoding of one sentence, the inner loop of ``elmol_nlu.crf``.
+/* The CRF's loops over the tokens of one sentence, the inner loops of ``elmol_nlu.crf``.
  *
- * In numpy each token's step is four calls on a (K, K) table, and their fixed cost (a few microseconds
- * each) made decoding 61 us of a served utterance; here the loop is one call (12 us, ``python -m bench.crf``).
- * Results are those of the numpy formulation it replaces: scores add in float32 in the same order and ties
- * go to the lowest index, as argmax does (a maximum is exact in any order, so it may be vectorised).
- * The forward-backward passes stay in numpy: they are matrix-vector products, where BLAS already does
- * as well as a loop here (measured: 36 against 33 us forward, 18 against 20 backward).
+ * In numpy each token's step is a few calls on a (K, K) table, and their fixed cost (about a microsecond each)
+ * was most of a served utterance's CRF time; here each loop is one call (``python -m bench.crf``).
+ *
+ * Viterbi: results are those of the numpy formulation it replaces: scores add in float32 in the same order and
+ * ties go to the lowest index, as argmax does (a maximum is exact in any order, so it may be vectorised).
+ *
+ * Forward-backward (``chain``, ``forward``, ``backward``): the scaled tables of ``elmol_nlu.crf.Posterior``, in
+ * float64, equal to numpy's up to rounding. BIO forbids most moves into an I- tag (only B-x and I-x may precede
+ * I-x), so the exp-transition table, exactly 0 where forbidden, is split once: the columns most tags may move
+ * into (O, every B-) are a dense block, the others a short list each. Each step reads about half of the
+ * (K, K) table, as products that add row by row and so vectorise without reordering a sum.
  * Arguments are C-contiguous buffers (numpy arrays) whose shapes ``elmol_nlu.crf`` checks once.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
+#include <string.h>
 
-/* A read-only buffer of at least ``count`` contiguous float32, or 0 with an exception set. */
-static int get_floats(PyObject *obj, Py_buffer *view, Py_ssize_t count, const char *name) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0)
-        return 0;
+/* The struct format code of a buffer, without its byte-order prefix. */
+static char format_code(const Py_buffer *view) {
     const char *f = view->format ? view->format : "B";
     if (f[0] == '<' || f[0] == '=' || f[0] == '@')
         f++;
-    if (f[0] != 'f' || f[1] != '\0' || view->itemsize != 4 || view->len < count * 4) {
-        PyErr_Format(PyExc_ValueError, "%s: expected at least %zd contiguous float32", name, count);
+    return f[1] == '\0' ? f[0] : '\0';
+}
+
+/* A buffer of at least ``count`` contiguous items of type ``code`` ('f' float32, 'd' float64, '?' bool),
+ * writable if asked, or 0 with an exception set. */
+static int get_array(PyObject *obj, Py_buffer *view, Py_ssize_t count, const char *name, char code, int writable) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) != 0)
+        return 0;
+    Py_ssize_t size = code == 'd' ? 8 : code == 'f' ? 4 : 1;
+    if (format_code(view) != code || view->itemsize != size || view->len < count * size) {
+        PyErr_Format(PyExc_ValueError, "%s: expected at least %zd contiguous items of type '%c'", name, count, code);
         PyBuffer_Release(view);
         return 0;
     }
     return 1;
+}
+
+/* A read-only buffer of at least ``count`` contiguous float32, or 0 with an exception set. */
+static int get_floats(PyObject *obj, Py_buffer *view, Py_ssize_t count, const char *name) {
+    return get_array(obj, view, count, name, 'f', 0);
 }
 
 /* The largest of a[i] + b[i] (a maximum is exact in any order, hence a loop the compiler may vectorise). */
@@ -106,8 +126,353 @@ fail_e:
     return NULL;
 }
 
+/* ---- forward-backward ---- */
+
+#define MAX_SCORE_GAP 300.0 /* elmol_nlu.crf.MAX_SCORE_GAP */
+#define RANGE_FLOOR 1e-250  /* elmol_nlu.crf.RANGE_FLOOR */
+#define CHAIN_NAME "elmol_nlu._crf.chain"
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define STEP_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define STEP_CLONES
+#endif
+
+/* The exp tables of one CRF (0 where a move is forbidden), with the transitions split by target column. */
+typedef struct {
+    Py_ssize_t K, D, S;
+    double *start, *end;              /* (K,) */
+    unsigned char *start_ok, *later;  /* (K,): tags a sentence may start with; tags checked in later rows */
+    Py_ssize_t *dense;                /* (D,): the columns many tags may move into */
+    double *into_dense;               /* (K, D): [i * D + d] = trans[i, dense[d]], rows for the forward pass */
+    double *dense_from;               /* (D, K): [d * K + i] = trans[i, dense[d]], rows for the backward pass */
+    Py_ssize_t *sparse, *sparse_ptr;  /* (S,), (S + 1,): column sparse[s] has entries ptr[s] .. ptr[s + 1] - 1 */
+    Py_ssize_t *sparse_from;          /* (entries,): the tag each entry moves from */
+    double *sparse_value;             /* (entries,) */
+} Chain;
+
+static void chain_free(Chain *c) {
+    if (!c)
+        return;
+    void *parts[] = {c->start, c->end, c->start_ok, c->later, c->dense, c->into_dense, c->dense_from,
+                     c->sparse, c->sparse_ptr, c->sparse_from, c->sparse_value};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        PyMem_Free(parts[i]);
+    PyMem_Free(c);
+}
+
+static void chain_capsule_free(PyObject *capsule) { chain_free(PyCapsule_GetPointer(capsule, CHAIN_NAME)); }
+
+/* Fill ``c`` from the (K, K) exp-transition table: a column with more than K / 4 allowed moves into it is dense. */
+static int chain_split(Chain *c, const double *trans) {
+    Py_ssize_t K = c->K, entries = 0;
+    Py_ssize_t *counts = PyMem_Calloc((size_t)K, sizeof(Py_ssize_t));
+    if (!counts)
+        return 0;
+    for (Py_ssize_t i = 0; i < K; i++)
+        for (Py_ssize_t j = 0; j < K; j++)
+            counts[j] += trans[i * K + j] != 0.0;
+    c->D = c->S = 0;
+    for (Py_ssize_t j = 0; j < K; j++) {
+        if (counts[j] * 4 > K)
+            c->D++;
+        else
+            entries += counts[j];
+    }
+    c->S = K - c->D;
+    c->dense = PyMem_Malloc((size_t)(c->D + 1) * sizeof(Py_ssize_t));
+    c->into_dense = PyMem_Malloc((size_t)(K * c->D + 1) * sizeof(double));
+    c->dense_from = PyMem_Malloc((size_t)(K * c->D + 1) * sizeof(double));
+    c->sparse = PyMem_Malloc((size_t)(c->S + 1) * sizeof(Py_ssize_t));
+    c->sparse_ptr = PyMem_Malloc((size_t)(c->S + 1) * sizeof(Py_ssize_t));
+    c->sparse_from = PyMem_Malloc((size_t)(entries + 1) * sizeof(Py_ssize_t));
+    c->sparse_value = PyMem_Malloc((size_t)(entries + 1) * sizeof(double));
+    if (!c->dense || !c->into_dense || !c->dense_from || !c->sparse || !c->sparse_ptr || !c->sparse_from ||
+        !c->sparse_value) {
+        PyMem_Free(counts);
+        return 0;
+    }
+    Py_ssize_t d = 0, s = 0, e = 0;
+    for (Py_ssize_t j = 0; j < K; j++) {
+        if (counts[j] * 4 > K) {
+            c->dense[d] = j;
+            for (Py_ssize_t i = 0; i < K; i++)
+                c->into_dense[i * c->D + d] = c->dense_from[d * K + i] = trans[i * K + j];
+            d++;
+            continue;
+        }
+        c->sparse[s] = j;
+        c->sparse_ptr[s] = e;
+        for (Py_ssize_t i = 0; i < K; i++) {
+            if (trans[i * K + j] != 0.0) {
+                c->sparse_from[e] = i;
+                c->sparse_value[e++] = trans[i * K + j];
+            }
+        }
+        s++;
+    }
+    c->sparse_ptr[s] = e;
+    PyMem_Free(counts);
+    return 1;
+}
+
+static unsigned char *copy_mask(const Py_buffer *view, Py_ssize_t K) {
+    unsigned char *mask = PyMem_Malloc((size_t)K);
+    if (mask)
+        for (Py_ssize_t k = 0; k < K; k++)
+            mask[k] = ((const unsigned char *)view->buf)[k] != 0;
+    return mask;
+}
+
+static double *copy_doubles(const Py_buffer *view, Py_ssize_t n) {
+    double *out = PyMem_Malloc((size_t)n * sizeof(double));
+    if (out)
+        memcpy(out, view->buf, (size_t)n * sizeof(double));
+    return out;
+}
+
+/* chain(exp_start (K,) f64, exp_trans (K, K), exp_end (K,), start_ok (K,) bool, later (K,) bool, K) -> capsule */
+static PyObject *chain(PyObject *self, PyObject *args) {
+    PyObject *objs[5];
+    Py_ssize_t K;
+    if (!PyArg_ParseTuple(args, "OOOOOn", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4], &K))
+        return NULL;
+    if (K < 1)
+        return PyErr_Format(PyExc_ValueError, "chain needs K >= 1, got %zd", K);
+    const char *names[] = {"exp_start", "exp_trans", "exp_end", "start_ok", "later"};
+    const char codes[] = {'d', 'd', 'd', '?', '?'};
+    Py_ssize_t counts[] = {K, K * K, K, K, K};
+    Py_buffer views[5];
+    int got = 0;
+    for (; got < 5; got++)
+        if (!get_array(objs[got], &views[got], counts[got], names[got], codes[got], 0))
+            break;
+    PyObject *capsule = NULL;
+    Chain *c = got == 5 ? PyMem_Calloc(1, sizeof(Chain)) : NULL;
+    if (c) {
+        c->K = K;
+        c->start = copy_doubles(&views[0], K);
+        c->end = copy_doubles(&views[2], K);
+        c->start_ok = copy_mask(&views[3], K);
+        c->later = copy_mask(&views[4], K);
+        if (c->start && c->end && c->start_ok && c->later && chain_split(c, views[1].buf))
+            capsule = PyCapsule_New(c, CHAIN_NAME, chain_capsule_free);
+        if (!capsule) {
+            chain_free(c);
+            if (!PyErr_Occurred())
+                PyErr_NoMemory();
+        }
+    } else if (got == 5) {
+        PyErr_NoMemory();
+    }
+    for (int i = 0; i < got; i++)
+        PyBuffer_Release(&views[i]);
+    return capsule;
+}
+
+/* One forward step: cur = (prev @ trans) * emit, unnormalised; ``acc`` holds D doubles. */
+STEP_CLONES static void forward_step(const Chain *c, const double *prev, const double *emit, double *cur, double *acc) {
+    Py_ssize_t K = c->K, D = c->D;
+    for (Py_ssize_t d = 0; d < D; d++)
+        acc[d] = 0.0;
+    for (Py_ssize_t i = 0; i < K; i++) {
+        double a = prev[i];
+        if (a == 0.0)
+            continue;
+        const double *row = c->into_dense + i * D;
+        for (Py_ssize_t d = 0; d < D; d++)
+            acc[d] += a * row[d];
+    }
+    for (Py_ssize_t d = 0; d < D; d++)
+        cur[c->dense[d]] = acc[d] * emit[c->dense[d]];
+    for (Py_ssize_t s = 0; s < c->S; s++) {
+        double sum = 0.0;
+        for (Py_ssize_t e = c->sparse_ptr[s]; e < c->sparse_ptr[s + 1]; e++)
+            sum += prev[c->sparse_from[e]] * c->sparse_value[e];
+        cur[c->sparse[s]] = sum * emit[c->sparse[s]];
+    }
+}
+
+/* The smallest of row[k] where mask[k]; +inf when none. */
+static double masked_min(const double *row, const unsigned char *mask, Py_ssize_t K) {
+    double low = Py_HUGE_VAL;
+    for (Py_ssize_t k = 0; k < K; k++)
+        if (mask[k] && row[k] < low)
+            low = row[k];
+    return low;
+}
+
+static Chain *chain_of(PyObject *capsule) { return PyCapsule_GetPointer(capsule, CHAIN_NAME); }
+
+/* forward(chain, emissions (T, K) f32 or f64, T, temperature, tables (4, T, K) f64, rows (2, T) f64)
+ *   -> (end_scale, sum of the row shifts, in range)
+ * Writes tables[0] = scores (emissions / temperature), [1] = emit = exp(max(scores - row max, -MAX_SCORE_GAP)),
+ * [2] = alpha (rows normalised to sum 1), [3][T - 1] = exp_end; rows[0] = scale (alpha's row sums before
+ * normalising), rows[1][T - 1] = -log(end_scale). In range: no score floored and no entry that may matter below
+ * RANGE_FLOOR (row 0 over start_ok, later rows over ``later``). */
+static PyObject *forward(PyObject *self, PyObject *args) {
+    PyObject *c_obj, *e_obj, *t_obj, *r_obj;
+    Py_ssize_t T;
+    double temperature;
+    if (!PyArg_ParseTuple(args, "OOndOO", &c_obj, &e_obj, &T, &temperature, &t_obj, &r_obj))
+        return NULL;
+    const Chain *c = chain_of(c_obj);
+    if (!c)
+        return NULL;
+    if (T < 1 || !(temperature > 0.0))
+        return PyErr_Format(PyExc_ValueError, "forward needs T >= 1 and a positive temperature");
+    Py_ssize_t K = c->K, n = T * K;
+    Py_buffer e, tables, rows;
+    if (PyObject_GetBuffer(e_obj, &e, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0)
+        return NULL;
+    char code = format_code(&e);
+    PyBuffer_Release(&e);
+    if (!get_array(e_obj, &e, n, "emissions", code == 'f' ? 'f' : 'd', 0))
+        return NULL;
+    if (!get_array(t_obj, &tables, 4 * n, "tables", 'd', 1)) {
+        PyBuffer_Release(&e);
+        return NULL;
+    }
+    if (!get_array(r_obj, &rows, 2 * T, "rows", 'd', 1)) {
+        PyBuffer_Release(&tables);
+        PyBuffer_Release(&e);
+        return NULL;
+    }
+    double *acc = PyMem_Malloc((size_t)(c->D + 1) * sizeof(double));
+    if (!acc) {
+        PyBuffer_Release(&rows);
+        PyBuffer_Release(&tables);
+        PyBuffer_Release(&e);
+        return PyErr_NoMemory();
+    }
+    double *scores = tables.buf, *emit = scores + n, *alpha = emit + n, *beta = alpha + n;
+    double *scale = rows.buf, *beta_log = scale + T;
+    double shift_sum = 0.0, low = Py_HUGE_VAL;
+    int floored = 0;
+    for (Py_ssize_t t = 0; t < T; t++) {
+        double *s = scores + t * K, top = -Py_HUGE_VAL;
+        for (Py_ssize_t k = 0; k < K; k++) {
+            s[k] = (code == 'f' ? (double)((const float *)e.buf)[t * K + k] : ((const double *)e.buf)[t * K + k])
+                   / temperature;
+            top = s[k] > top ? s[k] : top;
+        }
+        shift_sum += top;
+        for (Py_ssize_t k = 0; k < K; k++) {
+            double gap = s[k] - top;
+            floored |= gap < -MAX_SCORE_GAP;
+            emit[t * K + k] = exp(gap < -MAX_SCORE_GAP ? -MAX_SCORE_GAP : gap);
+        }
+    }
+    for (Py_ssize_t t = 0; t < T; t++) {
+        double *cur = alpha + t * K, sum = 0.0;
+        if (t == 0)
+            for (Py_ssize_t k = 0; k < K; k++)
+                cur[k] = c->start[k] * emit[k];
+        else
+            forward_step(c, cur - K, emit + t * K, cur, acc);
+        for (Py_ssize_t k = 0; k < K; k++)
+            sum += cur[k];
+        scale[t] = sum;
+        double inv = 1.0 / sum;
+        for (Py_ssize_t k = 0; k < K; k++)
+            cur[k] *= inv;
+        double row_low = masked_min(cur, t == 0 ? c->start_ok : c->later, K);
+        low = row_low < low ? row_low : low;
+    }
+    double end_scale = 0.0;
+    for (Py_ssize_t k = 0; k < K; k++)
+        end_scale += alpha[(T - 1) * K + k] * c->end[k];
+    memcpy(beta + (T - 1) * K, c->end, (size_t)K * sizeof(double));
+    beta_log[T - 1] = -log(end_scale);
+    int in_range = !floored && low >= RANGE_FLOOR;
+    PyMem_Free(acc);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&tables);
+    PyBuffer_Release(&e);
+    return Py_BuildValue("(ddO)", end_scale, shift_sum, in_range ? Py_True : Py_False);
+}
+
+/* One backward step: out = trans @ (emit * next), unnormalised; ``w`` holds K doubles. */
+STEP_CLONES static void backward_step(const Chain *c, const double *next, const double *emit, double *out, double *w) {
+    Py_ssize_t K = c->K;
+    for (Py_ssize_t k = 0; k < K; k++) {
+        w[k] = emit[k] * next[k];
+        out[k] = 0.0;
+    }
+    for (Py_ssize_t d = 0; d < c->D; d++) {
+        double wd = w[c->dense[d]];
+        if (wd == 0.0)
+            continue;
+        const double *col = c->dense_from + d * K;
+        for (Py_ssize_t i = 0; i < K; i++)
+            out[i] += wd * col[i];
+    }
+    for (Py_ssize_t s = 0; s < c->S; s++) {
+        double ws = w[c->sparse[s]];
+        if (ws == 0.0)
+            continue;
+        for (Py_ssize_t e = c->sparse_ptr[s]; e < c->sparse_ptr[s + 1]; e++)
+            out[c->sparse_from[e]] += c->sparse_value[e] * ws;
+    }
+}
+
+/* backward(chain, tables (4, T, K) f64, rows (2, T) f64, T, filled, to) -> the smallest entry of the new rows
+ * Fills backward rows to .. filled - 1 from row ``filled`` (whose beta_log, rows[1][filled], is known): row u =
+ * trans @ (emit[u + 1] * beta[u + 1]), divided by its maximum, whose log less log scale[u + 1] adds to beta_log. */
+static PyObject *backward(PyObject *self, PyObject *args) {
+    PyObject *c_obj, *t_obj, *r_obj;
+    Py_ssize_t T, filled, to;
+    if (!PyArg_ParseTuple(args, "OOOnnn", &c_obj, &t_obj, &r_obj, &T, &filled, &to))
+        return NULL;
+    const Chain *c = chain_of(c_obj);
+    if (!c)
+        return NULL;
+    if (!(0 <= to && to <= filled && filled < T))
+        return PyErr_Format(PyExc_ValueError, "backward needs 0 <= to <= filled < T");
+    Py_ssize_t K = c->K, n = T * K;
+    Py_buffer tables, rows;
+    if (!get_array(t_obj, &tables, 4 * n, "tables", 'd', 1))
+        return NULL;
+    if (!get_array(r_obj, &rows, 2 * T, "rows", 'd', 1)) {
+        PyBuffer_Release(&tables);
+        return NULL;
+    }
+    double *w = PyMem_Malloc((size_t)K * sizeof(double));
+    if (!w) {
+        PyBuffer_Release(&rows);
+        PyBuffer_Release(&tables);
+        return PyErr_NoMemory();
+    }
+    const double *emit = (double *)tables.buf + n;
+    double *beta = (double *)tables.buf + 3 * n, *scale = rows.buf, *beta_log = scale + T;
+    double log_factor = beta_log[filled], low = Py_HUGE_VAL;
+    for (Py_ssize_t u = filled - 1; u >= to; u--) {
+        double *out = beta + u * K, top = 0.0;
+        backward_step(c, beta + (u + 1) * K, emit + (u + 1) * K, out, w);
+        for (Py_ssize_t k = 0; k < K; k++)
+            top = out[k] > top ? out[k] : top;
+        if (top > 0.0) { /* always, when every tag may go on to O: else the caller falls back on its log tables */
+            double inv = 1.0 / top;
+            for (Py_ssize_t k = 0; k < K; k++) {
+                out[k] *= inv;
+                low = out[k] < low ? out[k] : low;
+            }
+            log_factor += log(top / scale[u + 1]);
+        } else {
+            low = 0.0;
+        }
+        beta_log[u] = log_factor;
+    }
+    PyMem_Free(w);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&tables);
+    return PyFloat_FromDouble(low);
+}
+
 static PyMethodDef methods[] = {
     {"viterbi", viterbi, METH_VARARGS, "Best tag path of one sentence: a list of T tag indices."},
+    {"chain", chain, METH_VARARGS, "A CRF's exp tables, split for forward-backward (a capsule)."},
+    {"forward", forward, METH_VARARGS, "Scaled forward table of one sentence: (end_scale, shift sum, in range)."},
+    {"backward", backward, METH_VARARGS, "Scaled backward rows of one sentence: the smallest new entry."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,10 +1,10 @@
 """Linear-chain CRF inference, the serving twin of ``training.crf``: Viterbi decoding, and the posterior
 probabilities (forward-backward) behind per-token and per-slot confidences.
 
-Viterbi's loop over tokens runs in ``elmol_nlu._crf`` (C, built at install: one call instead of four numpy
-calls a token, 61 -> 12 us for a served utterance, ``python -m bench.crf``) when it is built, else in numpy,
-which stays the reference the tests hold it to (``compiled=False``). Forward-backward stays in numpy:
-its steps are matrix-vector products, which BLAS does as fast as a C loop would.
+The loops over tokens run in ``elmol_nlu._crf`` (C, built at install) when it is built, else in numpy, which
+stays the reference the tests hold it to (``compiled=False``). In numpy each token's step is a few calls
+whose fixed cost is most of the time: Viterbi 55 -> 11 us for a served utterance in C, and forward-backward,
+which in C also skips the moves BIO forbids, 68 -> 27 us (``python -m bench.crf``).
 """
 
 from __future__ import annotations
@@ -114,28 +114,39 @@ class Posterior:
     improbable so far that the rest of the sentence makes it probable, scales of 1e-93): then marginals,
     spans and Z come from log-space tables: exact at any scale, and slower (a log-sum-exp over a (K, K)
     table a token).
+
+    ``tables`` (4, T, K) holds scores, emit, alpha and the backward table; ``rows`` (2, T) scale and beta_log:
+    two buffers, which the compiled passes fill in place.
     """
 
-    def __init__(self, crf: CRFPosterior, scores: np.ndarray, alpha: np.ndarray, emit: np.ndarray,
-                 scale: np.ndarray, end_scale: float, emit_shift: float, in_range: bool) -> None:
-        self.scores, self.alpha, self.emit, self.scale, self.end_scale = scores, alpha, emit, scale, end_scale
+    def __init__(self, crf: CRFPosterior, tables: np.ndarray, rows: np.ndarray, end_scale: float,
+                 emit_shift: float, in_range: bool) -> None:
+        self.scores, self.emit, self.alpha, self._beta = tables
+        self.scale, self.beta_log = rows  # Rabiner's scaled backward row t is beta(t) * exp(beta_log[t])
+        self._tables, self._rows = tables, rows
+        self.end_scale = end_scale
         self.in_range = in_range  # False once a table is found out of range: the log tables answer from then on
         self._logs: tuple[np.ndarray, np.ndarray, float] | None = None
         self._emit_shift = emit_shift
         self._crf = crf
-        self._beta = np.empty_like(alpha)
-        self._beta[-1] = crf._exp_end  # its maximum is 1 (bounded_exp)
-        self.beta_log = np.empty(len(alpha))  # Rabiner's scaled backward row t is beta(t) * exp(beta_log[t])
-        self.beta_log[-1] = -np.log(end_scale)
-        self._beta_from = len(alpha) - 1  # rows from here on are filled
-        self._work = np.empty(alpha.shape[1])
+        self._beta_from = len(self.alpha) - 1  # rows from here on are filled (the last by the forward pass)
 
     def beta(self, t: int) -> np.ndarray:
         """Row t of the scaled backward table, up to the factor exp(beta_log[t]); its maximum is 1."""
-        beta = self._beta
         if t >= self._beta_from:
-            return beta[t]
-        trans, work, logs = self._crf._exp_trans, self._work, self.beta_log
+            return self._beta[t]
+        if self._crf.compiled:
+            low = _crf.backward(self._crf._chain, self._tables, self._rows, len(self.alpha), self._beta_from, t)
+        else:
+            low = self._numpy_backward(t)
+        self.in_range = self.in_range and low >= RANGE_FLOOR
+        self._beta_from = t
+        return self._beta[t]
+
+    def _numpy_backward(self, t: int) -> float:
+        """Fills rows t .. filled - 1 as ``_crf.backward`` does; returns their smallest entry."""
+        beta, trans, logs = self._beta, self._crf._exp_trans, self.beta_log
+        work = np.empty(beta.shape[1])
         log_factor = float(logs[self._beta_from])
         for u in range(self._beta_from - 1, t - 1, -1):
             np.multiply(self.emit[u + 1], beta[u + 1], out=work)
@@ -144,9 +155,7 @@ class Posterior:
             row *= 1.0 / top
             log_factor += math.log(top / self.scale[u + 1])
             logs[u] = log_factor
-        self.in_range = self.in_range and bool(beta[t : self._beta_from].min() >= RANGE_FLOOR)
-        self._beta_from = t
-        return beta[t]
+        return float(beta[t : self._beta_from].min())
 
     def log_tables(self) -> tuple[np.ndarray, np.ndarray, float]:
         """log alpha, log beta (T, K) and log Z of the unshifted, unfloored scores, by log-sum-exp."""
@@ -193,13 +202,12 @@ class CRFPosterior:
     """
 
     def __init__(self, tags: list[str], start: np.ndarray, transitions: np.ndarray, end: np.ndarray,
-                 temperature: float = 1.0) -> None:
+                 temperature: float = 1.0, compiled: bool = COMPILED) -> None:
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         start, transitions = constrained(tags, start.astype(np.float64), transitions.astype(np.float64))
         start_ok, allowed = bio_masks(tags)
-        reachable = allowed.any(axis=0)  # tags that may follow another (in BIO, every tag)
-        self._start_ok, self._reachable = start_ok, None if reachable.all() else reachable
+        self._start_ok = start_ok
         self.temperature = float(temperature)
         self.start, self.transitions, self.end = start, transitions, end.astype(np.float64)
         # the exact scores, forbidden moves at -inf, for the log-space tables and path scores
@@ -214,20 +222,40 @@ class CRFPosterior:
         self._shifts = (start_shift, trans_shift, end_shift)
         self._floored = start_floored or trans_floored or end_floored  # then every sentence takes the log tables
         self.tags = list(tags)
+        # the range check covers row 0 over the tags a sentence may start with, later rows over those that may
+        # follow another (in BIO, every tag)
+        self._later = allowed.any(axis=0)
+        self.compiled = _check_compiled(compiled)
+        self._chain = (_crf.chain(self._exp_start, self._exp_trans, self._exp_end, start_ok, self._later, len(tags))
+                       if compiled else None)
 
     def posterior(self, emissions: np.ndarray) -> Posterior:
         """The forward pass over emissions (T, K) of one sentence (no padding); backward on demand."""
-        scores = emissions.astype(np.float64) / self.temperature
-        if scores.ndim != 2 or scores.shape[1] != len(self.tags) or not len(scores):
-            raise ValueError(f"emissions of shape {scores.shape}, expected (T >= 1, {len(self.tags)})")
+        if emissions.ndim != 2 or emissions.shape[1] != len(self.tags) or not len(emissions):
+            raise ValueError(f"emissions of shape {emissions.shape}, expected (T >= 1, {len(self.tags)})")
+        n = len(emissions)
+        tables, rows = np.empty((4, n, len(self.tags))), np.empty((2, n))
+        if self.compiled:
+            if emissions.dtype != np.float32:
+                emissions = np.ascontiguousarray(emissions, dtype=np.float64)
+            end_scale, shift, in_range = _crf.forward(self._chain, np.ascontiguousarray(emissions), n,
+                                                      self.temperature, tables, rows)
+        else:
+            end_scale, shift, in_range = self._numpy_forward(emissions, tables, rows)
+        return Posterior(self, tables, rows, end_scale, shift, in_range and not self._floored)
+
+    def _numpy_forward(self, emissions: np.ndarray, tables: np.ndarray, rows: np.ndarray
+                       ) -> tuple[float, float, bool]:
+        """Fills ``tables`` and ``rows`` as ``_crf.forward`` does; returns end_scale, the shifts' sum, in range."""
+        scores, emit, alpha, beta = tables
+        scale, beta_log = rows
+        np.divide(emissions, self.temperature, out=scores, dtype=np.float64)
         shift = scores.max(axis=1, keepdims=True)
         gap = scores - shift
-        emit = np.exp(np.maximum(gap, -MAX_SCORE_GAP))
-        n = len(emit)
-        alpha, scale = np.empty_like(emit), np.empty(n)
+        np.exp(np.maximum(gap, -MAX_SCORE_GAP), out=emit)
         row = alpha[0]
         np.multiply(self._exp_start, emit[0], out=row)
-        for t in range(n):
+        for t in range(len(emit)):
             if t:
                 row = alpha[t]
                 np.dot(alpha[t - 1], self._exp_trans, out=row)
@@ -235,10 +263,10 @@ class CRFPosterior:
             scale[t] = row.sum()
             row *= 1.0 / scale[t]
         end_scale = float(row @ self._exp_end)
-        later = alpha[1:] if self._reachable is None else alpha[1:, self._reachable]
-        in_range = (not self._floored and gap.min() >= -MAX_SCORE_GAP and (n == 1 or later.min() >= RANGE_FLOOR)
-                    and alpha[0].min(where=self._start_ok, initial=np.inf) >= RANGE_FLOOR)
-        return Posterior(self, scores, alpha, emit, scale, end_scale, float(shift.sum()), bool(in_range))
+        beta[-1], beta_log[-1] = self._exp_end, -np.log(end_scale)  # its maximum is 1 (bounded_exp)
+        in_range = (gap.min() >= -MAX_SCORE_GAP and alpha[1:, self._later].min(initial=np.inf) >= RANGE_FLOOR
+                    and alpha[0, self._start_ok].min() >= RANGE_FLOOR)
+        return end_scale, float(shift.sum()), bool(in_range)
 
     def sequence_probability(self, post: Posterior, path: list[int]) -> float:
         """P(tags = path | sentence). In range, walked through the scaled forward quantities: after each step

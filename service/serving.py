@@ -92,7 +92,7 @@ def load_serving(model_dir: Path, settings: Settings, skill_dirs: list[Path] | N
     log.info("model %s %s (%s, %d cached words) loaded from %s in %.0f ms", m.name, m.version, predictor.precision,
              len(predictor.token_cache), model_dir, 1000 * (time.perf_counter() - started))
     if not crf.COMPILED:
-        log.warning("Viterbi in numpy: elmol_nlu._crf was not built (no C compiler at install), ~0.05 ms more a parse")
+        log.warning("CRF in numpy: elmol_nlu._crf was not built (no C compiler at install), ~0.08 ms more a parse")
     serving = Serving(predictor, model_out(predictor.primary, predictor.precision), Path(model_dir))
     for skill_dir in skill_dirs_in(settings.skills_dir) if skill_dirs is None else skill_dirs:
         try:

@@ -1,5 +1,5 @@
-"""The C Viterbi of ``elmol_nlu._crf`` against the numpy reference it replaces: the same paths (ties included),
-the same errors on bad shapes."""
+"""The C loops of ``elmol_nlu._crf`` against the numpy references they replace: Viterbi's paths (ties included),
+forward-backward's probabilities (to rounding) and range decisions, and the same errors on bad shapes."""
 
 from __future__ import annotations
 
@@ -62,7 +62,33 @@ def test_bad_emission_shapes_are_refused_by_both(compiled: bool, shape: tuple[in
     with pytest.raises(ValueError, match="emissions of shape"):
         ViterbiDecoder(TAGS, start, trans, end, compiled=compiled).decode(emissions)
     with pytest.raises(ValueError, match="emissions of shape"):
-        CRFPosterior(TAGS, start, trans, end).posterior(emissions)
+        CRFPosterior(TAGS, start, trans, end, compiled=compiled).posterior(emissions)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_c_forward_backward_equals_numpy(seed: int) -> None:
+    """On the shipped model's tag set, where the C passes keep the I- columns as lists of moves. Large scales
+    take some sentences to the log-space tables: both must decide so alike."""
+    rng = np.random.default_rng(seed)
+    start, trans, end = params(seed, scale=float(rng.choice([1.0, 3.0, 60.0])))
+    emissions = rng.normal(0, float(rng.choice([2.0, 8.0, 40.0])), (int(rng.integers(1, 30)), len(TAGS)))
+    if seed % 2:
+        emissions = emissions.astype(np.float32)  # as served; float64 as the tests above
+    temperature = float(rng.choice([0.3, 1.0, 1.7]))
+    c, py = (CRFPosterior(TAGS, start, trans, end, temperature, compiled=flag) for flag in (True, False))
+    a, b = c.posterior(emissions), py.posterior(emissions)
+    stop = len(emissions) // 2
+    a.beta(stop), b.beta(stop)  # part of the backward table first, as a slot ending at ``stop`` asks
+    assert a.in_range == b.in_range
+    np.testing.assert_allclose(a.marginals, b.marginals, rtol=1e-9, atol=1e-12)
+    assert a.in_range == b.in_range
+    assert a.log_partition == pytest.approx(b.log_partition, rel=1e-12, abs=1e-9)
+    path = ViterbiDecoder(TAGS, start, trans, end).decode(emissions)
+    assert c.sequence_probability(a, path) == pytest.approx(py.sequence_probability(b, path), rel=1e-9, abs=1e-12)
+    inside = path[stop] if TAGS[path[stop]].startswith("I-") else TAGS.index("I-slot0")
+    begin = TAGS.index("B-" + TAGS[inside][2:])
+    assert (c.span_probability(a, 0, stop + 1, begin, inside)
+            == pytest.approx(py.span_probability(b, 0, stop + 1, begin, inside), rel=1e-9, abs=1e-12))
 
 
 def test_asking_for_a_c_viterbi_that_is_not_built_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
