@@ -4,17 +4,22 @@
  * was most of a served utterance's CRF time; here each loop is one call (``python -m bench.crf``).
  *
  * Viterbi: results are those of the numpy formulation it replaces: scores add in float32 in the same order and
- * ties go to the lowest index, as argmax does (a maximum is exact in any order, so it may be vectorised).
+ * ties go to the lowest index, as argmax does (a maximum is exact in any order, so it may be vectorised). BIO
+ * allows only two moves into an I- tag; the others carry a forbidding score, so the best into an I- tag is
+ * taken over those two whenever no forbidden move could reach it (``moves``), which is always but at
+ * scores 1e4 apart, where the full scan answers.
  *
  * Forward-backward (``chain``, ``forward``, ``backward``): the scaled tables of ``elmol_nlu.crf.Posterior``, in
  * float64, equal to numpy's up to rounding. BIO forbids most moves into an I- tag (only B-x and I-x may precede
  * I-x), so the exp-transition table, exactly 0 where forbidden, is split once: the columns most tags may move
  * into (O, every B-) are a dense block, the others a short list each. Each step reads about half of the
- * (K, K) table, as products that add row by row and so vectorise without reordering a sum.
+ * (K, K) table; the dense block eight sums at a time in registers (AVX in the x86-64-v3 clone), each sum
+ * added in the order of a plain loop.
  * Arguments are C-contiguous buffers (numpy arrays) whose shapes ``elmol_nlu.crf`` checks once.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -70,12 +75,130 @@ static Py_ssize_t argmax_sum(const float *a, const float *b, Py_ssize_t n) {
     return best;
 }
 
-/* viterbi(emissions (T, K) f32, start (K,), transitions_to_from (K, K), end (K,), T, K) -> list of T tags */
-static PyObject *viterbi(PyObject *self, PyObject *args) {
-    PyObject *e_obj, *s_obj, *tr_obj, *end_obj;
-    Py_ssize_t T, K;
-    if (!PyArg_ParseTuple(args, "OOOOnn", &e_obj, &s_obj, &tr_obj, &end_obj, &T, &K))
+/* ---- Viterbi ---- */
+
+#define MOVES_NAME "elmol_nlu._crf.moves"
+
+/* Which tags may move into each tag, for Viterbi: a tag that few may move into (an I- tag, in BIO) keeps the list
+ * of them, and the largest forbidden transition score into it (transitions carry the forbidden moves as large
+ * negative scores, FORBIDDEN in ``elmol_nlu.crf``). */
+typedef struct {
+    Py_ssize_t K;
+    Py_ssize_t *ptr, *from; /* tag ``to`` is sparse when ptr[to] >= 0: its moves are from[ptr[to] .. ptr[to + 1]) */
+    Py_ssize_t *end;        /* (K,): end of each sparse tag's list */
+    float *forbidden_max;   /* (K,): the largest forbidden score into ``to`` */
+    unsigned char *any_forbidden;
+} Moves;
+
+static void moves_free(PyObject *capsule) {
+    Moves *m = PyCapsule_GetPointer(capsule, MOVES_NAME);
+    if (!m)
+        return;
+    PyMem_Free(m->ptr);
+    PyMem_Free(m->from);
+    PyMem_Free(m->end);
+    PyMem_Free(m->forbidden_max);
+    PyMem_Free(m->any_forbidden);
+    PyMem_Free(m);
+}
+
+/* moves(transitions_to_from (K, K) f32, allowed_to_from (K, K) bool, K) -> capsule */
+static PyObject *moves(PyObject *self, PyObject *args) {
+    PyObject *tr_obj, *ok_obj;
+    Py_ssize_t K;
+    if (!PyArg_ParseTuple(args, "OOn", &tr_obj, &ok_obj, &K))
         return NULL;
+    if (K < 1)
+        return PyErr_Format(PyExc_ValueError, "moves needs K >= 1, got %zd", K);
+    Py_buffer tr, ok;
+    if (!get_floats(tr_obj, &tr, K * K, "transitions"))
+        return NULL;
+    if (!get_array(ok_obj, &ok, K * K, "allowed", '?', 0)) {
+        PyBuffer_Release(&tr);
+        return NULL;
+    }
+    const float *trans = tr.buf;
+    const unsigned char *allowed = ok.buf;
+    PyObject *capsule = NULL;
+    Moves *m = PyMem_Calloc(1, sizeof(Moves));
+    if (m) {
+        m->K = K;
+        m->ptr = PyMem_Malloc((size_t)K * sizeof(Py_ssize_t));
+        m->end = PyMem_Malloc((size_t)K * sizeof(Py_ssize_t));
+        m->from = PyMem_Malloc((size_t)(K * K) * sizeof(Py_ssize_t));
+        m->forbidden_max = PyMem_Malloc((size_t)K * sizeof(float));
+        m->any_forbidden = PyMem_Calloc((size_t)K, 1);
+    }
+    if (m && m->ptr && m->end && m->from && m->forbidden_max && m->any_forbidden) {
+        Py_ssize_t n = 0;
+        for (Py_ssize_t to = 0; to < K; to++) {
+            Py_ssize_t count = 0;
+            for (Py_ssize_t from = 0; from < K; from++)
+                count += allowed[to * K + from] != 0;
+            m->ptr[to] = m->end[to] = -1;
+            if (count * 4 > K)
+                continue;
+            m->ptr[to] = n;
+            m->forbidden_max[to] = 0.0f;
+            for (Py_ssize_t from = 0; from < K; from++) {
+                float v = trans[to * K + from];
+                if (allowed[to * K + from]) {
+                    m->from[n++] = from;
+                } else if (!m->any_forbidden[to] || v > m->forbidden_max[to]) {
+                    m->forbidden_max[to] = v;
+                    m->any_forbidden[to] = 1;
+                }
+            }
+            m->end[to] = n;
+        }
+        capsule = PyCapsule_New(m, MOVES_NAME, moves_free);
+    } else {
+        PyErr_NoMemory();
+    }
+    if (!capsule && m) {
+        PyMem_Free(m->ptr);
+        PyMem_Free(m->from);
+        PyMem_Free(m->end);
+        PyMem_Free(m->forbidden_max);
+        PyMem_Free(m->any_forbidden);
+        PyMem_Free(m);
+    }
+    PyBuffer_Release(&ok);
+    PyBuffer_Release(&tr);
+    return capsule;
+}
+
+/* The best score into ``to`` from ``prev``: over the allowed moves alone when ``to`` is sparse and no forbidden
+ * move can reach that best (each forbidden candidate is at most fl(prev_max + forbidden_max), float rounding being
+ * monotonic), else over every move, as numpy does; either way the same float. */
+static float best_into(const Moves *m, Py_ssize_t to, const float *row, const float *prev, float prev_max,
+                       Py_ssize_t K) {
+    if (m && m->ptr[to] >= 0 && m->end[to] > m->ptr[to]) {
+        float best = row[m->from[m->ptr[to]]] + prev[m->from[m->ptr[to]]];
+        for (Py_ssize_t e = m->ptr[to] + 1; e < m->end[to]; e++) {
+            float v = row[m->from[e]] + prev[m->from[e]];
+            best = v > best ? v : best;
+        }
+        if (!m->any_forbidden[to] || best > prev_max + m->forbidden_max[to])
+            return best;
+    }
+    return max_sum(row, prev, K);
+}
+
+/* viterbi(emissions (T, K) f32, start (K,), transitions_to_from (K, K), end (K,), T, K, moves or None)
+ *   -> list of T tags; ``moves`` (of these transitions) lets sparse tags look at their allowed moves only */
+static PyObject *viterbi(PyObject *self, PyObject *args) {
+    PyObject *e_obj, *s_obj, *tr_obj, *end_obj, *m_obj = Py_None;
+    Py_ssize_t T, K;
+    if (!PyArg_ParseTuple(args, "OOOOnn|O", &e_obj, &s_obj, &tr_obj, &end_obj, &T, &K, &m_obj))
+        return NULL;
+    const Moves *m = NULL;
+    if (m_obj != Py_None) {
+        if (!(m = PyCapsule_GetPointer(m_obj, MOVES_NAME)))
+            return NULL;
+        if (m->K != K)
+            return PyErr_Format(PyExc_ValueError, "moves are for %zd tags, not %zd", m->K, K);
+    }
     if (T < 1 || K < 1)
         return PyErr_Format(PyExc_ValueError, "viterbi needs T >= 1 and K >= 1, got %zd, %zd", T, K);
     Py_buffer e, s, tr, end;
@@ -99,8 +222,11 @@ static PyObject *viterbi(PyObject *self, PyObject *args) {
         scores[k] = ((const float *)s.buf)[k] + em[k];
     for (Py_ssize_t t = 1; t < T; t++) {
         const float *prev = scores + (t - 1) * K;
+        float prev_max = prev[0];
+        for (Py_ssize_t k = 1; k < K; k++)
+            prev_max = prev[k] > prev_max ? prev[k] : prev_max;
         for (Py_ssize_t to = 0; to < K; to++)
-            scores[t * K + to] = max_sum(trans + to * K, prev, K) + em[t * K + to];
+            scores[t * K + to] = best_into(m, to, trans + to * K, prev, prev_max, K) + em[t * K + to];
     }
     Py_ssize_t tag = argmax_sum(scores + (T - 1) * K, end.buf, K);
     for (Py_ssize_t t = T - 1;; t--) {
@@ -269,21 +395,39 @@ static PyObject *chain(PyObject *self, PyObject *args) {
     return capsule;
 }
 
-/* One forward step: cur = (prev @ trans) * emit, unnormalised; ``acc`` holds D doubles. */
-STEP_CLONES static void forward_step(const Chain *c, const double *prev, const double *emit, double *cur, double *acc) {
-    Py_ssize_t K = c->K, D = c->D;
-    for (Py_ssize_t d = 0; d < D; d++)
-        acc[d] = 0.0;
-    for (Py_ssize_t i = 0; i < K; i++) {
-        double a = prev[i];
-        if (a == 0.0)
-            continue;
-        const double *row = c->into_dense + i * D;
-        for (Py_ssize_t d = 0; d < D; d++)
-            acc[d] += a * row[d];
+/* Four doubles, in one AVX register in the x86-64-v3 clone (two SSE2 registers otherwise). */
+typedef double quad __attribute__((vector_size(32)));
+#define BLOCK 8 /* dense columns summed at once, in registers */
+
+static inline quad load_quad(const double *p) {
+    quad q;
+    memcpy(&q, p, sizeof q);
+    return q;
+}
+
+/* One forward step: cur = (prev @ trans) * emit, unnormalised. The dense columns go BLOCK at a time, each block's
+ * sums kept in registers over every tag it may come from, and added in the same order as a plain loop. */
+STEP_CLONES static void forward_step(const Chain *c, const double *prev, const double *emit, double *cur) {
+    Py_ssize_t K = c->K, D = c->D, d0 = 0;
+    for (; d0 + BLOCK <= D; d0 += BLOCK) {
+        quad low = {0.0, 0.0, 0.0, 0.0}, high = low;
+        const double *row = c->into_dense + d0;
+        for (Py_ssize_t i = 0; i < K; i++, row += D) {
+            quad a = {prev[i], prev[i], prev[i], prev[i]};
+            low += a * load_quad(row);
+            high += a * load_quad(row + 4);
+        }
+        for (int b = 0; b < 4; b++) {
+            cur[c->dense[d0 + b]] = low[b] * emit[c->dense[d0 + b]];
+            cur[c->dense[d0 + 4 + b]] = high[b] * emit[c->dense[d0 + 4 + b]];
+        }
     }
-    for (Py_ssize_t d = 0; d < D; d++)
-        cur[c->dense[d]] = acc[d] * emit[c->dense[d]];
+    for (; d0 < D; d0++) {
+        double sum = 0.0;
+        for (Py_ssize_t i = 0; i < K; i++)
+            sum += prev[i] * c->into_dense[i * D + d0];
+        cur[c->dense[d0]] = sum * emit[c->dense[d0]];
+    }
     for (Py_ssize_t s = 0; s < c->S; s++) {
         double sum = 0.0;
         for (Py_ssize_t e = c->sparse_ptr[s]; e < c->sparse_ptr[s + 1]; e++)
@@ -292,9 +436,9 @@ STEP_CLONES static void forward_step(const Chain *c, const double *prev, const d
     }
 }
 
-/* The smallest of row[k] where mask[k]; +inf when none. */
+/* The smallest of row[k] where mask[k]; DBL_MAX when none (finite: the module is built with -ffinite-math-only). */
 static double masked_min(const double *row, const unsigned char *mask, Py_ssize_t K) {
-    double low = Py_HUGE_VAL;
+    double low = DBL_MAX;
     for (Py_ssize_t k = 0; k < K; k++)
         if (mask[k] && row[k] < low)
             low = row[k];
@@ -337,19 +481,12 @@ static PyObject *forward(PyObject *self, PyObject *args) {
         PyBuffer_Release(&e);
         return NULL;
     }
-    double *acc = PyMem_Malloc((size_t)(c->D + 1) * sizeof(double));
-    if (!acc) {
-        PyBuffer_Release(&rows);
-        PyBuffer_Release(&tables);
-        PyBuffer_Release(&e);
-        return PyErr_NoMemory();
-    }
     double *scores = tables.buf, *emit = scores + n, *alpha = emit + n, *beta = alpha + n;
     double *scale = rows.buf, *beta_log = scale + T;
-    double shift_sum = 0.0, low = Py_HUGE_VAL;
+    double shift_sum = 0.0, low = DBL_MAX;
     int floored = 0;
     for (Py_ssize_t t = 0; t < T; t++) {
-        double *s = scores + t * K, top = -Py_HUGE_VAL;
+        double *s = scores + t * K, top = -DBL_MAX;
         for (Py_ssize_t k = 0; k < K; k++) {
             s[k] = (code == 'f' ? (double)((const float *)e.buf)[t * K + k] : ((const double *)e.buf)[t * K + k])
                    / temperature;
@@ -368,7 +505,7 @@ static PyObject *forward(PyObject *self, PyObject *args) {
             for (Py_ssize_t k = 0; k < K; k++)
                 cur[k] = c->start[k] * emit[k];
         else
-            forward_step(c, cur - K, emit + t * K, cur, acc);
+            forward_step(c, cur - K, emit + t * K, cur);
         for (Py_ssize_t k = 0; k < K; k++)
             sum += cur[k];
         scale[t] = sum;
@@ -384,32 +521,40 @@ static PyObject *forward(PyObject *self, PyObject *args) {
     memcpy(beta + (T - 1) * K, c->end, (size_t)K * sizeof(double));
     beta_log[T - 1] = -log(end_scale);
     int in_range = !floored && low >= RANGE_FLOOR;
-    PyMem_Free(acc);
     PyBuffer_Release(&rows);
     PyBuffer_Release(&tables);
     PyBuffer_Release(&e);
     return Py_BuildValue("(ddO)", end_scale, shift_sum, in_range ? Py_True : Py_False);
 }
 
-/* One backward step: out = trans @ (emit * next), unnormalised; ``w`` holds K doubles. */
+/* One backward step: out = trans @ (emit * next), unnormalised; ``w`` holds K + D doubles. As the forward step,
+ * BLOCK rows of ``out`` at a time in registers, over the dense columns in order, then the sparse moves. */
 STEP_CLONES static void backward_step(const Chain *c, const double *next, const double *emit, double *out, double *w) {
-    Py_ssize_t K = c->K;
-    for (Py_ssize_t k = 0; k < K; k++) {
+    Py_ssize_t K = c->K, D = c->D, i0 = 0;
+    double *w_dense = w + K;
+    for (Py_ssize_t k = 0; k < K; k++)
         w[k] = emit[k] * next[k];
-        out[k] = 0.0;
+    for (Py_ssize_t d = 0; d < D; d++)
+        w_dense[d] = w[c->dense[d]];
+    for (; i0 + BLOCK <= K; i0 += BLOCK) {
+        quad low = {0.0, 0.0, 0.0, 0.0}, high = low;
+        const double *col = c->dense_from + i0;
+        for (Py_ssize_t d = 0; d < D; d++, col += K) {
+            quad a = {w_dense[d], w_dense[d], w_dense[d], w_dense[d]};
+            low += a * load_quad(col);
+            high += a * load_quad(col + 4);
+        }
+        memcpy(out + i0, &low, sizeof low);
+        memcpy(out + i0 + 4, &high, sizeof high);
     }
-    for (Py_ssize_t d = 0; d < c->D; d++) {
-        double wd = w[c->dense[d]];
-        if (wd == 0.0)
-            continue;
-        const double *col = c->dense_from + d * K;
-        for (Py_ssize_t i = 0; i < K; i++)
-            out[i] += wd * col[i];
+    for (; i0 < K; i0++) {
+        double sum = 0.0;
+        for (Py_ssize_t d = 0; d < D; d++)
+            sum += w_dense[d] * c->dense_from[d * K + i0];
+        out[i0] = sum;
     }
     for (Py_ssize_t s = 0; s < c->S; s++) {
         double ws = w[c->sparse[s]];
-        if (ws == 0.0)
-            continue;
         for (Py_ssize_t e = c->sparse_ptr[s]; e < c->sparse_ptr[s + 1]; e++)
             out[c->sparse_from[e]] += c->sparse_value[e] * ws;
     }
@@ -436,7 +581,7 @@ static PyObject *backward(PyObject *self, PyObject *args) {
         PyBuffer_Release(&tables);
         return NULL;
     }
-    double *w = PyMem_Malloc((size_t)K * sizeof(double));
+    double *w = PyMem_Malloc((size_t)(K + c->D) * sizeof(double));
     if (!w) {
         PyBuffer_Release(&rows);
         PyBuffer_Release(&tables);
@@ -444,7 +589,7 @@ static PyObject *backward(PyObject *self, PyObject *args) {
     }
     const double *emit = (double *)tables.buf + n;
     double *beta = (double *)tables.buf + 3 * n, *scale = rows.buf, *beta_log = scale + T;
-    double log_factor = beta_log[filled], low = Py_HUGE_VAL;
+    double log_factor = beta_log[filled], low = DBL_MAX;
     for (Py_ssize_t u = filled - 1; u >= to; u--) {
         double *out = beta + u * K, top = 0.0;
         backward_step(c, beta + (u + 1) * K, emit + (u + 1) * K, out, w);
@@ -470,6 +615,7 @@ static PyObject *backward(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"viterbi", viterbi, METH_VARARGS, "Best tag path of one sentence: a list of T tag indices."},
+    {"moves", moves, METH_VARARGS, "Which moves into each tag Viterbi must look at (a capsule)."},
     {"chain", chain, METH_VARARGS, "A CRF's exp tables, split for forward-backward (a capsule)."},
     {"forward", forward, METH_VARARGS, "Scaled forward table of one sentence: (end_scale, shift sum, in range)."},
     {"backward", backward, METH_VARARGS, "Scaled backward rows of one sentence: the smallest new entry."},

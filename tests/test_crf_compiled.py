@@ -47,6 +47,17 @@ def test_c_viterbi_breaks_ties_as_numpy(seed: int) -> None:
     assert c.decode(emissions) == py.decode(emissions)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_c_viterbi_equals_numpy_where_a_forbidden_move_could_win(seed: int) -> None:
+    """Emission gaps beyond the forbidding score (1e4): the C Viterbi's shortcut into I- tags (their two allowed
+    moves) must see that a forbidden one could be best and scan them all, as numpy does."""
+    rng = np.random.default_rng(seed)
+    start, trans, end = params(seed)
+    emissions = rng.normal(0, 3e4, (int(rng.integers(2, 12)), len(TAGS))).astype(np.float32)
+    c, py = (ViterbiDecoder(TAGS, start, trans, end, compiled=flag) for flag in (True, False))
+    assert c.decode(emissions) == py.decode(emissions)
+
+
 def test_c_viterbi_takes_float64_and_non_contiguous_emissions() -> None:
     start, trans, end = params(1)
     emissions = np.random.default_rng(1).normal(0, 3, (len(TAGS), 9)).T  # float64, Fortran order
