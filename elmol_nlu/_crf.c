@@ -267,6 +267,7 @@ fail_e:
 typedef struct {
     Py_ssize_t K, D, S;
     double *start, *end;              /* (K,) */
+    double *trans;                    /* (K, K): [i * K + j], for the few entries a path or a slot reads */
     unsigned char *start_ok, *later;  /* (K,): tags a sentence may start with; tags checked in later rows */
     Py_ssize_t *dense;                /* (D,): the columns many tags may move into */
     double *into_dense;               /* (K, D): [i * D + d] = trans[i, dense[d]], rows for the forward pass */
@@ -279,7 +280,7 @@ typedef struct {
 static void chain_free(Chain *c) {
     if (!c)
         return;
-    void *parts[] = {c->start, c->end, c->start_ok, c->later, c->dense, c->into_dense, c->dense_from,
+    void *parts[] = {c->start, c->end, c->trans, c->start_ok, c->later, c->dense, c->into_dense, c->dense_from,
                      c->sparse, c->sparse_ptr, c->sparse_from, c->sparse_value};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         PyMem_Free(parts[i]);
@@ -378,9 +379,10 @@ static PyObject *chain(PyObject *self, PyObject *args) {
         c->K = K;
         c->start = copy_doubles(&views[0], K);
         c->end = copy_doubles(&views[2], K);
+        c->trans = copy_doubles(&views[1], K * K);
         c->start_ok = copy_mask(&views[3], K);
         c->later = copy_mask(&views[4], K);
-        if (c->start && c->end && c->start_ok && c->later && chain_split(c, views[1].buf))
+        if (c->start && c->end && c->trans && c->start_ok && c->later && chain_split(c, views[1].buf))
             capsule = PyCapsule_New(c, CHAIN_NAME, chain_capsule_free);
         if (!capsule) {
             chain_free(c);
@@ -613,11 +615,103 @@ static PyObject *backward(PyObject *self, PyObject *args) {
     return PyFloat_FromDouble(low);
 }
 
+/* A probability computed in floats, kept in [0, 1] against rounding. */
+static double clamped(double p) { return p < 0.0 ? 0.0 : p > 1.0 ? 1.0 : p; }
+
+/* sequence(chain, tables (4, T, K) f64, rows (2, T) f64, T, path (list of T tags), end_scale) -> P(path)
+ * Through the scaled forward quantities (``elmol_nlu.crf.CRFPosterior.sequence_probability``, in range). */
+static PyObject *sequence(PyObject *self, PyObject *args) {
+    PyObject *c_obj, *t_obj, *r_obj, *path;
+    Py_ssize_t T;
+    double end_scale;
+    if (!PyArg_ParseTuple(args, "OOOnO!d", &c_obj, &t_obj, &r_obj, &T, &PyList_Type, &path, &end_scale))
+        return NULL;
+    const Chain *c = chain_of(c_obj);
+    if (!c)
+        return NULL;
+    Py_ssize_t K = c->K, n = T * K;
+    if (T < 1 || PyList_GET_SIZE(path) != T)
+        return PyErr_Format(PyExc_ValueError, "sequence needs a path of T >= 1 tags");
+    Py_buffer tables, rows;
+    if (!get_array(t_obj, &tables, 4 * n, "tables", 'd', 0))
+        return NULL;
+    if (!get_array(r_obj, &rows, 2 * T, "rows", 'd', 0)) {
+        PyBuffer_Release(&tables);
+        return NULL;
+    }
+    const double *emit = (const double *)tables.buf + n, *scale = rows.buf;
+    double p = 1.0;
+    Py_ssize_t prev = -1;
+    for (Py_ssize_t t = 0; t < T; t++) {
+        Py_ssize_t tag = PyLong_AsSsize_t(PyList_GET_ITEM(path, t));
+        if (tag < 0 || tag >= K) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_ValueError, "tag %zd is not one of the %zd tags", tag, K);
+            PyBuffer_Release(&rows);
+            PyBuffer_Release(&tables);
+            return NULL;
+        }
+        p *= (t ? c->trans[prev * K + tag] : c->start[tag]) * emit[t * K + tag] / scale[t];
+        prev = tag;
+    }
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&tables);
+    return PyFloat_FromDouble(clamped(p * c->end[prev] / end_scale));
+}
+
+/* span(chain, tables, rows, T, start, stop, begin, inside, end_scale) -> P(one slot over start .. stop - 1)
+ * As ``elmol_nlu.crf.CRFPosterior.span_probability`` in range; the backward row ``stop`` must be filled. */
+static PyObject *span(PyObject *self, PyObject *args) {
+    PyObject *c_obj, *t_obj, *r_obj;
+    Py_ssize_t T, start, stop, begin, inside;
+    double end_scale;
+    if (!PyArg_ParseTuple(args, "OOOnnnnnd", &c_obj, &t_obj, &r_obj, &T, &start, &stop, &begin, &inside, &end_scale))
+        return NULL;
+    const Chain *c = chain_of(c_obj);
+    if (!c)
+        return NULL;
+    Py_ssize_t K = c->K, n = T * K;
+    if (!(0 <= start && start < stop && stop <= T) || begin < 0 || begin >= K || inside < 0 || inside >= K)
+        return PyErr_Format(PyExc_ValueError, "span needs 0 <= start < stop <= T and tags below %zd", K);
+    Py_buffer tables, rows;
+    if (!get_array(t_obj, &tables, 4 * n, "tables", 'd', 0))
+        return NULL;
+    if (!get_array(r_obj, &rows, 2 * T, "rows", 'd', 0)) {
+        PyBuffer_Release(&tables);
+        return NULL;
+    }
+    const double *emit = (const double *)tables.buf + n, *alpha = emit + n, *beta = alpha + n;
+    const double *scale = rows.buf, *beta_log = scale + T;
+    double p = alpha[start * K + begin], result;
+    Py_ssize_t prev = begin;
+    for (Py_ssize_t t = start + 1; t < stop; t++) {
+        p *= c->trans[prev * K + inside] * emit[t * K + inside] / scale[t];
+        prev = inside;
+    }
+    if (stop == T) {
+        result = clamped(p * c->end[prev] / end_scale);
+    } else { /* every continuation from prev into stop, less the one into inside */
+        const double *row = c->trans + prev * K, *next_emit = emit + stop * K, *next = beta + stop * K;
+        double onward = 0.0;
+        for (Py_ssize_t k = 0; k < K; k++)
+            onward += row[k] * (next_emit[k] * next[k]);
+        onward -= row[inside] * (next_emit[inside] * next[inside]);
+        p *= (onward > 0.0 ? onward : 0.0) / scale[stop];
+        double log_p = p > 0.0 ? log(p) + beta_log[stop] : 0.0;
+        result = p > 0.0 ? clamped(exp(log_p < 0.0 ? log_p : 0.0)) : 0.0;
+    }
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&tables);
+    return PyFloat_FromDouble(result);
+}
+
 static PyMethodDef methods[] = {
     {"viterbi", viterbi, METH_VARARGS, "Best tag path of one sentence: a list of T tag indices."},
     {"moves", moves, METH_VARARGS, "Which moves into each tag Viterbi must look at (a capsule)."},
     {"chain", chain, METH_VARARGS, "A CRF's exp tables, split for forward-backward (a capsule)."},
     {"forward", forward, METH_VARARGS, "Scaled forward table of one sentence: (end_scale, shift sum, in range)."},
+    {"sequence", sequence, METH_VARARGS, "P(a tag path) from the scaled forward tables."},
+    {"span", span, METH_VARARGS, "P(one slot span) from the scaled forward and backward tables."},
     {"backward", backward, METH_VARARGS, "Scaled backward rows of one sentence: the smallest new entry."},
     {NULL, NULL, 0, NULL},
 };

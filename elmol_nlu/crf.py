@@ -280,6 +280,8 @@ class CRFPosterior:
             score = self._log_start[path[0]] + self._log_end[path[-1]] + post.scores[np.arange(len(path)), path].sum()
             score += sum(self._log_trans[a, b] for a, b in itertools.pairwise(path))
             return _probability(score - post.log_partition)
+        if self.compiled:
+            return _crf.sequence(self._chain, post._tables, post._rows, len(path), path, post.end_scale)
         emit, scale, trans = post.emit, post.scale, self._exp_trans
         p = float(self._exp_start[path[0]] * emit[0, path[0]] / scale[0])
         for t in range(1, len(path)):
@@ -298,6 +300,9 @@ class CRFPosterior:
             post.beta(stop)  # fills the backward table to stop, which may find it out of range
         if not post.in_range:
             return self._span_probability_in_logs(post, start, stop, begin, inside)
+        if self.compiled:
+            return _crf.span(self._chain, post._tables, post._rows, len(post.scale), start, stop, begin, inside,
+                             post.end_scale)
         emit, scale, trans = post.emit, post.scale, self._exp_trans
         p, prev = float(post.alpha[start, begin]), begin
         for t in range(start + 1, stop):
