@@ -90,8 +90,9 @@ distil: $(STAMP)
 		--passes 3 --kd-weight 4 --minutes $(DISTIL_MINUTES)
 	$(PY) -m training.distil_report --runs runs/distil
 
+## export the committed checkpoint (a new `make distil` run's, when there is one) to models/default
 export: $(STAMP)
-	mkdir -p checkpoints && cp runs/distil/nlu.pt checkpoints/massive-en-nlu.pt
+	mkdir -p checkpoints && if [ -f runs/distil/nlu.pt ]; then cp runs/distil/nlu.pt checkpoints/massive-en-nlu.pt; fi
 	$(PY) -m export --checkpoint checkpoints/massive-en-nlu.pt --out models/default
 
 bench: $(STAMP)

@@ -31,10 +31,10 @@ log = logging.getLogger("bench.profile_server")
 
 # part -> frames whose inclusive samples it counts (function names as py-spy prints them)
 PARTS = {
-    "onnxruntime: language-model encoder": ("Encoder._run",),
-    "onnxruntime: NLU heads": ("SkillHeads.run",),
-    "CRF: Viterbi and posteriors": ("ViterbiDecoder.decode", "CRFPosterior.posterior"),
-    "whole predictor (the three above included)": ("Predictor.parse_batch",),
+    "onnxruntime: language-model encoder and NLU heads": ("heads_outputs", "Encoder.encode"),
+    "CRF: Viterbi and posteriors": ("ViterbiDecoder.decode", "CRFPosterior.posterior",
+                                    "CRFPosterior.span_probability", "CRFPosterior.sequence_probability"),
+    "whole predictor (the two above included)": ("Predictor.parse_batch",),
     "HTTP stack: uvicorn, Starlette, FastAPI, middleware": ("RequestResponseCycle.run_asgi",),
 }
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     for part, frames in PARTS.items():
         n = sum(counts[f] for f in frames)
         print(f"| {part} | {100 * n / total:.0f}% | {n / max(served, 1):.2f} |")
-    rest = total - sum(counts[f] for f in (*PARTS["whole predictor (the three above included)"],
+    rest = total - sum(counts[f] for f in (*PARTS["whole predictor (the two above included)"],
                                            *PARTS["HTTP stack: uvicorn, Starlette, FastAPI, middleware"]))
     print(f"| the rest: event loop, HTTP parsing, batcher scheduling, threads | {100 * rest / total:.0f}% | "
           f"{rest / max(served, 1):.2f} |")

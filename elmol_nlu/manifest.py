@@ -19,6 +19,8 @@ import numpy as np
 SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
 ROLES = ("tokens", "encoder", "heads")  # the graphs a model directory holds, in the order they run
+# graphs a precision's variant may add: "joined", the encoder and heads in one graph (export.join)
+OPTIONAL_ROLES = ("joined",)
 REQUIRED_KEYS = ("schema_version", "name", "version", "files", "graphs", "encoder_id", "text", "intents", "tags",
                  "crf")
 
@@ -72,6 +74,11 @@ class Manifest:
             raise ManifestError(f"the {precision} graph in {self.directory} failed its accuracy gate "
                                 f"(drop {variant.get('drop')}, allowed {variant.get('max_drop')}): serve fp32")
         return self.directory / graph
+
+    def optional_graph_path(self, role: str, precision: str, verify_gate: bool = True) -> Path | None:
+        """A graph of ``OPTIONAL_ROLES`` in a precision's variant, or None when the directory has none."""
+        variant = self.raw.get("variants", {}).get(precision) or {}
+        return self.graph_path(role, precision, verify_gate) if role in variant.get("graphs", {}) else None
 
     def precision_available(self, precision: str) -> bool:
         try:

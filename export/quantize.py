@@ -14,16 +14,19 @@ from pathlib import Path
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from elmol_nlu.datasets import TaggedExample
+from export.join import join_graphs
 from service.predictor import Predictor
 
 log = logging.getLogger("export")
-INT8_GRAPHS = {"encoder": "encoder.int8.onnx", "heads": "heads.int8.onnx"}
+# "joined": encoder and heads in one graph (export.join), which the service runs when only these heads answer
+INT8_GRAPHS = {"encoder": "encoder.int8.onnx", "heads": "heads.int8.onnx", "joined": "joined.int8.onnx"}
 MAX_DROP = 0.5  # points of intent accuracy or slot F1 that int8 may lose against fp32 on the test split
 QUANTIZED_OPS = ["LSTM", "MatMul", "Gemm"]
 
 
 def write_int8(model_dir: Path, graphs: dict[str, str], roles: tuple[str, ...] = ("encoder", "heads")) -> None:
-    """Quantise the fp32 graphs of ``roles`` (``graphs`` maps role to file) to ``INT8_GRAPHS``."""
+    """Quantise the fp32 graphs of ``roles`` (``graphs`` maps role to file) to ``INT8_GRAPHS``, then join the
+    int8 encoder (quantised here or already in ``model_dir``) and heads."""
     for role in roles:
         path = model_dir / INT8_GRAPHS[role]
         with warnings.catch_warnings():  # "consider pre-processing": shape inference gains nothing on these ops
@@ -31,6 +34,7 @@ def write_int8(model_dir: Path, graphs: dict[str, str], roles: tuple[str, ...] =
             quantize_dynamic(model_dir / graphs[role], path, op_types_to_quantize=QUANTIZED_OPS,
                              weight_type=QuantType.QInt8)
         log.info("int8 graph %s (%.1f MB)", path, path.stat().st_size / 1e6)
+    join_graphs(*(model_dir / INT8_GRAPHS[role] for role in ("encoder", "heads", "joined")))
 
 
 def predictor_metrics(predictor: Predictor, gold: list[TaggedExample], batch: int = 64) -> dict[str, float]:

@@ -100,6 +100,26 @@ class Chunk:
     rows: slice
 
 
+def heads_outputs(session: ort.InferenceSession, calls: list[tuple[dict[str, np.ndarray], slice]], batch: int,
+                  time: int, n_intents: int, n_tags: int) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (batch, I) and emissions (batch, time, K) of a graph ending in the heads, from calls (feed, rows)
+    that each cover some rows of the batch; emissions past a sentence's length are padding (read each
+    sentence's first rows). A single call of the whole batch comes back as it is."""
+    if len(calls) == 1 and calls[0][1] == slice(0, batch):
+        logits, emissions = session.run(None, calls[0][0])
+        if emissions.shape[1] == time:
+            return logits, emissions
+        calls_out = [(calls[0][1], logits, emissions)]
+    else:
+        calls_out = [(rows, *session.run(None, feed)) for feed, rows in calls]
+    logits = np.zeros((batch, n_intents), dtype=np.float32)
+    emissions = np.zeros((batch, time, n_tags), dtype=np.float32)
+    for rows, call_logits, call_emissions in calls_out:
+        logits[rows] = call_logits
+        emissions[rows, : call_emissions.shape[1]] = call_emissions
+    return logits, emissions
+
+
 def open_session(path: Path, threads: int) -> ort.InferenceSession:
     try:
         return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
@@ -137,8 +157,8 @@ class Encoder:
     def _token_vectors(self, words: list[str]) -> np.ndarray:
         return self.token_session.run(None, {"chars": char_ids(words, self.max_chars)})[0]
 
-    def encode(self, token_lists: list[list[Token]]) -> list[Chunk]:
-        """The encoder's layers for tokenised sentences (each non-empty).
+    def feeds(self, token_lists: list[list[Token]]) -> list[tuple[dict[str, np.ndarray], slice]]:
+        """The encoder's inputs for tokenised sentences (each non-empty), and the batch rows each one covers.
 
         Each sentence's layers are the same alone or in any batch: fp32 pads and masks; int8 quantises
         activations with one scale per call, so it runs one call per sentence (batching gains it nothing).
@@ -148,13 +168,16 @@ class Encoder:
         if self.precision == "fp32" and len(token_lists) > 1:
             tokens = np.zeros((len(token_lists), int(lengths.max()), vectors.shape[1]), dtype=np.float32)
             tokens[np.arange(tokens.shape[1])[None, :] < lengths[:, None]] = vectors  # padding stays 0: masked out
-            return [Chunk(self._run(tokens, lengths), lengths, slice(0, len(lengths)))]
+            return [({"tokens": tokens, "lengths": lengths}, slice(0, len(lengths)))]
+        if len(token_lists) == 1:
+            return [({"tokens": vectors[None], "lengths": lengths}, slice(0, 1))]
         ends = np.cumsum(lengths).tolist()  # one sentence a call: its rows of ``vectors``, no padding
-        return [Chunk(self._run(vectors[None, end - n : end], lengths[i : i + 1]), lengths[i : i + 1], slice(i, i + 1))
+        return [({"tokens": vectors[None, end - n : end], "lengths": lengths[i : i + 1]}, slice(i, i + 1))
                 for i, (n, end) in enumerate(zip(lengths.tolist(), ends, strict=True))]
 
-    def _run(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"tokens": tokens, "lengths": lengths})[0]
+    def encode(self, token_lists: list[list[Token]]) -> list[Chunk]:
+        """The encoder's layers for tokenised sentences (each non-empty), one chunk per call (see ``feeds``)."""
+        return [Chunk(self.session.run(None, feed)[0], feed["lengths"], rows) for feed, rows in self.feeds(token_lists)]
 
 
 class SkillHeads:
@@ -185,15 +208,8 @@ class SkillHeads:
     def run(self, chunks: list[Chunk], batch: int, time: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw outputs for the encoded batch: logits (batch, I), emissions (batch, time, K); emissions past a
         sentence's length are padding, whatever their values (read each sentence's first rows)."""
-        if len(chunks) == 1 and chunks[0].layers.shape[2] == time:  # the whole batch in one call: as it comes
-            return tuple(self.session.run(None, {"layers": chunks[0].layers, "lengths": chunks[0].lengths}))
-        logits = np.zeros((batch, len(self.manifest.intents)), dtype=np.float32)
-        emissions = np.zeros((batch, time, len(self.manifest.tags)), dtype=np.float32)
-        for chunk in chunks:
-            chunk_logits, chunk_emissions = self.session.run(None, {"layers": chunk.layers, "lengths": chunk.lengths})
-            logits[chunk.rows] = chunk_logits
-            emissions[chunk.rows, : chunk_emissions.shape[1]] = chunk_emissions
-        return logits, emissions
+        calls = [({"layers": chunk.layers, "lengths": chunk.lengths}, chunk.rows) for chunk in chunks]
+        return heads_outputs(self.session, calls, batch, time, len(self.manifest.intents), len(self.manifest.tags))
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         # float64: distinct float32 logits stay distinct after the temperature, so the answer (argmax) and the
@@ -242,6 +258,12 @@ class Predictor:
         self.encoder = Encoder(self.manifest, threads, cache_size, precision, verify_gate)
         self.primary = SkillHeads(self.manifest, **self._options)
         self.skills: dict[str, SkillHeads] = {self.primary.name: self.primary}
+        # encoder and these heads in one graph, when the model directory has it (int8): for utterances that
+        # only these heads answer, one call instead of two, with the same outputs (export.join)
+        joined_path = self.manifest.optional_graph_path("joined", precision, verify_gate)
+        self.joined = open_session(joined_path, threads) if joined_path else None
+        if self.joined is not None:
+            check_io(self.joined, joined_path, ["tokens", "lengths"], {"intent_logits", "slot_emissions"})
 
     # the primary skill's parts, as a single-model caller (export, calibration, benchmarks) knows them
     @property
@@ -316,11 +338,17 @@ class Predictor:
         # unknown names are dropped, not refused: the route checked them, and a skill removed since then
         # leaves the others to answer
         selections = [self._loaded(s) for s in selections] if selections else [ALL_SKILLS] * len(texts)
-        chunks = self.encoder.encode(token_lists)
         time = max(len(t) for t in token_lists)
         wanted = {name for s in selections for name in (s.skills or self.skills)}
-        outputs = {name: (skill, *skill.run(chunks, len(texts), time))
-                   for name, skill in self.skills.items() if name in wanted}
+        if self.joined is not None and wanted == {self.primary.name}:
+            m = self.manifest
+            raw = heads_outputs(self.joined, self.encoder.feeds(token_lists), len(texts), time, len(m.intents),
+                                len(m.tags))
+            outputs = {self.primary.name: (self.primary, *raw)}
+        else:
+            chunks = self.encoder.encode(token_lists)
+            outputs = {name: (skill, *skill.run(chunks, len(texts), time))
+                       for name, skill in self.skills.items() if name in wanted}
         return [self._answer(i, text, tokens, selection, outputs)
                 for i, (text, tokens, selection) in enumerate(zip(texts, token_lists, selections, strict=True))]
 

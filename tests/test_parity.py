@@ -33,7 +33,7 @@ def test_export_writes_a_verified_manifest(tiny_model: TinyModel) -> None:
     assert manifest.version.endswith(graphs_digest(tiny_model.model_dir)[:8])
     assert manifest.encoder_id == encoder_id(tiny_model.model_dir)
     int8 = raw["variants"]["int8"]
-    assert set(int8["graphs"]) == {"encoder", "heads"}
+    assert set(int8["graphs"]) == {"encoder", "heads", "joined"}  # joined: both in one graph (export.join)
     for graph in int8["graphs"].values():
         assert raw["files"][graph]["sha256"] == sha256_of(tiny_model.model_dir / graph)
     assert int8["passed"] == (int8["drop"]["intent_acc"] <= int8["max_drop"] >= int8["drop"]["slot_f1"])

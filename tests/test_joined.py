@@ -1,0 +1,75 @@
+"""The joined int8 graph (encoder and heads in one, ``export.join``): the same outputs as the two graphs it
+joins, bit for bit, and used only for utterances that the model's own heads alone answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import MASSIVE, MODEL_DIR, TinyModel
+
+from elmol_nlu.datasets import read_massive
+from elmol_nlu.text import tokenize
+from service.predictor import Predictor, Selection
+
+TEXTS = [e.text for e in read_massive(MASSIVE, "test")[:300]]
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Predictor:
+    return Predictor(MODEL_DIR, precision="int8")
+
+
+def test_the_shipped_model_has_a_joined_int8_graph(shipped: Predictor) -> None:
+    assert shipped.joined is not None
+    assert Predictor(MODEL_DIR, precision="fp32").joined is None  # fp32 keeps the two graphs
+
+
+def test_joined_graph_equals_encoder_then_heads(shipped: Predictor) -> None:
+    for text in TEXTS:
+        tokens = tokenize(text)
+        feed = {"tokens": shipped.encoder.token_cache.lookup([t.text for t in tokens])[None],
+                "lengths": np.array([len(tokens)], dtype=np.int64)}
+        layers = shipped.encoder.session.run(None, feed)[0]
+        two = shipped.primary.session.run(None, {"layers": layers, "lengths": feed["lengths"]})
+        for joined, separate in zip(shipped.joined.run(None, feed), two, strict=True):
+            np.testing.assert_array_equal(joined, separate)
+
+
+def answers(predictor: Predictor, texts: list[str], batch: int) -> list[tuple]:
+    out = []
+    for i in range(0, len(texts), batch):
+        for p in predictor.parse_batch(texts[i : i + batch]):
+            out.append((p.intent, p.confidence, tuple(p.tags), p.sequence_confidence,
+                        tuple((s.name, s.value, s.confidence) for s in p.slots), tuple(p.intent_probs)))
+    return out
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_answers_are_the_same_with_and_without_the_joined_graph(shipped: Predictor, batch: int) -> None:
+    two_graphs = shipped.with_skills([])
+    two_graphs.joined = None
+    assert answers(shipped, TEXTS, batch) == answers(two_graphs, TEXTS, batch)
+
+
+class CountingSession:
+    def __init__(self, session) -> None:
+        self.session, self.calls = session, 0
+
+    def run(self, names, feed):
+        self.calls += 1
+        return self.session.run(names, feed)
+
+
+def test_joined_graph_only_answers_for_the_models_own_heads(tiny_model: TinyModel) -> None:
+    predictor = Predictor(tiny_model.model_dir, precision="int8", verify_gate=False)
+    assert predictor.joined is not None  # export writes it with the int8 graphs
+    predictor.joined = counting = CountingSession(predictor.joined)
+    predictor.parse_batch(TEXTS[:3])
+    assert counting.calls == 3  # one a sentence, as the int8 encoder runs
+    with_other = predictor.with_skills([])
+    with_other.skills["other"] = predictor.primary  # another skill on this encoder: its heads run too
+    alone = with_other.parse_batch(TEXTS[:3], [Selection((predictor.primary.name,))] * 3)
+    assert counting.calls == 6
+    both = with_other.parse_batch(TEXTS[:3])
+    assert counting.calls == 6  # the encoder and each skill's heads, not the joined graph
+    assert [p.tags for p in both] == [p.tags for p in alone]
