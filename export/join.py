@@ -1,4 +1,4 @@
-"""The int8 encoder and heads of a model directory joined in one graph, for the requests its own heads answer.
+"""The int8 encoder and heads of a model directory joined in one graph, for a lone utterance its own heads answer.
 
 The service runs the encoder once per utterance and then each skill's heads, two onnxruntime calls. When the
 only heads an utterance needs are the model's own, one call of the joined graph gives the same outputs,

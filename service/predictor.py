@@ -258,7 +258,7 @@ class Predictor:
         self.encoder = Encoder(self.manifest, threads, cache_size, precision, verify_gate)
         self.primary = SkillHeads(self.manifest, **self._options)
         self.skills: dict[str, SkillHeads] = {self.primary.name: self.primary}
-        # encoder and these heads in one graph, when the model directory has it (int8): for utterances that
+        # encoder and these heads in one graph, when the model directory has it (int8): for a lone utterance that
         # only these heads answer, one call instead of two, with the same outputs (export.join)
         joined_path = self.manifest.optional_graph_path("joined", precision, verify_gate)
         self.joined = open_session(joined_path, threads) if joined_path else None
@@ -340,10 +340,11 @@ class Predictor:
         selections = [self._loaded(s) for s in selections] if selections else [ALL_SKILLS] * len(texts)
         time = max(len(t) for t in token_lists)
         wanted = {name for s in selections for name in (s.skills or self.skills)}
-        if self.joined is not None and wanted == {self.primary.name}:
+        # A batch of several runs every encoder call, then every heads call: the weights of each graph stay in the
+        # cache across the batch, which one joined call a sentence would lose.
+        if self.joined is not None and len(texts) == 1 and wanted == {self.primary.name}:
             m = self.manifest
-            raw = heads_outputs(self.joined, self.encoder.feeds(token_lists), len(texts), time, len(m.intents),
-                                len(m.tags))
+            raw = heads_outputs(self.joined, self.encoder.feeds(token_lists), 1, time, len(m.intents), len(m.tags))
             outputs = {self.primary.name: (self.primary, *raw)}
         else:
             chunks = self.encoder.encode(token_lists)
