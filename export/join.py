@@ -3,7 +3,7 @@
 The service runs the encoder once per utterance and then each skill's heads, two onnxruntime calls. When the
 only heads an utterance needs are the model's own, one call of the joined graph gives the same outputs,
 bit for bit (the same nodes and weights; each int8 operator keeps its own dynamic scales): one session call,
-one layers tensor and one boundary of copies fewer, 35-40 us less a request in process (docs/PERFORMANCE.md).
+one layers tensor and one boundary of copies fewer, 15-35 us less a request in process (docs/PERFORMANCE.md).
 The heads' names get a prefix so that they cannot clash with the encoder's; the heads read the encoder's
 ``layers`` and the shared ``lengths``.
 """
