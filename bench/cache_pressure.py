@@ -8,6 +8,7 @@ Two parts, each timed per utterance at batch 1 on one thread, after reading a bu
 1. **The graphs.** One onnxruntime call of each int8 graph: alone, call after call (its weights stay
    cached); after the other graph, as a request runs them; after each buffer read. If "after the other
    graph" matches the read of about the other graph's size, the slowdown is cache capacity, not its work.
+   Then the joined graph (``export.join``, what a lone utterance runs) against the two calls in a row.
 2. **The app's own path.** Whole POST /parse requests through the real app (in process, as
    ``bench.app_overhead``) with the graphs' outputs replayed from a table filled by a first pass, so that
    only Python runs: middleware, validation, tokenizing, the CRF, the answer. After a read of about the
@@ -97,8 +98,26 @@ def main(argv: list[str] | None = None) -> None:
               f"after the other graph {timed(call, other_call, n, args.rounds):.1f} us")
         for mb, buf in buffers.items():
             print(f"{name}: after reading {mb:.1f} MiB {timed(call, lambda i, b=buf: b.sum(), n, args.rounds):.1f} us")
+    if predictor.joined is not None:
+        print_joined(predictor.joined, encoder, heads, feeds, buffers[max(buffers)], args.rounds)
     for mb, us in asyncio.run(app_path(args.model_dir, texts, [0.0, *args.sweep_mb], args.rounds)).items():
         print(f"app's own path, graphs replayed: after reading {mb:.1f} MiB {us:.1f} us a request")
+
+
+def print_joined(joined: ort.InferenceSession, encoder: ort.InferenceSession, heads: ort.InferenceSession,
+                 feeds: list[tuple[dict, dict]], buffer: np.ndarray, rounds: int) -> None:
+    """The joined graph (what a lone utterance runs) against the encoder and heads calls one after the other."""
+    def one(i: int) -> object:
+        return joined.run(None, feeds[i][0])
+
+    def two(i: int) -> object:
+        layers = encoder.run(None, feeds[i][0])[0]
+        return heads.run(None, {"layers": layers, "lengths": feeds[i][0]["lengths"]})
+
+    mb = buffer.nbytes / 2**20
+    for name, call in (("joined graph", one), ("encoder then heads", two)):
+        print(f"{name}: alone {timed(call, None, len(feeds), rounds):.1f} us; after reading {mb:.1f} MiB "
+              f"{timed(call, lambda i: buffer.sum(), len(feeds), rounds):.1f} us")
 
 
 class Replayed:
@@ -125,10 +144,12 @@ async def app_path(model_dir: Path, texts: list[str], sweep_mb: list[float], rou
     bodies = [json.dumps({"text": t}).encode() for t in texts]
     results: dict[float, list[float]] = {mb: [] for mb in sweep_mb}
     async with app.router.lifespan_context(app):
-        encoder = app.state.reloader.current.predictor.encoder
-        heads = app.state.reloader.current.predictor.primary
+        predictor = app.state.reloader.current.predictor
+        encoder, heads = predictor.encoder, predictor.primary
         encoder.session, heads.session = Replayed(encoder.session), Replayed(heads.session)
         encoder.token_session = Replayed(encoder.token_session)
+        if predictor.joined is not None:  # what a lone utterance runs (export.join)
+            predictor.joined = Replayed(predictor.joined)
         for body in bodies:  # fills the tables (and the token cache)
             await call(app, body)
         for _ in range(rounds):

@@ -58,6 +58,7 @@ def test_cache_pressure_runs_briefly_and_replays_the_graphs_exactly(capsys) -> N
     cache_pressure.main(["--model-dir", str(MODEL_DIR), "--n", "20", "--rounds", "1", "--sweep-mb", "0.5"])
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("encoder: alone") for line in lines)
+    assert any(line.startswith("joined graph: alone") for line in lines)
     assert sum(line.startswith("app's own path") for line in lines) == 2  # no read, then 0.5 MiB
     session = Predictor(MODEL_DIR, precision="int8").primary.session
     replayed = cache_pressure.Replayed(session)
