@@ -26,10 +26,11 @@ class Settings(BaseSettings):
                                    "worker; 0 runs single utterances on the event loop between reads (no thread "
                                    "hand-off: lower latency at moderate load, slower recovery from a flood) and "
                                    "/parse/batch in one thread")
-    loop_max_in_progress: int = Field(4, ge=0, le=1024, description="with inference threads: a single utterance "
+    loop_max_in_progress: int = Field(8, ge=0, le=1024, description="with inference threads: a single utterance "
                                       "runs on the event loop (no thread hand-off) while at most this many "
                                       "requests are in progress (it included), on the threads beyond (a flood "
-                                      "leaves the loop free to read); 0 always on the threads")
+                                      "leaves the loop free to read); 0 always on the threads. 8 rather than 4 "
+                                      "keeps a moderate burst off the GIL hand-offs (docs/PERFORMANCE.md)")
     max_batch_size: int = Field(16, ge=1, le=256, description="most utterances the micro-batcher puts in one call")
     max_wait_us: int = Field(0, ge=0, le=100_000, description="how long a batch may wait for more requests; 0 takes "
                              "what queued while the model was busy, which adds no latency at low load")
