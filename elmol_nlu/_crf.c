@@ -90,8 +90,7 @@ typedef struct {
     unsigned char *any_forbidden;
 } Moves;
 
-static void moves_free(PyObject *capsule) {
-    Moves *m = PyCapsule_GetPointer(capsule, MOVES_NAME);
+static void moves_release(Moves *m) {
     if (!m)
         return;
     PyMem_Free(m->ptr);
@@ -101,6 +100,8 @@ static void moves_free(PyObject *capsule) {
     PyMem_Free(m->any_forbidden);
     PyMem_Free(m);
 }
+
+static void moves_capsule_free(PyObject *capsule) { moves_release(PyCapsule_GetPointer(capsule, MOVES_NAME)); }
 
 /* moves(transitions_to_from (K, K) f32, allowed_to_from (K, K) bool, K) -> capsule */
 static PyObject *moves(PyObject *self, PyObject *args) {
@@ -151,18 +152,12 @@ static PyObject *moves(PyObject *self, PyObject *args) {
             }
             m->end[to] = n;
         }
-        capsule = PyCapsule_New(m, MOVES_NAME, moves_free);
+        capsule = PyCapsule_New(m, MOVES_NAME, moves_capsule_free);
     } else {
         PyErr_NoMemory();
     }
-    if (!capsule && m) {
-        PyMem_Free(m->ptr);
-        PyMem_Free(m->from);
-        PyMem_Free(m->end);
-        PyMem_Free(m->forbidden_max);
-        PyMem_Free(m->any_forbidden);
-        PyMem_Free(m);
-    }
+    if (!capsule)
+        moves_release(m);
     PyBuffer_Release(&ok);
     PyBuffer_Release(&tr);
     return capsule;
@@ -401,35 +396,41 @@ static PyObject *chain(PyObject *self, PyObject *args) {
 typedef double quad __attribute__((vector_size(32)));
 #define BLOCK 8 /* dense columns summed at once, in registers */
 
-static inline quad load_quad(const double *p) {
-    quad q;
-    memcpy(&q, p, sizeof q);
-    return q;
+/* sums[b] = sum over k < n of weights[k] * rows[k * stride + b], for b < BLOCK: the BLOCK sums kept in registers
+ * over every k, each added in k order as a plain loop would. */
+static inline void block_sums(const double *weights, const double *rows, Py_ssize_t n, Py_ssize_t stride,
+                              double *sums) {
+    quad low = {0.0, 0.0, 0.0, 0.0}, high = low, x, y;
+    for (Py_ssize_t k = 0; k < n; k++, rows += stride) {
+        quad a = {weights[k], weights[k], weights[k], weights[k]};
+        memcpy(&x, rows, sizeof x); /* unaligned loads */
+        memcpy(&y, rows + 4, sizeof y);
+        low += a * x;
+        high += a * y;
+    }
+    memcpy(sums, &low, sizeof low);
+    memcpy(sums + 4, &high, sizeof high);
 }
 
-/* One forward step: cur = (prev @ trans) * emit, unnormalised. The dense columns go BLOCK at a time, each block's
- * sums kept in registers over every tag it may come from, and added in the same order as a plain loop. */
+/* The sum over k < n of weights[k] * rows[k * stride], in k order: what is left after the blocks. */
+static inline double column_sum(const double *weights, const double *rows, Py_ssize_t n, Py_ssize_t stride) {
+    double sum = 0.0;
+    for (Py_ssize_t k = 0; k < n; k++)
+        sum += weights[k] * rows[k * stride];
+    return sum;
+}
+
+/* One forward step: cur = (prev @ trans) * emit, unnormalised; the dense columns BLOCK at a time. */
 STEP_CLONES static void forward_step(const Chain *c, const double *prev, const double *emit, double *cur) {
     Py_ssize_t K = c->K, D = c->D, d0 = 0;
+    double sums[BLOCK];
     for (; d0 + BLOCK <= D; d0 += BLOCK) {
-        quad low = {0.0, 0.0, 0.0, 0.0}, high = low;
-        const double *row = c->into_dense + d0;
-        for (Py_ssize_t i = 0; i < K; i++, row += D) {
-            quad a = {prev[i], prev[i], prev[i], prev[i]};
-            low += a * load_quad(row);
-            high += a * load_quad(row + 4);
-        }
-        for (int b = 0; b < 4; b++) {
-            cur[c->dense[d0 + b]] = low[b] * emit[c->dense[d0 + b]];
-            cur[c->dense[d0 + 4 + b]] = high[b] * emit[c->dense[d0 + 4 + b]];
-        }
+        block_sums(prev, c->into_dense + d0, K, D, sums);
+        for (int b = 0; b < BLOCK; b++)
+            cur[c->dense[d0 + b]] = sums[b] * emit[c->dense[d0 + b]];
     }
-    for (; d0 < D; d0++) {
-        double sum = 0.0;
-        for (Py_ssize_t i = 0; i < K; i++)
-            sum += prev[i] * c->into_dense[i * D + d0];
-        cur[c->dense[d0]] = sum * emit[c->dense[d0]];
-    }
+    for (; d0 < D; d0++)
+        cur[c->dense[d0]] = column_sum(prev, c->into_dense + d0, K, D) * emit[c->dense[d0]];
     for (Py_ssize_t s = 0; s < c->S; s++) {
         double sum = 0.0;
         for (Py_ssize_t e = c->sparse_ptr[s]; e < c->sparse_ptr[s + 1]; e++)
@@ -448,6 +449,23 @@ static double masked_min(const double *row, const unsigned char *mask, Py_ssize_
 }
 
 static Chain *chain_of(PyObject *capsule) { return PyCapsule_GetPointer(capsule, CHAIN_NAME); }
+
+/* The (4, T, K) tables and (2, T) rows of one sentence's posterior: both (1), or neither and an exception (0). */
+static int get_tables(PyObject *t_obj, PyObject *r_obj, Py_ssize_t T, Py_ssize_t K, int writable, Py_buffer *tables,
+                      Py_buffer *rows) {
+    if (!get_array(t_obj, tables, 4 * T * K, "tables", 'd', writable))
+        return 0;
+    if (!get_array(r_obj, rows, 2 * T, "rows", 'd', writable)) {
+        PyBuffer_Release(tables);
+        return 0;
+    }
+    return 1;
+}
+
+static void release_tables(Py_buffer *tables, Py_buffer *rows) {
+    PyBuffer_Release(rows);
+    PyBuffer_Release(tables);
+}
 
 /* forward(chain, emissions (T, K) f32 or f64, T, temperature, tables (4, T, K) f64, rows (2, T) f64)
  *   -> (end_scale, sum of the row shifts, in range)
@@ -474,12 +492,7 @@ static PyObject *forward(PyObject *self, PyObject *args) {
     PyBuffer_Release(&e);
     if (!get_array(e_obj, &e, n, "emissions", code == 'f' ? 'f' : 'd', 0))
         return NULL;
-    if (!get_array(t_obj, &tables, 4 * n, "tables", 'd', 1)) {
-        PyBuffer_Release(&e);
-        return NULL;
-    }
-    if (!get_array(r_obj, &rows, 2 * T, "rows", 'd', 1)) {
-        PyBuffer_Release(&tables);
+    if (!get_tables(t_obj, r_obj, T, K, 1, &tables, &rows)) {
         PyBuffer_Release(&e);
         return NULL;
     }
@@ -523,14 +536,13 @@ static PyObject *forward(PyObject *self, PyObject *args) {
     memcpy(beta + (T - 1) * K, c->end, (size_t)K * sizeof(double));
     beta_log[T - 1] = -log(end_scale);
     int in_range = !floored && low >= RANGE_FLOOR;
-    PyBuffer_Release(&rows);
-    PyBuffer_Release(&tables);
+    release_tables(&tables, &rows);
     PyBuffer_Release(&e);
     return Py_BuildValue("(ddO)", end_scale, shift_sum, in_range ? Py_True : Py_False);
 }
 
-/* One backward step: out = trans @ (emit * next), unnormalised; ``w`` holds K + D doubles. As the forward step,
- * BLOCK rows of ``out`` at a time in registers, over the dense columns in order, then the sparse moves. */
+/* One backward step: out = trans @ (emit * next), unnormalised; ``w`` holds K + D doubles. BLOCK rows of ``out``
+ * at a time over the dense columns in order, as the forward step, then the sparse moves. */
 STEP_CLONES static void backward_step(const Chain *c, const double *next, const double *emit, double *out, double *w) {
     Py_ssize_t K = c->K, D = c->D, i0 = 0;
     double *w_dense = w + K;
@@ -538,23 +550,10 @@ STEP_CLONES static void backward_step(const Chain *c, const double *next, const 
         w[k] = emit[k] * next[k];
     for (Py_ssize_t d = 0; d < D; d++)
         w_dense[d] = w[c->dense[d]];
-    for (; i0 + BLOCK <= K; i0 += BLOCK) {
-        quad low = {0.0, 0.0, 0.0, 0.0}, high = low;
-        const double *col = c->dense_from + i0;
-        for (Py_ssize_t d = 0; d < D; d++, col += K) {
-            quad a = {w_dense[d], w_dense[d], w_dense[d], w_dense[d]};
-            low += a * load_quad(col);
-            high += a * load_quad(col + 4);
-        }
-        memcpy(out + i0, &low, sizeof low);
-        memcpy(out + i0 + 4, &high, sizeof high);
-    }
-    for (; i0 < K; i0++) {
-        double sum = 0.0;
-        for (Py_ssize_t d = 0; d < D; d++)
-            sum += w_dense[d] * c->dense_from[d * K + i0];
-        out[i0] = sum;
-    }
+    for (; i0 + BLOCK <= K; i0 += BLOCK)
+        block_sums(w_dense, c->dense_from + i0, D, K, out + i0);
+    for (; i0 < K; i0++)
+        out[i0] = column_sum(w_dense, c->dense_from + i0, D, K);
     for (Py_ssize_t s = 0; s < c->S; s++) {
         double ws = w[c->sparse[s]];
         for (Py_ssize_t e = c->sparse_ptr[s]; e < c->sparse_ptr[s + 1]; e++)
@@ -577,16 +576,11 @@ static PyObject *backward(PyObject *self, PyObject *args) {
         return PyErr_Format(PyExc_ValueError, "backward needs 0 <= to <= filled < T");
     Py_ssize_t K = c->K, n = T * K;
     Py_buffer tables, rows;
-    if (!get_array(t_obj, &tables, 4 * n, "tables", 'd', 1))
+    if (!get_tables(t_obj, r_obj, T, K, 1, &tables, &rows))
         return NULL;
-    if (!get_array(r_obj, &rows, 2 * T, "rows", 'd', 1)) {
-        PyBuffer_Release(&tables);
-        return NULL;
-    }
     double *w = PyMem_Malloc((size_t)(K + c->D) * sizeof(double));
     if (!w) {
-        PyBuffer_Release(&rows);
-        PyBuffer_Release(&tables);
+        release_tables(&tables, &rows);
         return PyErr_NoMemory();
     }
     const double *emit = (double *)tables.buf + n;
@@ -610,8 +604,7 @@ static PyObject *backward(PyObject *self, PyObject *args) {
         beta_log[u] = log_factor;
     }
     PyMem_Free(w);
-    PyBuffer_Release(&rows);
-    PyBuffer_Release(&tables);
+    release_tables(&tables, &rows);
     return PyFloat_FromDouble(low);
 }
 
@@ -633,12 +626,8 @@ static PyObject *sequence(PyObject *self, PyObject *args) {
     if (T < 1 || PyList_GET_SIZE(path) != T)
         return PyErr_Format(PyExc_ValueError, "sequence needs a path of T >= 1 tags");
     Py_buffer tables, rows;
-    if (!get_array(t_obj, &tables, 4 * n, "tables", 'd', 0))
+    if (!get_tables(t_obj, r_obj, T, K, 0, &tables, &rows))
         return NULL;
-    if (!get_array(r_obj, &rows, 2 * T, "rows", 'd', 0)) {
-        PyBuffer_Release(&tables);
-        return NULL;
-    }
     const double *emit = (const double *)tables.buf + n, *scale = rows.buf;
     double p = 1.0;
     Py_ssize_t prev = -1;
@@ -647,15 +636,13 @@ static PyObject *sequence(PyObject *self, PyObject *args) {
         if (tag < 0 || tag >= K) {
             if (!PyErr_Occurred())
                 PyErr_Format(PyExc_ValueError, "tag %zd is not one of the %zd tags", tag, K);
-            PyBuffer_Release(&rows);
-            PyBuffer_Release(&tables);
+            release_tables(&tables, &rows);
             return NULL;
         }
         p *= (t ? c->trans[prev * K + tag] : c->start[tag]) * emit[t * K + tag] / scale[t];
         prev = tag;
     }
-    PyBuffer_Release(&rows);
-    PyBuffer_Release(&tables);
+    release_tables(&tables, &rows);
     return PyFloat_FromDouble(clamped(p * c->end[prev] / end_scale));
 }
 
@@ -674,12 +661,8 @@ static PyObject *span(PyObject *self, PyObject *args) {
     if (!(0 <= start && start < stop && stop <= T) || begin < 0 || begin >= K || inside < 0 || inside >= K)
         return PyErr_Format(PyExc_ValueError, "span needs 0 <= start < stop <= T and tags below %zd", K);
     Py_buffer tables, rows;
-    if (!get_array(t_obj, &tables, 4 * n, "tables", 'd', 0))
+    if (!get_tables(t_obj, r_obj, T, K, 0, &tables, &rows))
         return NULL;
-    if (!get_array(r_obj, &rows, 2 * T, "rows", 'd', 0)) {
-        PyBuffer_Release(&tables);
-        return NULL;
-    }
     const double *emit = (const double *)tables.buf + n, *alpha = emit + n, *beta = alpha + n;
     const double *scale = rows.buf, *beta_log = scale + T;
     double p = alpha[start * K + begin], result;
@@ -700,8 +683,7 @@ static PyObject *span(PyObject *self, PyObject *args) {
         double log_p = p > 0.0 ? log(p) + beta_log[stop] : 0.0;
         result = p > 0.0 ? clamped(exp(log_p < 0.0 ? log_p : 0.0)) : 0.0;
     }
-    PyBuffer_Release(&rows);
-    PyBuffer_Release(&tables);
+    release_tables(&tables, &rows);
     return PyFloat_FromDouble(result);
 }
 
