@@ -1,8 +1,9 @@
-"""Intent and slots of utterances with onnxruntime: tokenize, run the graphs, decode the CRF in numpy.
+"""Intent and slots of utterances with onnxruntime: tokenize, run the graphs, decode the CRF (``elmol_nlu.crf``).
 
 One encoder (token and encoder graphs) feeds the heads of one or more skills: model directories whose
-manifests share the encoder's ``encoder_id``. The encoder runs once per utterance, then each skill's heads.
-Knows nothing of HTTP. Never imports torch.
+manifests share the encoder's ``encoder_id``. The encoder runs once per utterance, then each skill's heads;
+a lone utterance that only the model's own heads answer takes its joined int8 graph instead (one call, the
+same outputs: ``export.join``). Knows nothing of HTTP. Never imports torch.
 """
 
 from __future__ import annotations
