@@ -27,7 +27,7 @@ WORKDIR /app
 COPY docker/constraints.txt ./
 COPY --from=build /wheels /wheels
 RUN pip install --constraint constraints.txt "$(echo /wheels/elmol_nlu-*.whl)[service]" && rm -rf /wheels \
-    && python -c "from elmol_nlu import crf; assert crf.COMPILED, 'the C Viterbi did not install'"
+    && python -c "from elmol_nlu import crf; assert crf.COMPILED, 'the C CRF loops did not install'"
 COPY models/default ./models/default
 
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app
