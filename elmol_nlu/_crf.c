@@ -31,15 +31,17 @@ static char format_code(const Py_buffer *view) {
     return f[1] == '\0' ? f[0] : '\0';
 }
 
-/* A buffer of at least ``count`` contiguous items of type ``code`` ('f' float32, 'd' float64, '?' bool),
- * writable if asked, or 0 with an exception set. */
-static int get_array(PyObject *obj, Py_buffer *view, Py_ssize_t count, const char *name, char code, int writable) {
+/* A buffer of at least ``count`` contiguous items of one of the types in ``codes`` ('f' float32, 'd' float64,
+ * '?' bool), writable if asked, or 0 with an exception set; format_code(view) tells which type it is. */
+static int get_array(PyObject *obj, Py_buffer *view, Py_ssize_t count, const char *name, const char *codes,
+                     int writable) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(obj, view, flags) != 0)
         return 0;
+    char code = format_code(view);
     Py_ssize_t size = code == 'd' ? 8 : code == 'f' ? 4 : 1;
-    if (format_code(view) != code || view->itemsize != size || view->len < count * size) {
-        PyErr_Format(PyExc_ValueError, "%s: expected at least %zd contiguous items of type '%c'", name, count, code);
+    if (!code || !strchr(codes, code) || view->itemsize != size || view->len < count * size) {
+        PyErr_Format(PyExc_ValueError, "%s: expected at least %zd contiguous items of type '%s'", name, count, codes);
         PyBuffer_Release(view);
         return 0;
     }
@@ -48,7 +50,7 @@ static int get_array(PyObject *obj, Py_buffer *view, Py_ssize_t count, const cha
 
 /* A read-only buffer of at least ``count`` contiguous float32, or 0 with an exception set. */
 static int get_floats(PyObject *obj, Py_buffer *view, Py_ssize_t count, const char *name) {
-    return get_array(obj, view, count, name, 'f', 0);
+    return get_array(obj, view, count, name, "f", 0);
 }
 
 /* The largest of a[i] + b[i] (a maximum is exact in any order, hence a loop the compiler may vectorise). */
@@ -75,6 +77,10 @@ static Py_ssize_t argmax_sum(const float *a, const float *b, Py_ssize_t n) {
     return best;
 }
 
+/* Whether a tag few others may move into (in BIO an I- tag: two of 111) keeps a list of those moves, in Viterbi's
+ * ``moves`` and forward-backward's ``chain`` alike, rather than a full column. */
+static int few_moves_into(Py_ssize_t count, Py_ssize_t K) { return count * 4 <= K; }
+
 /* ---- Viterbi ---- */
 
 #define MOVES_NAME "elmol_nlu._crf.moves"
@@ -84,7 +90,7 @@ static Py_ssize_t argmax_sum(const float *a, const float *b, Py_ssize_t n) {
  * negative scores, FORBIDDEN in ``elmol_nlu.crf``). */
 typedef struct {
     Py_ssize_t K;
-    Py_ssize_t *ptr, *from; /* tag ``to`` is sparse when ptr[to] >= 0: its moves are from[ptr[to] .. ptr[to + 1]) */
+    Py_ssize_t *ptr, *from; /* tag ``to`` is sparse when ptr[to] >= 0: its moves are from[ptr[to] .. end[to]) */
     Py_ssize_t *end;        /* (K,): end of each sparse tag's list */
     float *forbidden_max;   /* (K,): the largest forbidden score into ``to`` */
     unsigned char *any_forbidden;
@@ -114,7 +120,7 @@ static PyObject *moves(PyObject *self, PyObject *args) {
     Py_buffer tr, ok;
     if (!get_floats(tr_obj, &tr, K * K, "transitions"))
         return NULL;
-    if (!get_array(ok_obj, &ok, K * K, "allowed", '?', 0)) {
+    if (!get_array(ok_obj, &ok, K * K, "allowed", "?", 0)) {
         PyBuffer_Release(&tr);
         return NULL;
     }
@@ -137,7 +143,7 @@ static PyObject *moves(PyObject *self, PyObject *args) {
             for (Py_ssize_t from = 0; from < K; from++)
                 count += allowed[to * K + from] != 0;
             m->ptr[to] = m->end[to] = -1;
-            if (count * 4 > K)
+            if (!few_moves_into(count, K))
                 continue;
             m->ptr[to] = n;
             m->forbidden_max[to] = 0.0f;
@@ -284,7 +290,7 @@ static void chain_free(Chain *c) {
 
 static void chain_capsule_free(PyObject *capsule) { chain_free(PyCapsule_GetPointer(capsule, CHAIN_NAME)); }
 
-/* Fill ``c`` from the (K, K) exp-transition table: a column with more than K / 4 allowed moves into it is dense. */
+/* Fill ``c`` from the (K, K) exp-transition table: a column with many allowed moves into it is dense. */
 static int chain_split(Chain *c, const double *trans) {
     Py_ssize_t K = c->K, entries = 0;
     Py_ssize_t *counts = PyMem_Calloc((size_t)K, sizeof(Py_ssize_t));
@@ -295,7 +301,7 @@ static int chain_split(Chain *c, const double *trans) {
             counts[j] += trans[i * K + j] != 0.0;
     c->D = c->S = 0;
     for (Py_ssize_t j = 0; j < K; j++) {
-        if (counts[j] * 4 > K)
+        if (!few_moves_into(counts[j], K))
             c->D++;
         else
             entries += counts[j];
@@ -315,7 +321,7 @@ static int chain_split(Chain *c, const double *trans) {
     }
     Py_ssize_t d = 0, s = 0, e = 0;
     for (Py_ssize_t j = 0; j < K; j++) {
-        if (counts[j] * 4 > K) {
+        if (!few_moves_into(counts[j], K)) {
             c->dense[d] = j;
             for (Py_ssize_t i = 0; i < K; i++)
                 c->into_dense[i * c->D + d] = c->dense_from[d * K + i] = trans[i * K + j];
@@ -361,7 +367,7 @@ static PyObject *chain(PyObject *self, PyObject *args) {
     if (K < 1)
         return PyErr_Format(PyExc_ValueError, "chain needs K >= 1, got %zd", K);
     const char *names[] = {"exp_start", "exp_trans", "exp_end", "start_ok", "later"};
-    const char codes[] = {'d', 'd', 'd', '?', '?'};
+    const char *codes[] = {"d", "d", "d", "?", "?"};
     Py_ssize_t counts[] = {K, K * K, K, K, K};
     Py_buffer views[5];
     int got = 0;
@@ -453,9 +459,9 @@ static Chain *chain_of(PyObject *capsule) { return PyCapsule_GetPointer(capsule,
 /* The (4, T, K) tables and (2, T) rows of one sentence's posterior: both (1), or neither and an exception (0). */
 static int get_tables(PyObject *t_obj, PyObject *r_obj, Py_ssize_t T, Py_ssize_t K, int writable, Py_buffer *tables,
                       Py_buffer *rows) {
-    if (!get_array(t_obj, tables, 4 * T * K, "tables", 'd', writable))
+    if (!get_array(t_obj, tables, 4 * T * K, "tables", "d", writable))
         return 0;
-    if (!get_array(r_obj, rows, 2 * T, "rows", 'd', writable)) {
+    if (!get_array(r_obj, rows, 2 * T, "rows", "d", writable)) {
         PyBuffer_Release(tables);
         return 0;
     }
@@ -486,12 +492,9 @@ static PyObject *forward(PyObject *self, PyObject *args) {
         return PyErr_Format(PyExc_ValueError, "forward needs T >= 1 and a positive temperature");
     Py_ssize_t K = c->K, n = T * K;
     Py_buffer e, tables, rows;
-    if (PyObject_GetBuffer(e_obj, &e, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0)
+    if (!get_array(e_obj, &e, n, "emissions", "fd", 0))
         return NULL;
     char code = format_code(&e);
-    PyBuffer_Release(&e);
-    if (!get_array(e_obj, &e, n, "emissions", code == 'f' ? 'f' : 'd', 0))
-        return NULL;
     if (!get_tables(t_obj, r_obj, T, K, 1, &tables, &rows)) {
         PyBuffer_Release(&e);
         return NULL;

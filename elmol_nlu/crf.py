@@ -44,12 +44,14 @@ def bio_masks(tags: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return start_ok, np.array([[allowed_transition(a, b) for b in tags] for a in tags])
 
 
-def constrained(tags: list[str], start: np.ndarray, transitions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and transition scores with BIO-breaking starts and transitions forbidden."""
+def constrained(tags: list[str], start: np.ndarray, transitions: np.ndarray,
+                masks: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Start and transition scores with BIO-breaking starts and transitions forbidden; ``masks`` is
+    ``bio_masks(tags)`` when the caller has it already."""
     n = len(tags)
     if transitions.shape != (n, n) or start.shape != (n,):
         raise ValueError(f"CRF parameters do not match {n} tags")
-    start_ok, allowed = bio_masks(tags)
+    start_ok, allowed = masks or bio_masks(tags)
     return start + np.where(start_ok, 0.0, FORBIDDEN), transitions + np.where(allowed, 0.0, FORBIDDEN)
 
 
@@ -70,13 +72,14 @@ class ViterbiDecoder:
         if end.shape != (len(tags),):
             raise ValueError(f"CRF parameters do not match {len(tags)} tags")
         self.compiled = _check_compiled(compiled)
-        start, transitions = constrained(tags, start, transitions)
+        masks = bio_masks(tags)
+        start, transitions = constrained(tags, start, transitions, masks)
         self.start, self.transitions = start.astype(np.float32), transitions.astype(np.float32)
         self.end = end.astype(np.float32)
         self._transitions_to_from = np.ascontiguousarray(self.transitions.T)
         self._rows = np.arange(len(tags))
         # which moves into each tag BIO allows, so that C looks at those alone where they are few (into I- tags)
-        self._moves = (_crf.moves(self._transitions_to_from, np.ascontiguousarray(bio_masks(tags)[1].T), len(tags))
+        self._moves = (_crf.moves(self._transitions_to_from, np.ascontiguousarray(masks[1].T), len(tags))
                        if self.compiled else None)
 
     def decode(self, emissions: np.ndarray) -> list[int]:
@@ -209,8 +212,9 @@ class CRFPosterior:
                  temperature: float = 1.0, compiled: bool = COMPILED) -> None:
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
-        start, transitions = constrained(tags, start.astype(np.float64), transitions.astype(np.float64))
         start_ok, allowed = bio_masks(tags)
+        start, transitions = constrained(tags, start.astype(np.float64), transitions.astype(np.float64),
+                                         (start_ok, allowed))
         self._start_ok = start_ok
         self.temperature = float(temperature)
         self.start, self.transitions, self.end = start, transitions, end.astype(np.float64)
@@ -239,10 +243,9 @@ class CRFPosterior:
             raise ValueError(f"emissions of shape {emissions.shape}, expected (T >= 1, {len(self.tags)})")
         n = len(emissions)
         tables, rows = np.empty((4, n, len(self.tags))), np.empty((2, n))
-        if self.compiled:
-            if emissions.dtype != np.float32:
-                emissions = np.ascontiguousarray(emissions, dtype=np.float64)
-            end_scale, shift, in_range = _crf.forward(self._chain, np.ascontiguousarray(emissions), n,
+        if self.compiled:  # float32 (the graphs' emissions) as they come, anything else as float64
+            dtype = np.float32 if emissions.dtype == np.float32 else np.float64
+            end_scale, shift, in_range = _crf.forward(self._chain, np.ascontiguousarray(emissions, dtype=dtype), n,
                                                       self.temperature, tables, rows)
         else:
             end_scale, shift, in_range = self._numpy_forward(emissions, tables, rows)
