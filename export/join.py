@@ -5,7 +5,8 @@ only heads an utterance needs are the model's own, one call of the joined graph 
 bit for bit (the same nodes and weights; each int8 operator keeps its own dynamic scales): one session call,
 one layers tensor and one boundary of copies fewer, 15-35 us less a request in process (docs/PERFORMANCE.md).
 The heads' names get a prefix so that they cannot clash with the encoder's; the heads read the encoder's
-``layers`` and the shared ``lengths``.
+``layers`` and the shared ``lengths``. The joined graph is then specialised to one unpadded sentence
+(``export.one_sentence``: no masks, no batch transposes), which is all the service runs it on.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from pathlib import Path
 import onnx
 from onnx import compose, helper
 
+from export.one_sentence import specialise
+
 HEADS_PREFIX = "heads/"
 
 
 def join_graphs(encoder_path: Path, heads_path: Path, out: Path) -> None:
-    """encoder (tokens, lengths -> layers) then heads (layers, lengths -> intent_logits, slot_emissions)."""
+    """encoder (tokens, lengths -> layers) then heads (layers, lengths -> intent_logits, slot_emissions), for a
+    batch of one unpadded sentence."""
     encoder, heads = onnx.load(str(encoder_path)), onnx.load(str(heads_path))
     if encoder.opset_import != heads.opset_import:
         raise ValueError(f"{encoder_path} and {heads_path} use different opsets: export them together")
@@ -34,4 +38,4 @@ def join_graphs(encoder_path: Path, heads_path: Path, out: Path) -> None:
     joined = helper.make_model(graph, opset_imports=encoder.opset_import, ir_version=encoder.ir_version,
                                producer_name="elmol-nlu export.join")
     onnx.checker.check_model(joined)
-    onnx.save(joined, str(out))
+    onnx.save(specialise(joined), str(out))

@@ -76,3 +76,13 @@ def test_joined_graph_only_answers_for_the_models_own_heads(tiny_model: TinyMode
     both = with_other.parse_batch(TEXTS[:1])
     assert counting.calls == 4  # the encoder and each skill's heads, not the joined graph
     assert both[0].tags == alone[0].tags
+
+
+def test_joined_graph_is_specialised_to_one_unpadded_sentence(shipped: Predictor) -> None:
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(MODEL_DIR / "joined.int8.onnx")).graph.node}
+    assert not ops & {"Transpose", "Where", "Range", "Less", "Split", "Squeeze"}  # masks, batch moves, the stack
+    tokens = shipped.encoder.token_cache.lookup(["wake", "me", "up"])
+    with pytest.raises(Exception, match=r"(?i)dimension|shape"):  # a batch is refused, not answered wrongly
+        shipped.joined.run(None, {"tokens": np.stack([tokens, tokens]), "lengths": np.array([3, 3])})
