@@ -5,7 +5,8 @@ decoding then validation) took more time per request than tokenizing and encodin
 endpoint does the same checks with the same models: the body is ``ParseRequest``, ``X-Deadline-Ms`` a positive
 number, and errors are the app's 422s. The FastAPI route of the same path stays declared for /docs and calls
 the same handler. It sits inside the timing, input guard and early shed middleware, so their checks, headers
-and metrics apply as to every route.
+and metrics apply as to every route, and outside Starlette's own layers (``service.app.ServiceAPI``), so it
+answers an unexpected error itself, with the app's 500 (``on_error``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DEADLINE_MS = TypeAdapter(Annotated[float, Field(gt=0)])
 
 # (request, X-Deadline-Ms or None, arrival time) -> the answer; may raise RequestValidationError or HTTPException
 Handler = Callable[[ParseRequest, "float | None", float], Awaitable[Response]]
+ErrorHandler = Callable[[Exception, str], Response]  # (unexpected exception, path) -> the 500, logged and counted
 
 
 def errors_at(error: ValidationError, *where: Any) -> list[dict[str, Any]]:
@@ -87,9 +89,10 @@ async def read_body(receive: Receive) -> bytes | None:
 
 
 class ParseEndpoint:
-    def __init__(self, app: ASGIApp, handle: Handler, path: str = "/parse") -> None:
+    def __init__(self, app: ASGIApp, handle: Handler, on_error: ErrorHandler, path: str = "/parse") -> None:
         self.app = app
         self.handle = handle
+        self.on_error = on_error
         self.path = path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -113,3 +116,5 @@ class ParseEndpoint:
             return validation_error_response(e.errors())
         except HTTPException as e:
             return JSONResponse({"detail": e.detail}, status_code=e.status_code, headers=e.headers)
+        except Exception as e:  # a bug: Starlette's error middleware is inside this endpoint, not around it
+            return self.on_error(e, self.path)

@@ -55,7 +55,7 @@ class TimingMiddleware:
         try:
             await self.app(scope, receive, send_with_timing)
         except Exception:
-            if not status:  # the outermost error handler answers 500 outside this middleware: count it here
+            if not status:  # raised before any answer: uvicorn answers 500 outside this middleware, count it here
                 status, seconds = 500, time.perf_counter() - started
             raise
         finally:

@@ -409,6 +409,13 @@ def test_an_unexpected_error_is_a_logged_500_counted_by_type(monkeypatch: pytest
         assert metric(body, "elmol_errors_total", 'route="/parse/batch"') == 1
         assert c.post("/parse/batch", json={"texts": [GOOD]}).status_code == 500  # still answering
         assert c.get("/health").status_code == 200
+        # /parse answers before Starlette's error middleware (service.app.ServiceAPI): the same 500, counted
+        r = c.post("/parse", json={"text": GOOD})
+        assert r.status_code == 500 and r.json() == {"detail": "internal error: the request was logged"}
+        body = c.get("/metrics").text
+        assert metric(body, "elmol_exceptions_total", 'type="KeyError"') == 3
+        assert metric(body, "elmol_errors_total", 'route="/parse"') == 1
+        assert c.post("/parse", json={"text": GOOD}).status_code == 500 and c.get("/health").status_code == 200
 
 
 def test_docs_can_be_turned_off() -> None:
