@@ -15,6 +15,7 @@ import uvicorn
 from starlette.types import Receive, Send
 
 from bench.process import free_port
+from service.http_protocol import HeaderBlockWithBody
 from service.metrics import Metrics
 from service.timing import TimingMiddleware
 
@@ -78,3 +79,59 @@ def test_an_idle_server_times_a_request_in_microseconds_not_its_connection_setup
     with httpx.Client(base_url=url) as client:
         client.get("/fast")
         assert float(client.get("/fast").headers["x-process-time-ms"]) < 50
+
+
+class RecordingTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info {name}"
+
+
+HEADERS = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
+
+
+def test_a_header_block_goes_out_with_the_body_in_one_write() -> None:
+    async def scenario() -> RecordingTransport:
+        inner = RecordingTransport()
+        transport = HeaderBlockWithBody(inner)  # type: ignore[arg-type]
+        transport.write(HEADERS)
+        assert inner.writes == []
+        transport.write(b"ok")
+        assert inner.writes == [HEADERS + b"ok"]
+        transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # interim: never held
+        assert inner.writes[-1] == b"HTTP/1.1 100 Continue\r\n\r\n"
+        assert transport.get_extra_info("peername") == "info peername"  # the rest is the transport's
+        return inner
+
+    asyncio.run(scenario())
+
+
+def test_a_header_block_without_body_is_written_within_the_loop_iteration_or_at_close() -> None:
+    async def scenario() -> None:
+        inner = RecordingTransport()
+        transport = HeaderBlockWithBody(inner)  # type: ignore[arg-type]
+        transport.write(HEADERS)  # a HEAD answer: uvicorn writes no body
+        await asyncio.sleep(0)
+        assert inner.writes == [HEADERS]
+        transport.write(HEADERS)
+        transport.close()
+        assert inner.writes == [HEADERS, HEADERS] and inner.closed
+
+    asyncio.run(scenario())
+
+
+def test_the_server_answers_head_and_get_whole(url: str) -> None:
+    with httpx.Client(base_url=url, timeout=5) as client:
+        head = client.head("/fast")
+        assert head.status_code == 200 and head.content == b""
+        get = client.get("/fast")
+        assert get.status_code == 200 and get.content == b"ok"
