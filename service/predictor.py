@@ -66,11 +66,6 @@ class Parse:
         return [(self.intent_names[i], float(self.intent_probs[i])) for i in order]
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
-
-
 def session_options(threads: int) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -213,9 +208,17 @@ class SkillHeads:
         return heads_outputs(self.session, calls, batch, time, len(self.manifest.intents), len(self.manifest.tags))
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        # float64: distinct float32 logits stay distinct after the temperature, so the answer (argmax) and the
-        # ranking are those of the logits at any temperature
-        return softmax(logits.astype(np.float64) / self.intent_temperature)
+        """Calibrated probabilities of one row of logits, softmax(logits / temperature) in float64.
+
+        float64: distinct float32 logits stay distinct after the temperature, so the answer (argmax) and the
+        ranking are those of the logits at any temperature. In place, by the ufuncs themselves: four numpy
+        calls instead of seven, on the path after the graph where each call pays for a cold cache.
+        """
+        z = np.divide(logits, self.intent_temperature, dtype=np.float64)
+        z -= np.maximum.reduce(z)
+        np.exp(z, out=z)
+        z /= np.add.reduce(z)
+        return z
 
     def decode(self, text: str, tokens: list[Token], probs: np.ndarray, emissions: np.ndarray) -> Parse:
         path = self.decoder.decode(emissions)

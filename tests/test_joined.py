@@ -3,6 +3,8 @@ joins, bit for bit, and used only for a lone utterance that the model's own head
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from conftest import MASSIVE, MODEL_DIR, TinyModel
@@ -86,3 +88,14 @@ def test_joined_graph_is_specialised_to_one_unpadded_sentence(shipped: Predictor
     tokens = shipped.encoder.token_cache.lookup(["wake", "me", "up"])
     with pytest.raises(Exception, match=r"(?i)dimension|shape"):  # a batch is refused, not answered wrongly
         shipped.joined.run(None, {"tokens": np.stack([tokens, tokens]), "lengths": np.array([3, 3])})
+
+
+@pytest.mark.parametrize("temperature", [1.0, 1.056, 2.5])
+def test_intent_probabilities_are_the_plain_float64_softmax_bit_for_bit(shipped: Predictor, temperature: float) -> None:
+    skill = copy.copy(shipped.primary)  # the module's predictor keeps its own temperature
+    skill.intent_temperature = temperature
+    rng = np.random.default_rng(0)
+    for logits in (rng.standard_normal((200, 60)) * 6).astype(np.float32):
+        z = logits.astype(np.float64) / temperature
+        reference = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+        np.testing.assert_array_equal(skill.probabilities(logits), reference)
