@@ -8,8 +8,8 @@ For each target: a closed loop of ``--clients`` back-to-back senders finds the s
 Poisson arrivals at 25/50/75/100/150% of it, each for ``--seconds``. Per step: the offered and achieved
 rate, status counts, server-side p50/p99/p99.9 from each answer's X-Process-Time-Ms (microsecond
 resolution, where locust rounds to whole ms), the generator's round trip (which also counts the time a
-request waits in the socket before the server reads it), answers served past the budget, and the
-server's RSS.
+request waits in the socket before the server reads it), answers served past the budget, the
+server's RSS, and its CPU: percent of one core and milliseconds per answer (the service time the load meets).
 The server (one worker) is pinned to ``--server-cpu``, the generator to ``--client-cpu``.
 Writes ``reports/server_load.json`` and ``reports/server_load.png``; prints the table.
 """
@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +59,12 @@ def rss_mb(pid: int) -> float:
     return math.nan
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process (all its threads) has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def percentiles(ms: list[float]) -> dict[str, float]:
     if not ms:
         return {}
@@ -66,16 +73,23 @@ def percentiles(ms: list[float]) -> dict[str, float]:
             "p99.9": float(np.percentile(a, 99.9)), "max": float(a.max())}
 
 
-def summarize_step(outcomes: list[Outcome], offered: float, seconds: float, rss: tuple[float, float]) -> dict:
+def summarize_step(outcomes: list[Outcome], offered: float, seconds: float, rss: tuple[float, float],
+                   cpu: tuple[float, float]) -> dict:
+    """``cpu``: the server's CPU seconds over the step and the step's wall seconds. Per answered request (shed
+    ones included), the CPU is the service time the load meets: half of saturation is more than half of one
+    core when a lone request costs more than one in the batches that saturation runs."""
     statuses = Counter(o.status for o in outcomes)
     served = [o.server_ms for o in outcomes if o.status == 200]
+    answered = sum(v for k, v in statuses.items() if k)
     return {"offered_per_s": offered, "achieved_per_s": statuses[200] / seconds, "sent": len(outcomes),
             "status": {str(k): v for k, v in sorted(statuses.items())},
             "shed": statuses[503], "errors": sum(v for k, v in statuses.items() if k != 200 and k != 503),
             "server_ms": percentiles(served),
             "round_trip_ms": percentiles([o.round_trip_ms for o in outcomes if o.status == 200]),
             "served_past_budget": sum(ms > BUDGET_MS for ms in served),
-            "rss_mb_before": rss[0], "rss_mb_after": rss[1]}
+            "rss_mb_before": rss[0], "rss_mb_after": rss[1],
+            "server_cpu_percent": 100 * cpu[0] / cpu[1],
+            "cpu_ms_per_answer": 1000 * cpu[0] / answered if answered else None}
 
 
 def sweep(command: Callable[[int], list[str]], texts: list[str], args: argparse.Namespace,
@@ -98,9 +112,10 @@ def measure(url: str, pid: int, texts: list[str], args: argparse.Namespace) -> d
     steps = []
     for fraction in LOAD_STEPS:
         rate = fraction * saturation
-        before = rss_mb(pid)
+        before, cpu, started = rss_mb(pid), cpu_seconds(pid), time.perf_counter()
         outcomes = asyncio.run(open_loop(url, texts, rate, args.seconds, seed=args.seed))
-        s = {"fraction": fraction, **summarize_step(outcomes, rate, args.seconds, (before, rss_mb(pid)))}
+        used = (cpu_seconds(pid) - cpu, time.perf_counter() - started)
+        s = {"fraction": fraction, **summarize_step(outcomes, rate, args.seconds, (before, rss_mb(pid)), used)}
         steps.append(s)
         log.info("  %.0f%%: %.0f/s offered, %.0f/s served, %d shed, %d errors, server p50 %.2f p99 %.2f ms",
                  100 * fraction, rate, s["achieved_per_s"], s["shed"], s["errors"],
@@ -110,7 +125,7 @@ def measure(url: str, pid: int, texts: list[str], args: argparse.Namespace) -> d
 
 def table(result: dict) -> str:
     head = (f"{'target':<14}{'load':>6}{'offered/s':>10}{'served/s':>10}{'503':>6}{'err':>5}{'late':>5}"
-            f"{'p50':>8}{'p99':>8}{'p99.9':>8}{'rt p50':>8}{'rt p99':>8}{'rss MB':>8}")
+            f"{'p50':>8}{'p99':>8}{'p99.9':>8}{'rt p50':>8}{'rt p99':>8}{'rss MB':>8}{'cpu %':>7}{'cpu/req':>8}")
     lines = [head]
     for name, target in result["targets"].items():
         for s in target["steps"]:
@@ -120,7 +135,8 @@ def table(result: dict) -> str:
                          f"{s['shed']:>6}{s['errors']:>5}{s['served_past_budget']:>5}"
                          + "".join(f"{ms.get(k, math.nan):>8.2f}" for k in ("p50", "p99", "p99.9"))
                          + "".join(f"{rt.get(k, math.nan):>8.2f}" for k in ("p50", "p99"))
-                         + f"{s['rss_mb_after']:>8.0f}")
+                         + f"{s['rss_mb_after']:>8.0f}{s.get('server_cpu_percent', math.nan):>7.0f}"
+                         + f"{s.get('cpu_ms_per_answer') or math.nan:>8.3f}")
     if "bare" in result["targets"]:
         bare = result["targets"]["bare"]["saturation_per_s"]
         lines += ["", "saturation: " + ", ".join(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from conftest import MODEL_DIR
@@ -23,6 +24,7 @@ def test_load_sweep_against_the_real_server_and_the_bare_app(tmp_path: Path) -> 
         low = target["steps"][0]
         assert low["errors"] == 0 and low["status"].get("200", 0) > 0, low
         assert 0 < low["server_ms"]["p50"] < result["budget_ms"]
+        assert 0 < low["server_cpu_percent"] <= 105 * (os.cpu_count() or 1) and 0 < low["cpu_ms_per_answer"] < 50
 
 
 def test_soak_samples_memory_and_descriptors(tmp_path: Path) -> None:
