@@ -1,4 +1,4 @@
-"""The int8 encoder and heads of a model directory joined in one graph, for a lone utterance its own heads answer.
+"""The int8 encoder and heads of a model directory joined in one graph, for the sentences its own heads alone answer.
 
 The service runs the encoder once per utterance and then each skill's heads, two onnxruntime calls. When the
 only heads an utterance needs are the model's own, one call of the joined graph gives the same outputs,
@@ -6,7 +6,8 @@ bit for bit (the same nodes and weights; each int8 operator keeps its own dynami
 one layers tensor and one boundary of copies fewer, 15-35 us less a request in process (docs/PERFORMANCE.md).
 The heads' names get a prefix so that they cannot clash with the encoder's; the heads read the encoder's
 ``layers`` and the shared ``lengths``. The joined graph is then specialised to one unpadded sentence
-(``export.one_sentence``: no masks, no batch transposes), which is all the service runs it on.
+(``export.one_sentence``: no masks, no batch transposes): the service runs it one sentence a call, for
+batches of up to ``service.predictor.JOINED_MAX_BATCH``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The joined int8 graph (encoder and heads in one, ``export.join``): the same outputs as the two graphs it
-joins, bit for bit, and used only for a lone utterance that the model's own heads alone answer."""
+joins, bit for bit, and used only for one or two utterances that the model's own heads alone answer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from conftest import MASSIVE, MODEL_DIR, TinyModel
 
 from elmol_nlu.datasets import read_massive
 from elmol_nlu.text import tokenize
-from service.predictor import Predictor, Selection
+from service.predictor import JOINED_MAX_BATCH, Predictor, Selection
 
 TEXTS = [e.text for e in read_massive(MASSIVE, "test")[:300]]
 
@@ -46,7 +46,7 @@ def answers(predictor: Predictor, texts: list[str], batch: int) -> list[tuple]:
     return out
 
 
-@pytest.mark.parametrize("batch", [1, 8])
+@pytest.mark.parametrize("batch", [1, 2, 8])
 def test_answers_are_the_same_with_and_without_the_joined_graph(shipped: Predictor, batch: int) -> None:
     two_graphs = shipped.with_skills([])
     two_graphs.joined = None
@@ -69,14 +69,16 @@ def test_joined_graph_only_answers_for_the_models_own_heads(tiny_model: TinyMode
     for text in TEXTS[:3]:
         predictor.parse(text)
     assert counting.calls == 3
-    predictor.parse_batch(TEXTS[:3])
-    assert counting.calls == 3  # a batch keeps each graph's weights cached over its sentences: two graphs
+    predictor.parse_batch(TEXTS[:2])
+    assert counting.calls == 5  # one call a sentence up to JOINED_MAX_BATCH
+    predictor.parse_batch(TEXTS[:JOINED_MAX_BATCH + 1])
+    assert counting.calls == 5  # a larger batch keeps each graph's weights cached over its sentences: two graphs
     with_other = predictor.with_skills([])
     with_other.skills["other"] = predictor.primary  # another skill on this encoder: its heads run too
     alone = with_other.parse_batch(TEXTS[:1], [Selection((predictor.primary.name,))])
-    assert counting.calls == 4
+    assert counting.calls == 6
     both = with_other.parse_batch(TEXTS[:1])
-    assert counting.calls == 4  # the encoder and each skill's heads, not the joined graph
+    assert counting.calls == 6  # the encoder and each skill's heads, not the joined graph
     assert both[0].tags == alone[0].tags
 
 
