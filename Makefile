@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # the language model the NLU is trained on: the committed one (epoch 3 of `make pretrain`) unless told otherwise
 LM ?= checkpoints/elmol-lm-epoch3.pt
 
-.PHONY: install test lint unit serve serve-local pretrain train export bench bench-server results loadtest clean \
+.PHONY: install test lint unit serve serve-local pretrain train export bench bench-predictor bench-server results loadtest clean \
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
 	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model
 
@@ -97,6 +97,10 @@ export: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.latency --model-dir models/default
+
+## the shipped model three ways in one run: PyTorch eager (the committed checkpoint), ONNX fp32, ONNX int8
+bench-predictor: $(STAMP)
+	$(PY) -m bench.predictor --checkpoint checkpoints/massive-en-nlu.pt --model-dir models/default
 
 bench-server: $(STAMP)
 	$(PY) -m bench.server --model-dir models/default

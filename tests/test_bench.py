@@ -27,6 +27,20 @@ def test_load_sweep_against_the_real_server_and_the_bare_app(tmp_path: Path) -> 
         assert 0 < low["server_cpu_percent"] <= 105 * (os.cpu_count() or 1) and 0 < low["cpu_ms_per_answer"] < 50
 
 
+def test_predictor_bench_times_pytorch_and_both_onnx_precisions_on_the_same_utterances(tmp_path: Path) -> None:
+    from bench import predictor
+
+    out = tmp_path / "predictor.json"
+    predictor.main(["--model-dir", str(MODEL_DIR), "--n", "20", "--rounds", "1", "--warmup", "5", "--batches", "8",
+                    "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert set(result["ways"]) == set(predictor.WAYS)
+    for way in result["ways"].values():
+        assert way["batch_1"]["all"]["n"] == 20 and way["batch_1"]["all"]["p50"] > 0
+        assert way["batched_per_utt"]["8"]["p50"] > 0
+    assert result["agreement_with_pytorch"]["onnx-fp32"]["intent"] >= 0.95  # the same model, exported
+
+
 def test_soak_samples_memory_and_descriptors(tmp_path: Path) -> None:
     from bench import soak
 
