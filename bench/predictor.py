@@ -7,7 +7,7 @@ The checkpoint is the one the model directory was exported from (``make export``
 MASSIVE test utterances (seed 0) into an intent and BIO tags, on one thread:
 
 - PyTorch eager: tokenize, character ids, ``JointNLU.forward`` (char CNN included) and the CRF's Viterbi
-  (``training.crf``), under ``torch.inference_mode``: the model as training leaves it;
+  (``training.crf``), as the export's parity check runs it (``export.parity.torch_outputs``);
 - ONNX fp32 and int8: ``service.predictor.Predictor`` as the service runs it (cached word vectors, the joined
   int8 graph, the C Viterbi), with the CRF confidences off so that all three do the same work.
 
@@ -34,7 +34,7 @@ from bench.inprocess import BUCKETS, bucket_of
 from bench.report import context
 from bench.stats import summarize
 from elmol_nlu.manifest import load_manifest
-from elmol_nlu.text import batch_char_ids, tokenize
+from elmol_nlu.text import tokenize
 from service.predictor import Predictor
 
 log = logging.getLogger("bench.predictor")
@@ -45,22 +45,16 @@ Parser = Callable[[list[str]], list[tuple[str, list[str]]]]  # texts -> (intent,
 def pytorch_parser(checkpoint: Path, threads: int) -> Parser:
     import torch
 
+    from export.parity import torch_outputs
     from export.to_onnx import load_nlu
-    from training.nlu import lengths_to_mask
 
     torch.set_num_threads(threads)
     model, state = load_nlu(checkpoint)
-    intents, tags, max_chars = state["intents"], state["tags"], model.cfg.lm.max_chars
+    intents, tags = state["intents"], state["tags"]
 
     def parse(texts: list[str]) -> list[tuple[str, list[str]]]:
-        words = [[t.text for t in tokenize(text)] for text in texts]
-        chars, lengths = batch_char_ids(words, max_chars)
-        with torch.inference_mode():
-            lengths_t = torch.from_numpy(lengths)
-            logits, emissions = model(torch.from_numpy(chars), lengths_t)
-            paths = model.crf.decode(emissions, lengths_to_mask(lengths_t, emissions.shape[1]))
-            best = logits.argmax(dim=1).tolist()
-        return [(intents[i], [tags[k] for k in path]) for i, path in zip(best, paths, strict=True)]
+        logits, _, paths = torch_outputs(model, [tokenize(text) for text in texts])
+        return [(intents[int(i)], [tags[k] for k in path]) for i, path in zip(logits.argmax(1), paths, strict=True)]
 
     return parse
 
