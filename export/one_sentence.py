@@ -45,11 +45,11 @@ def tensor_values(model: onnx.ModelProto, lengths: Iterable[int], seed: int = SE
     token_input = next(i for i in model.graph.input if i.name == "tokens")
     dim = token_input.type.tensor_type.shape.dim[-1].dim_value
     rng = np.random.default_rng(seed)
+    out_names = [o.name for o in session.get_outputs()]
     runs = []
     for time in lengths:
         feed = {"tokens": rng.standard_normal((1, time, dim)).astype(np.float32),
                 "lengths": np.array([time], dtype=np.int64)}
-        out_names = [o.name for o in session.get_outputs()]
         runs.append({**feed, **dict(zip(out_names, session.run(out_names, feed), strict=True))})
     return runs
 
