@@ -46,6 +46,7 @@ def inprocess_rows(part: dict) -> list[str]:
     rows += [row(f"in-proc {t} b{b['batch']} /utt", b["call"], scale=b["batch"], rate=b["utt_per_s"])
              for b in part["batched"]]
     rows += [row(f"  after {gap} ms idle", s) for gap, s in part.get("after_idle_ms", {}).items()]
+    rows += [row(f"  after {gap} ms busy-waiting", s) for gap, s in part.get("after_busy_wait_ms", {}).items()]
     rows += [row(f"  {name}"[:28], s) for name, s in part.get("interleaved_ms", {}).items()]
     return rows
 

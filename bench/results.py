@@ -71,6 +71,8 @@ def latency_table(latency: dict) -> str:
             lines.append(f"| in process, batch 1, {bucket} tokens | {s['p50']:.2f} | {s['p99']:.2f} |")
     for gap, s in served.get("after_idle_ms", {}).items():
         lines.append(f"| in process, batch 1, after {gap} ms idle | {s['p50']:.2f} | {s['p99']:.2f} |")
+    for gap, s in served.get("after_busy_wait_ms", {}).items():
+        lines.append(f"| in process, batch 1, after {gap} ms busy-waiting | {s['p50']:.2f} | {s['p99']:.2f} |")
     for name, s in served.get("interleaved_ms", {}).items():
         lines.append(f"| in process, batch 1, {name} | {s['p50']:.2f} | {s['p99']:.2f} |")
     if http := latency.get("http"):

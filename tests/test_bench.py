@@ -41,6 +41,19 @@ def test_predictor_bench_times_pytorch_and_both_onnx_precisions_on_the_same_utte
     assert result["agreement_with_pytorch"]["onnx-fp32"]["intent"] >= 0.95  # the same model, exported
 
 
+def test_latency_bench_times_the_model_after_sleeping_and_after_busy_waiting(tmp_path: Path) -> None:
+    from bench import latency, report
+
+    out = tmp_path / "latency.json"
+    latency.main(["--model-dir", str(MODEL_DIR), "--n", "20", "--warmup", "5", "--http-n", "0", "--threads", "1",
+                  "--precisions", "int8", "--batch-sizes", "8", "--out", str(out)])
+    part = json.loads(out.read_text())["inprocess"][0]
+    assert list(part["after_idle_ms"]) == ["0", "0.5", "2"] and list(part["after_busy_wait_ms"]) == ["0.5", "2"]
+    assert all(s["n"] == 20 and s["p50"] > 0 for s in [*part["after_idle_ms"].values(),
+                                                        *part["after_busy_wait_ms"].values()])
+    assert "after 2 ms busy-waiting" in "\n".join(report.inprocess_rows(part))
+
+
 def test_soak_samples_memory_and_descriptors(tmp_path: Path) -> None:
     from bench import soak
 
