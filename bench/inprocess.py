@@ -48,7 +48,8 @@ def wait(gap_ms: float, busy: bool) -> None:
 def time_after_gaps(predictor: Predictor, texts: list[str], n: int, busy: bool,
                     gaps_ms: tuple[float, ...] = (0, 0.5, 2)) -> dict:
     """``parse`` after ``gap`` ms of not parsing, as sequential requests arrive. Asleep and busy-waiting side
-    by side tell a slow wake-up from idle apart from state lost to time alone (caches shared with the host)."""
+    by side tell a slow wake-up from idle apart from state lost to time alone
+    (what else the host runs on our caches while we wait)."""
     result = {}
     for gap in gaps_ms:
         timed = []
