@@ -1,6 +1,7 @@
-"""Distillation on the tiny model: the loop pulls the student's intents towards the teacher's, resumes, and
-writes a checkpoint that export takes. The teacher here is a file of logits (MiniLM's fit is tested in
-test_minilm), one that says every unlabeled utterance is one intent, so the pull is easy to see."""
+"""Distillation on the tiny model: the loop pulls the student's intents towards the teacher's, learns a joint
+model's tag paths beside them, resumes, and writes a checkpoint that export takes. The teacher here is a file of
+logits (MiniLM's fit is tested in test_minilm), one that says every unlabeled utterance is one intent, so the
+pull is easy to see; the tag paths are the tiny model's own (``training.tag_teacher``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 from elmol_nlu.text import batch_char_ids, tokenize
 from elmol_nlu.vocab import Vocab
 from tests.conftest import MASSIVE, UNLABELED, TinyModel
-from training import distil
+from training import distil, tag_teacher
 from training.checkpoint import load_checkpoint
 from training.corpus import read_utterances
 from training.reproduce import load_source
@@ -41,6 +42,10 @@ def fake_teacher(root: Path, intents: list[str], favourite: str) -> Path:
     return root
 
 
+def tag_the_teacher(teacher: Path, model_checkpoint: Path) -> None:
+    tag_teacher.main(["--model", str(model_checkpoint), "--teacher", str(teacher), "--threads", "1"])
+
+
 def share_of(model: torch.nn.Module, sentences: list[list[str]], intents: Vocab, favourite: str) -> float:
     chars, lengths = (torch.from_numpy(a) for a in batch_char_ids(sentences, model.cfg.lm.max_chars))
     with torch.no_grad():
@@ -54,9 +59,10 @@ def distilled(tiny_model: TinyModel, tmp_path_factory: pytest.TempPathFactory) -
     favourite = intents[len(intents) // 2]
     root = tmp_path_factory.mktemp("distil")
     teacher = fake_teacher(root / "teacher", intents, favourite)
+    tag_the_teacher(teacher, tiny_model.nlu_checkpoint)
     argv = ["--student", str(tiny_model.nlu_checkpoint), "--teacher", str(teacher), "--data", str(MASSIVE),
             "--out", str(root / "out"), "--limit", str(LIMIT), "--threads", "1", "--eval-every", "4",
-            "--unlabeled-batch", "32", "--kd-weight", "20", "--lr", "0.01", "--minutes", "5"]
+            "--unlabeled-batch", "32", "--kd-weight", "20", "--tag-weight", "1", "--lr", "0.01", "--minutes", "5"]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*ill-defined.*")  # a tiny model predicts few slots
         distil.main(argv)
@@ -80,6 +86,7 @@ def test_checkpoint_has_what_export_needs(distilled: tuple[Path, Path, str]) -> 
     assert {"config", "intents", "tags", "model", "metrics", "distillation"} <= set(saved)
     assert set(saved["metrics"]) == {"dev", "test"}
     assert saved["distillation"]["unlabeled"] == N_UNLABELED
+    assert saved["distillation"]["tag_teacher"] and saved["fit"]["distil"]["tag_weight"] == 1.0
     assert saved["history"][0]["step"] == 0  # the starting model's dev score is the first to beat
 
 
@@ -100,3 +107,39 @@ def test_soft_targets_mix_the_starting_model() -> None:
     teacher, start = torch.tensor([[10.0, -10.0]]), torch.tensor([[-10.0, 10.0]])
     assert torch.allclose(distil.soft_targets(teacher, start, cfg), torch.tensor([[0.5, 0.5]]), atol=1e-4)
     assert torch.allclose(distil.soft_targets(teacher, None, cfg), torch.tensor([[1.0, 0.0]]), atol=1e-4)
+
+
+def test_tag_paths_come_back_by_text_in_the_students_tag_ids(tiny_model: TinyModel, distilled: tuple) -> None:
+    _, teacher, _ = distilled
+    saved = load_checkpoint(tiny_model.nlu_checkpoint)
+    tags = Vocab(saved["tags"])
+    sentences = distil.teacher_targets(teacher, Vocab(saved["intents"]))[0][:40]
+    expected = tag_teacher.tag_paths(load_source(tiny_model.nlu_checkpoint), sentences)
+    got = tag_teacher.student_paths(teacher / tag_teacher.TAGS, sentences[::-1], tags)
+    assert [g.tolist() for g in got[::-1]] == expected  # looked up by text, whatever the order asked
+    assert [len(g) for g in got[::-1]] == [len(s) for s in sentences]
+    with pytest.raises(ValueError, match="no path"):
+        tag_teacher.student_paths(teacher / tag_teacher.TAGS, [["not", "a", "labelled", "utterance", "zzz"]], tags)
+    with pytest.raises(ValueError, match="does not know"):
+        tag_teacher.student_paths(teacher / tag_teacher.TAGS, sentences, Vocab(["B-nothing"]))
+
+
+def test_the_tag_loss_is_the_students_crf_loss_on_the_paths(tiny_model: TinyModel, distilled: tuple) -> None:
+    _, teacher, _ = distilled
+    saved = load_checkpoint(tiny_model.nlu_checkpoint)
+    sentences, logits = distil.teacher_targets(teacher, Vocab(saved["intents"]))
+    paths = tag_teacher.student_paths(teacher / tag_teacher.TAGS, sentences, Vocab(saved["tags"]))
+    student = load_source(tiny_model.nlu_checkpoint).eval()
+    members, max_chars = [0, 5, 9], student.cfg.lm.max_chars
+    _, without = distil.unlabeled_losses(student, None, sentences, logits, paths, members, max_chars,
+                                         distil.DistilConfig())
+    _, tag_loss = distil.unlabeled_losses(student, None, sentences, logits, paths, members, max_chars,
+                                          distil.DistilConfig(tag_weight=1.0))
+    assert float(without) == 0.0
+    losses = []
+    for i in members:  # one sentence at a time: no padding, the CRF's own loss
+        chars, lengths = (torch.from_numpy(a) for a in batch_char_ids([sentences[i]], max_chars))
+        emissions = student(chars, lengths)[1]
+        losses.append(student.crf.nll(emissions, paths[i][None], torch.ones_like(paths[i][None], dtype=torch.bool)))
+    assert torch.allclose(tag_loss, torch.stack(losses).mean(), atol=1e-4)
+    assert tag_loss.item() > 0

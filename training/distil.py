@@ -10,6 +10,9 @@ teacher's targets can mix in the student's own starting model (``--self-weight``
 stronger teacher than either when their errors differ; check ``dev_mix`` in the log). The schedule is a
 linear warm-up and decay over the steps the time budget allows; the checkpoint with the best dev score
 (mean of intent accuracy, slot F1 and exact match) is kept, so test is looked at once, at the end.
+With ``--tag-weight``, the unlabeled batch also trains the student's CRF on the tag paths that
+``training.tag_teacher`` wrote beside the teacher's labels (a joint model of ours: MiniLM is the weaker
+tagger), so that a smaller student can learn slots as well as intents from the unlabeled utterances.
 Resumable: ``OUT/state.pt`` is written at each evaluation and picked up by a re-run.
 """
 
@@ -34,8 +37,10 @@ from elmol_nlu.vocab import Vocab
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.evaluate import metrics, predict
 from training.finetune import FitConfig, batches, joint_loss, length_groups, param_groups, selection_score
+from training.nlu import lengths_to_mask
 from training.reproduce import load_source
 from training.schedule import warmup_linear
+from training.tag_teacher import TAGS, student_paths
 from training.train_nlu import load_split
 
 log = logging.getLogger("training.distil")
@@ -52,6 +57,7 @@ class DistilConfig:
     temperature: float = 2.0
     kd_weight: float = 2.0  # of the distillation loss, as FitConfig.intent_weight is of the intent loss
     self_weight: float = 0.0  # share of the student's starting model in the targets (0: the teacher alone)
+    tag_weight: float = 0.0  # of the CRF loss on a joint model's tag paths (TEACHER/tags.npz); 0: intents only
     eval_every: int = 400  # steps
     seed: int = 13
 
@@ -149,7 +155,7 @@ class Run:
 
 def distil(student: torch.nn.Module, train: list[TaggedExample], dev: list[TaggedExample],
            sentences: list[list[str]], teacher_logits: torch.Tensor, intents: Vocab, tags: Vocab,
-           cfg: DistilConfig, out: Path) -> Run:
+           cfg: DistilConfig, out: Path, tag_paths: list[torch.Tensor] | None = None) -> Run:
     max_chars = student.cfg.lm.max_chars
     fit_cfg = FitConfig(lr=cfg.lr, seed=cfg.seed)  # its rates per group, weight decay, clip, intent weight
     groups = param_groups(student, fit_cfg)
@@ -184,8 +190,9 @@ def distil(student: torch.nn.Module, train: list[TaggedExample], dev: list[Tagge
         factor = warmup_linear(run.step, run.total or len(plan), cfg.warmup)
         for group in run.optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
-        loss = joint_loss(student, next(labeled), fit_cfg) + cfg.kd_weight * unlabeled_loss(
-            student, start_model, sentences, teacher_logits, plan[run.step], max_chars, cfg)
+        intent_loss, tag_loss = unlabeled_losses(student, start_model, sentences, teacher_logits, tag_paths,
+                                                 plan[run.step], max_chars, cfg)
+        loss = joint_loss(student, next(labeled), fit_cfg) + cfg.kd_weight * intent_loss + cfg.tag_weight * tag_loss
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), fit_cfg.clip)
@@ -206,14 +213,21 @@ def distil(student: torch.nn.Module, train: list[TaggedExample], dev: list[Tagge
     return run
 
 
-def unlabeled_loss(student: torch.nn.Module, start_model: torch.nn.Module | None, sentences: list[list[str]],
-                   teacher_logits: torch.Tensor, members: list[int], max_chars: int, cfg: DistilConfig) -> torch.Tensor:
+def unlabeled_losses(student: torch.nn.Module, start_model: torch.nn.Module | None, sentences: list[list[str]],
+                     teacher_logits: torch.Tensor, tag_paths: list[torch.Tensor] | None, members: list[int],
+                     max_chars: int, cfg: DistilConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """On one unlabeled batch: the intent KD loss, and the CRF loss on the tag teacher's paths (0 without)."""
     chars, lengths = (torch.from_numpy(a) for a in batch_char_ids([sentences[i] for i in members], max_chars))
     start = None
     if start_model is not None:
         with torch.no_grad():
             start = start_model(chars, lengths)[0]
-    return kd_loss(student(chars, lengths)[0], soft_targets(teacher_logits[members], start, cfg), cfg.temperature)
+    intent_logits, emissions = student(chars, lengths)
+    intent_loss = kd_loss(intent_logits, soft_targets(teacher_logits[members], start, cfg), cfg.temperature)
+    if tag_paths is None or cfg.tag_weight == 0:
+        return intent_loss, torch.zeros(())
+    gold = torch.nn.utils.rnn.pad_sequence([tag_paths[i] for i in members], batch_first=True)
+    return intent_loss, student.crf.nll(emissions, gold, lengths_to_mask(lengths, chars.shape[1]))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -240,10 +254,11 @@ def main(argv: list[str] | None = None) -> None:
     train, dev, test = (load_split(args.data, part, args.limit) for part in ("train", "dev", "test"))
     sentences, teacher_logits = teacher_targets(args.teacher, intents)
     sentences, teacher_logits = sentences[: args.limit], teacher_logits[: args.limit]
+    tag_paths = student_paths(args.teacher / TAGS, sentences, tags) if cfg.tag_weight > 0 else None
     mix = dev_mix(student, args.teacher, dev, intents, tags)
     log.info("dev intent accuracy of teacher/student mixes: %s", mix)
     started = time.monotonic()
-    run = distil(student, train, dev, sentences, teacher_logits, intents, tags, cfg, args.out)
+    run = distil(student, train, dev, sentences, teacher_logits, intents, tags, cfg, args.out, tag_paths)
     student.load_state_dict(run.best_state)
     results = {"dev": evaluate(student, dev, intents, tags), "test": evaluate(student, test, intents, tags)}
     log.info("best dev %s; test %s", results["dev"], results["test"])
@@ -253,7 +268,8 @@ def main(argv: list[str] | None = None) -> None:
         "fit": {"distil": cfg.to_dict(), "student_fit": source.get("fit")},
         "model": student.state_dict(), "metrics": results, "history": run.history,
         "distillation": {"student": str(args.student), "student_metrics": source.get("metrics"), "teacher": teacher,
-                         "unlabeled": len(sentences), "steps": run.step, "dev_mix": mix},
+                         "unlabeled": len(sentences), "steps": run.step, "dev_mix": mix,
+                         "tag_teacher": str(np.load(args.teacher / TAGS)["model"]) if tag_paths else None},
         "train_minutes": round(source.get("train_minutes", 0) + (time.monotonic() - started) / 60, 1),
     })
     (args.out / "metrics.json").write_text(json.dumps({**results, "history": run.history, "dev_mix": mix}, indent=2))
