@@ -8,7 +8,7 @@ LM ?= checkpoints/elmol-lm-epoch3.pt
 
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-predictor bench-server results loadtest clean \
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
-	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model
+	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small
 
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
@@ -123,6 +123,19 @@ small-model: $(STAMP)
 	$(PY) -m bench.cache_pressure --model-dir runs/models/small128 --sweep-mb 2
 	$(PY) -m bench.server --model-dir runs/models/small128 --targets int8 --out reports/server_load_small128.json
 	$(PY) -m bench.server --model-dir models/default --targets int8 --out reports/server_load_beside_small128.json
+
+## the small model of `make small-model` distilled: intents from the MiniLM teacher, slots from the shipped model's
+## tag paths on the same unlabeled utterances (resumable), then exported and swept beside the shipped model
+distil-small: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[baselines]'
+	$(PY) -m training.teacher --out runs/teacher
+	test -f runs/teacher/tags.npz || $(PY) -m training.tag_teacher --model checkpoints/massive-en-nlu.pt --teacher runs/teacher
+	$(PY) -m training.distil --student runs/nlu-small128/nlu.pt --teacher runs/teacher --out runs/distil-small128 \
+		--passes 3 --kd-weight 4 --tag-weight 1 --minutes $(DISTIL_MINUTES)
+	$(PY) -m export --checkpoint runs/distil-small128/nlu.pt --out runs/models/small128-distilled \
+		--name massive-en-elmol-small128-distilled
+	$(PY) -m bench.server --model-dir runs/models/small128-distilled --targets int8 --out reports/server_load_small128_distilled.json
+	$(PY) -m bench.server --model-dir models/default --targets int8 --out reports/server_load_beside_small128_distilled.json
 
 ## whether the two int8 graphs evict each other's weights from the core's L2 (docs/PERFORMANCE.md)
 bench-cache: $(STAMP)
