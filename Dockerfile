@@ -29,6 +29,8 @@ COPY --from=build /wheels /wheels
 RUN pip install --constraint constraints.txt "$(echo /wheels/elmol_nlu-*.whl)[service]" && rm -rf /wheels \
     && python -c "from elmol_nlu import crf; assert crf.COMPILED, 'the C CRF loops did not install'"
 COPY models/default ./models/default
+# the small distilled model (docs/PERFORMANCE.md): ELMOL_MODEL_DIR=/app/models/fast, or ELMOL_MODEL=fast with compose
+COPY models/fast ./models/fast
 
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app
 USER app

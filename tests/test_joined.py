@@ -1,5 +1,6 @@
-"""The joined int8 graph (encoder and heads in one, ``export.join``): the same outputs as the two graphs it
-joins, bit for bit, and used only for one or two utterances that the model's own heads alone answer."""
+"""The joined int8 graph (encoder and heads in one, ``export.join``) of each committed model: the same outputs as
+the two graphs it joins, bit for bit, and used only for one or two utterances that the model's own heads alone
+answer."""
 
 from __future__ import annotations
 
@@ -16,14 +17,15 @@ from service.predictor import JOINED_MAX_BATCH, Predictor, Selection
 TEXTS = [e.text for e in read_massive(MASSIVE, "test")[:300]]
 
 
-@pytest.fixture(scope="module")
-def shipped() -> Predictor:
-    return Predictor(MODEL_DIR, precision="int8")
+@pytest.fixture(scope="module", params=[MODEL_DIR, MODEL_DIR.parent / "fast"], ids=lambda d: d.name)
+def shipped(request: pytest.FixtureRequest) -> Predictor:
+    """Each committed model, as the service serves it (int8)."""
+    return Predictor(request.param, precision="int8")
 
 
 def test_the_shipped_model_has_a_joined_int8_graph(shipped: Predictor) -> None:
     assert shipped.joined is not None
-    assert Predictor(MODEL_DIR, precision="fp32").joined is None  # fp32 keeps the two graphs
+    assert Predictor(shipped.manifest.directory, precision="fp32").joined is None  # fp32 keeps the two graphs
 
 
 def test_joined_graph_equals_encoder_then_heads(shipped: Predictor) -> None:
@@ -85,7 +87,7 @@ def test_joined_graph_only_answers_for_the_models_own_heads(tiny_model: TinyMode
 def test_joined_graph_is_specialised_to_one_unpadded_sentence(shipped: Predictor) -> None:
     import onnx
 
-    ops = {node.op_type for node in onnx.load(str(MODEL_DIR / "joined.int8.onnx")).graph.node}
+    ops = {node.op_type for node in onnx.load(str(shipped.manifest.directory / "joined.int8.onnx")).graph.node}
     assert not ops & {"Transpose", "Where", "Range", "Less", "Split", "Squeeze"}  # masks, batch moves, the stack
     tokens = shipped.encoder.token_cache.lookup(["wake", "me", "up"])
     with pytest.raises(Exception, match=r"(?i)dimension|shape"):  # a batch is refused, not answered wrongly
