@@ -191,6 +191,14 @@ def test_image_serves_with_the_compiled_viterbi(compose: Compose) -> None:
     assert out.strip() == "True"
 
 
+def test_image_carries_the_fast_model_verified_and_parsing(compose: Compose) -> None:
+    """What ELMOL_MODEL=fast serves: models/fast in the image, its checksums and int8 gate verified on load."""
+    code = ("from service.predictor import Predictor; p = Predictor('/app/models/fast', precision='auto'); "
+            "print(p.manifest.name, p.precision, p.parse('wake me up at seven tomorrow').intent in p.manifest.intents)")
+    out = compose.run("exec", "-T", "nlu", "python", "-c", code).stdout.split()
+    assert out == ["massive-en-elmol-fast", "int8", "True"], out
+
+
 def test_runs_as_non_root_on_a_read_only_filesystem(compose: Compose) -> None:
     uid = compose.run("exec", "-T", "nlu", "id", "-u").stdout.strip()
     assert uid.isdigit() and int(uid) != 0
