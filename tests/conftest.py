@@ -18,6 +18,8 @@ with warnings.catch_warnings():
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_DIR = REPO / "models" / "default"
+FAST_MODEL_DIR = REPO / "models" / "fast"  # the small distilled model (ELMOL_MODEL=fast)
+SHIPPED_MODEL_DIRS = [MODEL_DIR, FAST_MODEL_DIR]
 if str(REPO) not in sys.path:  # `.venv/bin/pytest` (not `python -m pytest`) without an editable install
     sys.path.insert(0, str(REPO))
 MASSIVE = REPO / "data" / "massive" / "en-US.jsonl"

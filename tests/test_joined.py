@@ -8,7 +8,7 @@ import copy
 
 import numpy as np
 import pytest
-from conftest import MASSIVE, MODEL_DIR, TinyModel
+from conftest import MASSIVE, SHIPPED_MODEL_DIRS, TinyModel
 
 from elmol_nlu.datasets import read_massive
 from elmol_nlu.text import tokenize
@@ -17,7 +17,7 @@ from service.predictor import JOINED_MAX_BATCH, Predictor, Selection
 TEXTS = [e.text for e in read_massive(MASSIVE, "test")[:300]]
 
 
-@pytest.fixture(scope="module", params=[MODEL_DIR, MODEL_DIR.parent / "fast"], ids=lambda d: d.name)
+@pytest.fixture(scope="module", params=SHIPPED_MODEL_DIRS, ids=lambda d: d.name)
 def shipped(request: pytest.FixtureRequest) -> Predictor:
     """Each committed model, as the service serves it (int8)."""
     return Predictor(request.param, precision="int8")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MASSIVE, MODEL_DIR, REPO, onnx_test_metrics
+from conftest import MASSIVE, REPO, SHIPPED_MODEL_DIRS, onnx_test_metrics
 
 from elmol_nlu.manifest import load_manifest
 
@@ -16,8 +16,7 @@ pytestmark = pytest.mark.shipped
 # default: the distilled model, 86.89 fp32 / 86.92 int8 intent (85.07 before distillation).
 # fast: the small model distilled, 85.98 / 78.61 / 67.08 fp32: it must stay over the classic recipe's 85.1 / 78.3.
 GATES = {"default": (86.0, 78.0), "fast": (85.1, 78.3)}
-FAST_DIR = REPO / "models" / "fast"
-MODELS = pytest.mark.parametrize("model_dir", [MODEL_DIR, FAST_DIR], ids=lambda d: d.name)
+MODELS = pytest.mark.parametrize("model_dir", SHIPPED_MODEL_DIRS, ids=lambda d: d.name)
 MANIFEST_TOLERANCE = 0.3  # recomputed with onnxruntime vs. recorded at training time with PyTorch
 MAX_MODEL_MB = 25.0
 TEST_UTTERANCES = 2974
@@ -48,7 +47,7 @@ def test_model_dir_size(model_dir: Path) -> None:
     assert total <= MAX_MODEL_MB * 1e6, f"{model_dir} is {total / 1e6:.1f} MB, over {MAX_MODEL_MB} MB"
 
 
-@pytest.fixture(scope="module", params=[MODEL_DIR, FAST_DIR], ids=lambda d: d.name)
+@pytest.fixture(scope="module", params=SHIPPED_MODEL_DIRS, ids=lambda d: d.name)
 def test_metrics(request: pytest.FixtureRequest) -> tuple[Path, dict[str, float]]:
     """A model directory, and intent accuracy, slot F1 (seqeval) and exact match of its ONNX model, as
     training/evaluate.py computes them."""
@@ -65,11 +64,11 @@ def test_accuracy_gate(test_metrics: tuple[Path, dict[str, float]]) -> None:
 
 
 def test_metrics_match_the_manifest(test_metrics: tuple[Path, dict[str, float]]) -> None:
-    model_dir, test_metrics = test_metrics
+    model_dir, figures = test_metrics
     recorded = load_manifest(model_dir, verify=False).metrics.get("test", {})
-    assert recorded.get("n") == test_metrics["n"], f"manifest metrics are on {recorded.get('n')} utterances"
+    assert recorded.get("n") == figures["n"], f"manifest metrics are on {recorded.get('n')} utterances"
     for key in ("intent_acc", "slot_f1", "exact_match"):
-        assert recorded[key] == pytest.approx(test_metrics[key], abs=MANIFEST_TOLERANCE), key
+        assert recorded[key] == pytest.approx(figures[key], abs=MANIFEST_TOLERANCE), key
 
 
 @MODELS
