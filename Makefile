@@ -8,7 +8,8 @@ LM ?= checkpoints/elmol-lm-epoch3.pt
 
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-predictor bench-server results loadtest clean \
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
-	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small
+	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small \
+	docs-tables
 
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
@@ -154,6 +155,11 @@ bench-failover: $(STAMP)
 ## throughput through HAProxy over 1 and 2 replicas, and the latency it adds (needs Docker)
 bench-replicas: $(STAMP)
 	$(PY) -m bench.replicas
+
+## every table of README.md and docs/*.md, rewritten from the committed reports (tests/test_doc_figures.py
+## fails when one disagrees with its report): re-run a benchmark, commit its report, then this
+docs-tables: $(STAMP)
+	$(PY) -m tools.docs_tables
 
 ## the README's results table and training curve, from the manifest and the benchmark's JSON
 results: $(STAMP)

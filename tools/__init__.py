@@ -1,0 +1,1 @@
+"""Repository tools that are neither the product nor an experiment: ``python -m tools.docs_tables``."""

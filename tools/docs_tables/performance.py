@@ -1,0 +1,164 @@
+"""docs/PERFORMANCE.md's tables (and the README's summary), from make bench, bench-predictor and bench-server."""
+
+from __future__ import annotations
+
+from tools.docs_tables.common import f2, num, report, source, table, when
+
+SIDE_BY_SIDE = {"default": ("reports/side_by_side/9dfbe93_1.json", "reports/side_by_side/9dfbe93_2.json"),
+                "fast": ("reports/side_by_side/9dfbe93_fast_1.json", "reports/side_by_side/9dfbe93_fast_2.json")}
+TARGET_NAMES = {"int8": "int8, hybrid (the default)", "int8-threads": "int8, batcher thread always",
+                "int8-loop": "int8, event loop always", "fp32": "fp32, hybrid", "bare": "bare FastAPI app"}
+
+
+def step(target: dict, fraction: float) -> dict:
+    return next(s for s in target["steps"] if s["fraction"] == fraction)
+
+
+def others(s: dict) -> int:
+    """Answers neither 200 nor the shedding 503."""
+    return sum(n for code, n in s["status"].items() if code not in ("200", "503")) + s["errors"]
+
+
+def standing() -> str:
+    """Issue 5's acceptance items, the two shipped models measured in the same minutes (two rounds each)."""
+    runs = {name: [report(p)["targets"]["int8"] for p in paths] for name, paths in SIDE_BY_SIDE.items()}
+    items = [
+        ("saturation, int8, closed loop", "≥ 1,500/s", lambda t: t["saturation_per_s"], lambda v: num(v) + "/s",
+         lambda v: v >= 1500),
+        ("server-side p50 at 50% of saturation", "≤ 1 ms", lambda t: step(t, 0.5)["server_ms"]["p50"],
+         lambda v: f"{v:.2f} ms", lambda v: v <= 1),
+        ("server-side p99 at 50% of saturation", "≤ 5 ms", lambda t: step(t, 0.5)["server_ms"]["p99"],
+         lambda v: f"{v:.2f} ms", lambda v: v <= 5),
+        ("at 150%: served past the 50 ms deadline", "0", lambda t: step(t, 1.5)["served_past_budget"], str,
+         lambda v: v == 0),
+        ("at 150%: answers other than 200 and the shedding 503", "0", lambda t: others(step(t, 1.5)), str,
+         lambda v: v == 0),
+        ("at 150%: RSS growth over the step", "flat (< 5%)",
+         lambda t: step(t, 1.5)["rss_mb_after"] / step(t, 1.5)["rss_mb_before"] - 1,
+         lambda v: f"{100 * v:+.1f}%", lambda v: v < 0.05),
+        ("at 150%: p99 of the served", "≤ 50 ms", lambda t: step(t, 1.5)["server_ms"]["p99"],
+         lambda v: f"{v:.1f} ms", lambda v: v <= 50),
+    ]
+    rows = []
+    for name, target, get, fmt, ok in items:
+        row = [name, target]
+        for model in runs:
+            values = [get(t) for t in runs[model]]
+            row += [" · ".join(fmt(v) for v in values), "yes" if all(ok(v) for v in values) else "**no**"]
+        rows.append(row)
+    first = report(SIDE_BY_SIDE["default"][0])
+    head = ["acceptance (issue 5)", "target", "`models/default`", "met", "`models/fast`", "met"]
+    return "\n\n".join([table(head, rows), source(
+        f"`reports/side_by_side/9dfbe93_{{1,2}}.json` and `9dfbe93_fast_{{1,2}}.json`: two alternating rounds "
+        f"of `python -m bench.server --model-dir M --targets int8` from {when(first)}, one worker on CPU 0, "
+        "the load generator on CPU 1")])
+
+
+def sweep_rows(rep: dict, targets: list[str], fractions: tuple[float, ...] | None) -> list[list[str]]:
+    rows = []
+    for name in targets:
+        t = rep["targets"][name]
+        for s in t["steps"]:
+            if fractions and s["fraction"] not in fractions:
+                continue
+            srv, rt = s["server_ms"], s["round_trip_ms"]
+            rows.append([TARGET_NAMES.get(name, name), num(t["saturation_per_s"]), f"{100 * s['fraction']:.0f}%",
+                         num(s["offered_per_s"]), num(s["achieved_per_s"]), num(s["shed"]),
+                         str(s["served_past_budget"]), f2(srv["p50"]), f2(srv["p99"]), f2(rt["p50"]), f2(rt["p99"]),
+                         f"{s['cpu_ms_per_answer']:.2f}" if "cpu_ms_per_answer" in s else "–",
+                         f"{s['rss_mb_before']:.0f} → {s['rss_mb_after']:.0f}"])
+    return rows
+
+
+SWEEP_HEAD = ["target", "saturation/s", "load", "offered/s", "served/s", "503", "late", "server p50 ms", "p99",
+              "round trip p50", "p99", "CPU ms an answer", "RSS MB"]
+
+
+def sweep(path: str, full: tuple[str, ...]) -> str:
+    rep = report(path)
+    rows = []
+    for name in rep["targets"]:
+        rows += sweep_rows(rep, [name], None if name in full else (0.5, 1.5))
+    return "\n\n".join([table(SWEEP_HEAD, rows), source(
+        f"`{path}` ({when(rep)}, `python -m bench.server --model-dir {rep['args']['model_dir']} --targets "
+        f"{' '.join(rep['args']['targets'])}`; model {rep['model']['name']} {rep['model']['version']}; "
+        f"{rep['args']['seconds']:g} s a step, seed {rep['args']['seed']})")])
+
+
+def inprocess() -> str:
+    lat = report("reports/latency.json")
+    rows = []
+    for part in lat["inprocess"]:
+        one = part["single"]["all"]
+        row = [part["precision"], str(part["threads"]), f2(one["p50"]), f2(one["p99"]), num(one["per_s"])]
+        row += [f"{b['per_utt_ms']:.2f}" for b in part["batched"]]
+        rows.append(row)
+    batches = [f"batch {b['batch']}, ms per utterance (mean)" for b in lat["inprocess"][0]["batched"]]
+    http = lat["http"]
+    rows.append([f"HTTP, sequential, {http['precision']}, server-side", str(http["threads"]),
+                 f2(http["server_ms"]["p50"]), f2(http["server_ms"]["p99"]), "", *[""] * len(batches)])
+    rows.append(["HTTP, sequential, client round trip", str(http["threads"]), f2(http["round_trip_ms"]["p50"]),
+                 f2(http["round_trip_ms"]["p99"]), "", *[""] * len(batches)])
+    head = ["graph", "threads", "batch 1 p50 ms", "p99", "utt/s", *batches]
+    return "\n\n".join([table(head, rows), source(
+        f"`reports/latency.json` ({when(lat)}, `make bench`, model {lat['model']['version']}, onnxruntime "
+        f"{lat['onnxruntime']}; {num(lat['args']['n'])} MASSIVE test utterances, seed {lat['args']['seed']})")])
+
+
+def by_length_and_gaps() -> str:
+    """Batch 1, one thread, int8 and fp32: by length, after gaps asleep and busy, interleaved with Python."""
+    gaps = report("reports/latency_gaps.json")
+    parts = [p for p in gaps["inprocess"] if p["threads"] == 1]
+    keys = [("by_tokens", k, f"{k} tokens") for k in parts[0]["single"]["by_tokens"]]
+    keys += [("after_idle_ms", k, f"after {k} ms asleep") for k in parts[0]["after_idle_ms"]]
+    keys += [("after_busy_wait_ms", k, f"after {k} ms busy-waiting") for k in parts[0].get("after_busy_wait_ms", {})]
+    keys += [("interleaved_ms", k, k) for k in parts[0]["interleaved_ms"]]
+    rows = []
+    for group, key, label in keys:
+        cells = []
+        for p in parts:
+            s = p["single"]["by_tokens"][key] if group == "by_tokens" else p[group][key]
+            cells.append(f"{f2(s['p50'])} / {f2(s['p99'])}")
+        rows.append([label, *cells])
+    return "\n\n".join([table(["batch 1, 1 thread", *[f"{p['precision']} p50 / p99 ms" for p in parts]], rows),
+                        source(f"`reports/latency_gaps.json` ({when(gaps)}, `make bench`, model "
+                               f"{gaps['model']['version']}), kept apart from `reports/latency.json`")])
+
+
+def predictor() -> str:
+    p = report("reports/predictor.json")
+    ways = p["ways"]
+    names = list(ways)
+    rows = []
+
+    def cell(s: dict) -> str:
+        return f"{f2(s['p50'])} / {f2(s['p99'])}"
+
+    def ratios(get) -> str:
+        base = get(ways["pytorch"])["p50"]
+        return ", ".join(f"{base / get(ways[w])['p50']:.1f}x" for w in names[1:])
+
+    rows.append(["batch 1, all", *[cell(ways[w]["batch_1"]["all"]) for w in names],
+                 ratios(lambda w: w["batch_1"]["all"])])
+    for bucket in ways["pytorch"]["batch_1"]["by_tokens"]:
+        rows.append([f"batch 1, {bucket} tokens", *[cell(ways[w]["batch_1"]["by_tokens"][bucket]) for w in names],
+                     ratios(lambda w, b=bucket: w["batch_1"]["by_tokens"][b])])
+    for size in ways["pytorch"]["batched_per_utt"]:
+        rows.append([f"batch {size}, per utterance", *[cell(ways[w]["batched_per_utt"][size]) for w in names],
+                     ratios(lambda w, n=size: w["batched_per_utt"][n])])
+    agree = p["agreement_with_pytorch"]
+    head = ["ms p50 / p99", *names, f"{', '.join(names[1:])} against PyTorch (p50)"]
+    same = "; ".join(f"{w}: intent {100 * a['intent']:.1f}%, tags {100 * a['tags']:.1f}%" for w, a in agree.items())
+    return "\n\n".join([table(head, rows), source(
+        f"`reports/predictor.json` ({when(p)}, `make bench-predictor`, torch {p['torch']}, onnxruntime "
+        f"{p['onnxruntime']}, 1 thread). Same answers as PyTorch on {num(p['args']['n'])} utterances: {same}")])
+
+
+TABLES = {
+    "standing": standing,
+    "sweep-default": lambda: sweep("reports/server_load.json", ("int8",)),
+    "sweep-fast": lambda: sweep("reports/server_load_fast.json", ("int8", "fp32")),
+    "inprocess": inprocess,
+    "by-length-and-gaps": by_length_and_gaps,
+    "predictor": predictor,
+}
