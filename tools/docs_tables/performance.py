@@ -50,8 +50,8 @@ def standing() -> str:
     head = ["acceptance (issue 5)", "target", "`models/default`", "met", "`models/fast`", "met"]
     return "\n\n".join([table(head, rows), source(
         f"`reports/side_by_side/9dfbe93_{{1,2}}.json` and `9dfbe93_fast_{{1,2}}.json`: two alternating rounds "
-        f"of `python -m bench.server --model-dir M --targets int8` from {when(first)}, one worker on CPU 0, "
-        "the load generator on CPU 1")])
+        f"of `python -m experiments.bench.server --model-dir M --targets int8` from {when(first)}, one worker "
+        "on CPU 0, the load generator on CPU 1")])
 
 
 def sweep_rows(rep: dict, targets: list[str], fractions: tuple[float, ...] | None) -> list[list[str]]:
@@ -80,7 +80,7 @@ def sweep(path: str, full: tuple[str, ...]) -> str:
     for name in rep["targets"]:
         rows += sweep_rows(rep, [name], None if name in full else (0.5, 1.5))
     return "\n\n".join([table(SWEEP_HEAD, rows), source(
-        f"`{path}` ({when(rep)}, `python -m bench.server --model-dir {rep['args']['model_dir']} --targets "
+        f"`{path}` ({when(rep)}, `python -m experiments.bench.server --model-dir {rep['args']['model_dir']} --targets "
         f"{' '.join(rep['args']['targets'])}`; model {rep['model']['name']} {rep['model']['version']}; "
         f"{rep['args']['seconds']:g} s a step, seed {rep['args']['seed']})")])
 

@@ -26,7 +26,8 @@ def results() -> str:
          f"**{inprocess_p50(latency, 'int8')}**"],
         [f"{fast['name']} {fast['version']} int8 (`ELMOL_MODEL=fast`)", *scores(fast["variants"]["int8"]["test"]),
          "–"],
-        ["TF-IDF + logistic regression, CRF slots (Snips-NLU recipe), re-run here (`python -m baselines.classic`)",
+        ["TF-IDF + logistic regression, CRF slots (Snips-NLU recipe), re-run here "
+         "(`python -m experiments.baselines.classic`)",
          *scores(classic["metrics"]["test"]), f2(classic["timings"]["batch1_ms"]["p50"])],
         ["all-MiniLM-L6 fine-tuned jointly on MASSIVE train (`make distil`'s teacher)", *scores(teacher), "–"],
         ["XLM-R base, published (trained on 51 locales)", *scores(xlmr, xlmr["digits"]), "–"],
@@ -75,7 +76,7 @@ def model_card() -> str:
 
 
 def md_report(path: str) -> str:
-    """A report that is itself markdown (training.reproduce_report, bench.encoders), as it stands."""
+    """A report that is itself markdown (experiments.reproduce_report, experiments.bench.encoders), as it stands."""
     return (REPO / path).read_text().strip()
 
 

@@ -6,7 +6,7 @@ from tools.docs_tables.common import REPO, f2, report, table
 
 
 def study_block(index: int) -> str:
-    """The n-th table of reports/skills/tables.md, which training.skill_report writes from runs.csv."""
+    """The n-th table of reports/skills/tables.md, which experiments.skill_report writes from runs.csv."""
     blocks = (REPO / "reports/skills/tables.md").read_text().strip().split("\n\n")
     return [b for b in blocks if b.startswith("|")][index]
 
