@@ -154,7 +154,23 @@ def predictor() -> str:
         f"{p['onnxruntime']}, 1 thread). Same answers as PyTorch on {num(p['args']['n'])} utterances: {same}")])
 
 
+def pretrain_throughput() -> str:
+    """docs/SCALING.md: pretraining tokens/s of one process and of DDP at the same global batch."""
+    r = report("reports/pretrain_throughput.json")
+    fastest = max(run["tokens_per_s"] for run in r["runs"])
+    rows = []
+    for run in r["runs"]:
+        cells = [run["config"], num(run["tokens_per_s"]), f"{run['speedup_vs_1x1']:.2f}"]
+        rows.append([*(f"**{c}**" for c in cells), f"{run['train_perplexity']:.1f}"]
+                    if run["tokens_per_s"] == fastest else [*cells, f"{run['train_perplexity']:.1f}"])
+    head = ["configuration", "tokens/s", "vs 1 × 1", f"train ppl after {r['runs'][0]['steps']} steps"]
+    return "\n\n".join([table(head, rows), source(
+        f"`reports/pretrain_throughput.json` (`make bench-pretrain`, torch {r['torch']}, {r['cpus']} CPUs, global "
+        f"batch {num(r['global_batch_tokens'])} tokens)")])
+
+
 TABLES = {
+    "pretrain-throughput": pretrain_throughput,
     "standing": standing,
     "sweep-default": lambda: sweep("reports/server_load.json", ("int8",)),
     "sweep-fast": lambda: sweep("reports/server_load_fast.json", ("int8", "fp32")),
