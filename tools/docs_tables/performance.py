@@ -169,7 +169,27 @@ def pretrain_throughput() -> str:
         f"batch {num(r['global_batch_tokens'])} tokens)")])
 
 
+def soak() -> str:
+    """docs/RELIABILITY.md: `make soak`'s run, sample by sample summed up."""
+    r = report("reports/soak.json")
+    first, last = r["samples"][0], r["samples"][-1]
+    status = r["verdict"]["status"]
+    answered = sum(status.values())
+    others = answered - status.get("200", 0) - status.get("503", 0)
+    rows = [["saturation, then the soak's rate", f"{num(r['saturation_per_s'])}/s, then {num(r['rate_per_s'])}/s "
+             f"for {float(r['args']['minutes']):g} minutes"],
+            ["answers 200 / shed with 503 / other", f"{num(status.get('200', 0))} / {num(status.get('503', 0))} "
+             f"({100 * status.get('503', 0) / answered:.2f}%) / {others}"],
+            ["RSS, first window → last", f"{first['rss_mb']:.1f} → {last['rss_mb']:.1f} MB "
+             f"({100 * r['verdict']['rss_growth']:+.1f}%)"],
+            ["open file descriptors, first → last", f"{first['fds']} → {last['fds']}"],
+            ["verdict", "passed" if not r["verdict"]["failures"] else "; ".join(r["verdict"]["failures"])]]
+    return "\n\n".join([table(["", ""], rows), source(
+        f"`reports/soak.json` ({when(r)}, `make soak`, model {r['model']['version']})")])
+
+
 TABLES = {
+    "soak": soak,
     "pretrain-throughput": pretrain_throughput,
     "standing": standing,
     "sweep-default": lambda: sweep("reports/server_load.json", ("int8",)),
