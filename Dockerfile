@@ -10,6 +10,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY elmol_nlu ./elmol_nlu
 COPY service ./service
+COPY cli ./cli
 RUN pip wheel --no-deps --wheel-dir /wheels . \
     && python -c "import glob, sys, zipfile; sys.exit(not any(n.startswith('elmol_nlu/_crf') for n in zipfile.ZipFile(glob.glob('/wheels/*.whl')[0]).namelist()))"
 

@@ -14,7 +14,7 @@ LM ?= checkpoints/elmol-lm-epoch3.pt
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[train,export,service,dev]'
+	$(PY) -m pip install --quiet -e '.[train,export,service,dev,baselines]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,12 +26,12 @@ skill-example: $(STAMP)
 ## docs/SKILLS.md: new skills on MASSIVE's 5 held-out scenarios (needs the base of `make out-of-scope`), resumable
 skill-study: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[baselines]'
-	$(PY) -m training.skill_study --base runs/models/oos
+	$(PY) -m experiments.skill_study --base runs/models/oos
 
 ## skill train time on 501 utterances, and batch-1 latency of the skill alone, beside the model, and MiniLM
 bench-skills: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[baselines]'
-	$(PY) -m bench.skills
+	$(PY) -m experiments.bench.skills
 
 ## set up, lint, and run every test (the container test included when a Docker engine can be set up)
 test: $(STAMP)
@@ -70,7 +70,7 @@ pretrain-ddp: shards
 
 ## tokens/s of 1 process (1 or 2 threads) and 2 DDP processes at the same global batch
 bench-pretrain: $(STAMP)
-	$(PY) -m bench.pretrain_throughput
+	$(PY) -m experiments.bench.pretrain_throughput
 
 ## the four stages that make models/default (see README for the time each takes here)
 pretrain: $(STAMP)
@@ -97,14 +97,14 @@ export: $(STAMP)
 	$(PY) -m export --checkpoint checkpoints/massive-en-nlu.pt --out models/default
 
 bench: $(STAMP)
-	$(PY) -m bench.latency --model-dir models/default
+	$(PY) -m experiments.bench.latency --model-dir models/default
 
 ## the shipped model three ways in one run: PyTorch eager (the committed checkpoint), ONNX fp32, ONNX int8
 bench-predictor: $(STAMP)
-	$(PY) -m bench.predictor --checkpoint checkpoints/massive-en-nlu.pt --model-dir models/default
+	$(PY) -m experiments.bench.predictor --checkpoint checkpoints/massive-en-nlu.pt --model-dir models/default
 
 bench-server: $(STAMP)
-	$(PY) -m bench.server --model-dir models/default
+	$(PY) -m experiments.bench.server --model-dir models/default
 
 ## docs/PERFORMANCE.md: `make train`'s recipe with 64-wide heads (about 0.5 MiB in int8 instead of 1.2), exported,
 ## then swept beside the shipped model (int8, hybrid); the reports go under reports/, the model under runs/
@@ -112,18 +112,18 @@ SMALL := runs/models/small64
 small-heads: $(STAMP)
 	$(PY) -m training.train_nlu --lm $(LM) --out runs/nlu-small64 --shared-hidden 64 --slot-hidden 64
 	$(PY) -m export --checkpoint runs/nlu-small64/nlu.pt --out $(SMALL) --name massive-en-elmol-small64
-	$(PY) -m bench.cache_pressure --model-dir $(SMALL) --sweep-mb 2
-	$(PY) -m bench.server --model-dir $(SMALL) --targets int8 --out reports/server_load_small64.json
-	$(PY) -m bench.server --model-dir models/default --targets int8 --out reports/server_load_beside_small64.json
+	$(PY) -m experiments.bench.cache_pressure --model-dir $(SMALL) --sweep-mb 2
+	$(PY) -m experiments.bench.server --model-dir $(SMALL) --targets int8 --out reports/server_load_small64.json
+	$(PY) -m experiments.bench.server --model-dir models/default --targets int8 --out reports/server_load_beside_small64.json
 
 ## docs/PERFORMANCE.md: a language model of 128 a direction (3 epochs, seed 13) under 64-wide heads, the same way
 small-model: $(STAMP)
 	$(PY) -m training.pretrain_lm --out runs/elmol-128 --epochs 3 --hidden 128
 	$(PY) -m training.train_nlu --lm runs/elmol-128/epoch3.pt --out runs/nlu-small128 --shared-hidden 64 --slot-hidden 64
 	$(PY) -m export --checkpoint runs/nlu-small128/nlu.pt --out runs/models/small128 --name massive-en-elmol-small128
-	$(PY) -m bench.cache_pressure --model-dir runs/models/small128 --sweep-mb 2
-	$(PY) -m bench.server --model-dir runs/models/small128 --targets int8 --out reports/server_load_small128.json
-	$(PY) -m bench.server --model-dir models/default --targets int8 --out reports/server_load_beside_small128.json
+	$(PY) -m experiments.bench.cache_pressure --model-dir runs/models/small128 --sweep-mb 2
+	$(PY) -m experiments.bench.server --model-dir runs/models/small128 --targets int8 --out reports/server_load_small128.json
+	$(PY) -m experiments.bench.server --model-dir models/default --targets int8 --out reports/server_load_beside_small128.json
 
 ## models/fast: the small model of `make small-model` (run it first: it makes the student) distilled, with intents
 ## from the MiniLM teacher and slots from the shipped model's tag paths on the same unlabeled utterances
@@ -136,25 +136,25 @@ distil-small: $(STAMP)
 		--passes 3 --kd-weight 4 --tag-weight 1 --minutes 45
 	cp runs/distil-small128/nlu.pt checkpoints/massive-en-nlu-fast.pt
 	$(PY) -m export --checkpoint checkpoints/massive-en-nlu-fast.pt --out models/fast --name massive-en-elmol-fast
-	$(PY) -m bench.server --model-dir models/fast --targets int8 fp32 --out reports/server_load_fast.json
-	$(PY) -m bench.server --model-dir models/default --targets int8 --out reports/server_load_beside_fast.json
+	$(PY) -m experiments.bench.server --model-dir models/fast --targets int8 fp32 --out reports/server_load_fast.json
+	$(PY) -m experiments.bench.server --model-dir models/default --targets int8 --out reports/server_load_beside_fast.json
 
 ## whether the two int8 graphs evict each other's weights from the core's L2 (docs/PERFORMANCE.md)
 bench-cache: $(STAMP)
-	$(PY) -m bench.cache_pressure
+	$(PY) -m experiments.bench.cache_pressure
 
 ## where a served request's time goes (py-spy on the server at 170 requests/s, the model on the event loop)
 profile-server: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[profile]'
-	$(PY) -m bench.profile_server --target int8-loop --rate 170 --seconds 15
+	$(PY) -m experiments.bench.profile_server --target int8-loop --rate 170 --seconds 15
 
 ## requests lost while replicas stop and start behind HAProxy, without and with the drain (needs Docker)
 bench-failover: $(STAMP)
-	$(PY) -m bench.failover
+	$(PY) -m experiments.bench.failover
 
 ## throughput through HAProxy over 1 and 2 replicas, and the latency it adds (needs Docker)
 bench-replicas: $(STAMP)
-	$(PY) -m bench.replicas
+	$(PY) -m experiments.bench.replicas
 
 ## every table of README.md and docs/*.md, rewritten from the committed reports (tests/test_doc_figures.py
 ## fails when one disagrees with its report): re-run a benchmark, commit its report, then this
@@ -163,19 +163,19 @@ docs-tables: $(STAMP)
 
 ## the README's results table and training curve, from the manifest and the benchmark's JSON
 results: $(STAMP)
-	$(PY) -m bench.results --model-dir models/default --latency reports/latency.json
+	$(PY) -m experiments.bench.results --model-dir models/default --latency reports/latency.json
 
 loadtest: $(STAMP)
 	bash loadtest/run.sh
 
 ## 10 minutes at half of saturation: fails if RSS grows > 5% or file descriptors grow
 soak: $(STAMP)
-	$(PY) -m bench.soak --model-dir models/default --minutes 10 --load 0.5
+	$(PY) -m experiments.bench.soak --model-dir models/default --minutes 10 --load 0.5
 
 ## confidences (docs/CONFIDENCE.md): calibration on MASSIVE test through POST /parse, before and after the
 ## temperatures `python -m export.calibrate` fitted on dev; out-of-scope detection; what the CRF posterior costs
 confidence: $(STAMP)
-	$(PY) -m bench.confidence --model-dir models/default --out reports/confidence
+	$(PY) -m experiments.bench.confidence --model-dir models/default --out reports/confidence
 
 # a model that never saw five scenarios (same recipe, 16 epochs), exported and calibrated on its own dev, then scored
 OOS_SCENARIOS := email,iot,transport,lists,weather
@@ -183,14 +183,14 @@ out-of-scope: $(STAMP)
 	$(PY) -m training.train_nlu --lm $(LM) --out runs/nlu-oos --exclude-scenarios $(OOS_SCENARIOS) --epochs 16 --threads 1
 	$(PY) -m export --checkpoint runs/nlu-oos/nlu.pt --out runs/models/oos --name massive-en-elmol-oos \
 		--exclude-scenarios $(OOS_SCENARIOS)
-	$(PY) -m bench.out_of_scope --model-dir runs/models/oos --excluded $(OOS_SCENARIOS) --out reports/confidence
+	$(PY) -m experiments.bench.out_of_scope --model-dir runs/models/oos --excluded $(OOS_SCENARIOS) --out reports/confidence
 
 bench-confidence-cost: $(STAMP)
-	$(PY) -m bench.confidence_cost --model-dir models/default
+	$(PY) -m experiments.bench.confidence_cost --model-dir models/default
 
 ## bad and odd requests against the real server; rewrites the table in docs/RELIABILITY.md, fails on a 5xx
 bad-inputs: $(STAMP)
-	$(PY) -m bench.bad_inputs --model-dir models/default
+	$(PY) -m experiments.bench.bad_inputs --model-dir models/default
 
 ## the paper reproduction (docs/RESULTS.md): baselines on the same corpus, then the experiment grid
 # full ELMo for comparison: two biLSTM layers, a char CNN twice as wide (1024 filters)
@@ -203,12 +203,12 @@ fasttext: $(STAMP)
 
 # resumable: re-run to go on; rows land in reports/reproduce/full/runs.csv
 reproduce: $(STAMP)
-	$(PY) -m training.reproduce --tier full
-	$(PY) -m training.reproduce_report --runs reports/reproduce/full/runs.csv
+	$(PY) -m experiments.reproduce --tier full
+	$(PY) -m experiments.reproduce_report --runs reports/reproduce/full/runs.csv
 
 reproduce-quick: $(STAMP)
-	$(PY) -m training.reproduce --tier quick --out runs/reproduce/quick-report
-	$(PY) -m training.reproduce_report --runs runs/reproduce/quick-report/runs.csv
+	$(PY) -m experiments.reproduce --tier quick --out runs/reproduce/quick-report
+	$(PY) -m experiments.reproduce_report --runs runs/reproduce/quick-report/runs.csv
 
 # the whole-set SNIPS benchmark with the shipped recipe
 train-snips: $(STAMP)
@@ -225,7 +225,7 @@ distil-snips: $(STAMP)
 	$(PY) -m training.distil_report --runs runs/distil-snips --teacher runs/teacher-snips --out reports/distillation/snips
 
 bench-encoders: $(STAMP)
-	$(PY) -m bench.encoders
+	$(PY) -m experiments.bench.encoders
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -4,7 +4,7 @@ probabilities (forward-backward) behind per-token and per-slot confidences.
 The loops over tokens run in ``elmol_nlu._crf`` (C, built at install) when it is built, else in numpy, which
 stays the reference the tests hold it to (``compiled=False``). In numpy each token's step is a few calls
 whose fixed cost is most of the time. In C, which also skips the moves BIO forbids, Viterbi takes 7 us for a
-served utterance against 55, forward-backward 18 against 68 (``python -m bench.crf``).
+served utterance against 55, forward-backward 18 against 68 (``python -m experiments.bench.crf``).
 """
 
 from __future__ import annotations

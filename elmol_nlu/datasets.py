@@ -1,18 +1,20 @@
 """Annotated utterances: MASSIVE ``annot_utt`` and SNIPS BIO files to word tokens and BIO tags.
 
 Every format is first read as text plus character-span slots, then tagged with the project's own
-tokenizer, so training sees tokens exactly as the service will produce them.
+tokenizer, so training sees tokens exactly as the service will produce them. The splits every stage
+reads (``load_split``, ``load_massive``) are loaded here, torch-free.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from elmol_nlu.text import Token, tokenize
-from elmol_nlu.vocab import OUTSIDE, bio_spans
+from elmol_nlu.vocab import OUTSIDE, Vocab, bio_spans, slot_tag_vocab
 
 
 @dataclass(frozen=True)
@@ -46,33 +48,49 @@ class AnnotationError(ValueError):
     """An annotated utterance that cannot be read; the message says where and why."""
 
 
-def parse_inline(annotated: str) -> tuple[str, tuple[CharSlot, ...]]:
-    """``"wake me up at [time : seven] [date : tomorrow]"`` to the plain text and its slot spans."""
+# A mark's slot name, its text as it stands in the plain text, the slot's span within that text, and where the
+# scan goes on: what ``parse_marks`` needs of each syntax's reader.
+Mark = tuple[str, str, int, int, int]
+
+
+def parse_marks(annotated: str, read_mark: Callable[[str, int, int], Mark],
+                context: str = "") -> tuple[str, tuple[CharSlot, ...]]:
+    """Plain text and slot spans of text with ``[...]`` slot marks, whatever the syntax inside and after them:
+    ``read_mark(annotated, open_at, close_at)`` reads one mark (its '[' and ']' at those offsets). ``context``
+    ends the messages of brackets that do not pair."""
     text: list[str] = []
     slots: list[CharSlot] = []
     i = length = 0
-    while i < len(annotated):
+    while True:
         open_at = annotated.find("[", i)
         plain = annotated[i:] if open_at < 0 else annotated[i:open_at]
         if "]" in plain:
-            raise AnnotationError(f"']' without '[' at character {i + plain.index(']')} in {annotated!r}")
+            raise AnnotationError(f"']' without '[' at character {i + plain.index(']')}{context}")
         text.append(plain)
         length += len(plain)
         if open_at < 0:
-            break
+            return "".join(text), tuple(slots)
         close_at = annotated.find("]", open_at)
         if close_at < 0:
-            raise AnnotationError(f"unclosed '[' at character {open_at} in {annotated!r}")
-        name, sep, value = annotated[open_at + 1 : close_at].partition(" : ")
-        if not sep or not name.strip() or not value.strip():
-            raise AnnotationError(f"slot mark {annotated[open_at:close_at + 1]!r} is not '[name : value]'")
-        if "[" in name or "[" in value:
-            raise AnnotationError(f"nested or overlapping slot marks in {annotated!r}")
-        slots.append(CharSlot(name.strip(), length, length + len(value)))
+            raise AnnotationError(f"unclosed '[' at character {open_at}{context}")
+        name, value, start, end, i = read_mark(annotated, open_at, close_at)
+        slots.append(CharSlot(name, length + start, length + end))
         text.append(value)
         length += len(value)
-        i = close_at + 1
-    return "".join(text), tuple(slots)
+
+
+def _massive_mark(annotated: str, open_at: int, close_at: int) -> Mark:
+    name, sep, value = annotated[open_at + 1 : close_at].partition(" : ")
+    if not sep or not name.strip() or not value.strip():
+        raise AnnotationError(f"slot mark {annotated[open_at:close_at + 1]!r} is not '[name : value]'")
+    if "[" in name or "[" in value:
+        raise AnnotationError(f"nested or overlapping slot marks in {annotated!r}")
+    return name.strip(), value, 0, len(value), close_at + 1
+
+
+def parse_inline(annotated: str) -> tuple[str, tuple[CharSlot, ...]]:
+    """``"wake me up at [time : seven] [date : tomorrow]"`` to the plain text and its slot spans."""
+    return parse_marks(annotated, _massive_mark, f" in {annotated!r}")
 
 
 def tag_tokens(tokens: list[Token], slots: Iterable[CharSlot]) -> list[str]:
@@ -126,3 +144,36 @@ def read_bio_folder(folder: Path) -> list[Example]:
                       for sp in bio_spans(ts))
         examples.append(Example(" ".join(ws), label.strip(), slots, id=str(line_no)))
     return examples
+
+
+def load_split(path: Path, partition: str, limit: int | None = None,
+               exclude: frozenset[str] = frozenset()) -> list[TaggedExample]:
+    """One partition of MASSIVE JSON lines or of a SNIPS-style folder, tagged, without the scenarios in
+    ``exclude`` or utterances without a token; the first ``limit`` of them."""
+    raw = read_bio_folder(path / partition) if path.is_dir() else read_massive(path, partition)
+    examples = [tag(e) for e in raw if e.domain not in exclude]
+    return [e for e in examples if e.tokens][:limit]
+
+
+def load_massive(path: Path, limit: int | None) -> dict[str, dict[str, list[TaggedExample]]]:
+    """MASSIVE by partition and scenario, ``{partition: {scenario: examples}}``, the first ``limit`` of each."""
+    out: dict[str, dict[str, list[TaggedExample]]] = {}
+    for part in ("train", "dev", "test"):
+        by_scenario: dict[str, list[TaggedExample]] = {}
+        for e in read_massive(path, part):
+            tagged = tag(e)
+            if tagged.tokens:
+                by_scenario.setdefault(e.domain, []).append(tagged)
+        out[part] = {k: v[:limit] for k, v in by_scenario.items()}
+    return out
+
+
+def sample(examples: list[TaggedExample], n: int, seed: int) -> list[TaggedExample]:
+    """n examples drawn with a fixed seed; all of them when the split is smaller than n."""
+    return random.Random(f"{seed}:{n}").sample(examples, min(n, len(examples)))
+
+
+def label_vocabs(examples: list[TaggedExample]) -> tuple[Vocab, Vocab]:
+    """The intents (sorted) and BIO slot tags that ``examples`` use."""
+    intents = Vocab(sorted({e.example.intent for e in examples}))
+    return intents, slot_tag_vocab({t[2:] for e in examples for t in e.tags if t != OUTSIDE})

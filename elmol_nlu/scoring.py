@@ -1,4 +1,6 @@
-"""The report a skill developer reads: intent accuracy per intent, slot F1 per slot, the commonest confusions.
+"""The metrics we report, one implementation for training, export, the service's model and the baselines:
+intent accuracy, slot F1 and exact match (``metrics``), and the report a skill developer reads (``score``):
+accuracy per intent, F1 per slot, the commonest confusions.
 
 Torch-free, so ``elmol-nlu skill eval`` scores a model directory with onnxruntime alone. Slot spans are
 CoNLL chunks (``bio_spans``: a stray I-x opens a span), which makes the micro F1 seqeval's default one.
@@ -9,14 +11,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
+
 from elmol_nlu.datasets import TaggedExample
 from elmol_nlu.vocab import bio_spans
 
 
 @dataclass(frozen=True)
-class Predicted:
+class Prediction:
     intent: str
     tags: list[str]
+    intent_probs: np.ndarray | None = None  # (I,) when the predictor gives them
 
 
 def f1(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
@@ -25,7 +30,7 @@ def f1(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
     return precision, recall, (2 * precision * recall / (precision + recall) if precision + recall else 0.0)
 
 
-def slot_counts(gold: list[TaggedExample], pred: list[Predicted]) -> dict[str, Counter]:
+def slot_counts(gold: list[TaggedExample], pred: list[Prediction]) -> dict[str, Counter]:
     counts = {"tp": Counter(), "pred": Counter(), "gold": Counter()}
     for g, p in zip(gold, pred, strict=True):
         gold_spans, pred_spans = set(bio_spans(g.tags)), set(bio_spans(p.tags))
@@ -35,7 +40,21 @@ def slot_counts(gold: list[TaggedExample], pred: list[Predicted]) -> dict[str, C
     return counts
 
 
-def score(gold: list[TaggedExample], pred: list[Predicted], confusions: int = 10) -> dict:
+def percent(flags: list[bool]) -> float:
+    return 100 * sum(flags) / len(flags) if flags else float("nan")
+
+
+def metrics(gold: list[TaggedExample], pred: list[Prediction]) -> dict[str, float]:
+    """Percentages, unrounded: intent accuracy, CoNLL span F1 of slots (micro), exact match of intent and all
+    tags; and ``n``."""
+    intent_ok = [g.example.intent == p.intent for g, p in zip(gold, pred, strict=True)]
+    exact = [ok and g.tags == p.tags for ok, g, p in zip(intent_ok, gold, pred, strict=True)]
+    counts = slot_counts(gold, pred)
+    _, _, slot_f1 = f1(sum(counts["tp"].values()), sum(counts["pred"].values()), sum(counts["gold"].values()))
+    return {"intent_acc": percent(intent_ok), "slot_f1": 100 * slot_f1, "exact_match": percent(exact), "n": len(gold)}
+
+
+def score(gold: list[TaggedExample], pred: list[Prediction], confusions: int = 10) -> dict:
     """Percentages overall, per intent (accuracy) and per slot (precision, recall, F1), and the
     ``confusions`` most frequent (gold intent, predicted intent) mistakes."""
     if not gold:

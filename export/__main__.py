@@ -16,15 +16,14 @@ import random
 import sys
 from pathlib import Path
 
-from elmol_nlu.datasets import read_massive
+from elmol_nlu.datasets import load_split, read_massive
 from elmol_nlu.manifest import MANIFEST, write_manifest
+from elmol_nlu.runtime import Predictor
 from elmol_nlu.text import normalize, tokenize
 from export.calibrate import calibrate
 from export.parity import check_parity
 from export.quantize import INT8_GRAPHS, int8_gate, write_int8
 from export.to_onnx import export, load_nlu
-from service.predictor import Predictor
-from training.train_nlu import load_split
 
 log = logging.getLogger("export")
 
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     content = export(args.checkpoint, args.out, args.name, warm_words)
     write_manifest(args.out, content)
     model, _ = load_nlu(args.checkpoint)
-    report = check_parity(model, Predictor(args.out), parity_sentences(args.data, args.parity_utterances, seed=0))
+    report = check_parity(model, Predictor.load(args.out), parity_sentences(args.data, args.parity_utterances, seed=0))
     log.info("parity: %s", report.to_dict())
     if not report.ok:
         (args.out / MANIFEST).unlink()

@@ -1,6 +1,6 @@
 """Fit the temperatures of a model directory's confidences on its dev split and record them in the manifest.
 
-    python -m export.calibrate --model-dir models/default [--data data/massive/en-US.jsonl]
+    python -m export.calibrate [--data data/massive/en-US.jsonl]
 
 Two temperatures, both fitted on dev only (never on test):
 - intent: softmax(logits / T), T minimising the negative log-likelihood of the gold intents;
@@ -22,8 +22,9 @@ from elmol_nlu.calibration import binary_nll, fit_temperature, intent_nll, log_s
 from elmol_nlu.crf import CRFPosterior
 from elmol_nlu.datasets import TaggedExample
 from elmol_nlu.manifest import load_manifest, write_manifest
+from elmol_nlu.paths import DEFAULT_MODEL_DIR
+from elmol_nlu.runtime import Predictor
 from elmol_nlu.vocab import bio_spans
-from service.predictor import Predictor
 
 log = logging.getLogger("export.calibrate")
 
@@ -100,7 +101,7 @@ def fit(raw: RawOutputs, manifest_crf: tuple) -> dict:
 
 def calibrate(model_dir: Path, dev: list[TaggedExample], data_name: str) -> dict:
     """The manifest's ``calibration`` entry, fitted on the graph the service serves by default."""
-    predictor = Predictor(model_dir, precision="auto", calibrated=False)
+    predictor = Predictor.load(model_dir, precision="auto", calibrated=False)
     m = predictor.manifest
     result = fit(raw_outputs(predictor, dev), (m.tags, m.crf_start, m.crf_transitions, m.crf_end))
     result.update({"fitted_on": f"{data_name} dev ({len(dev)} utterances)", "precision": predictor.precision,
@@ -114,11 +115,11 @@ def calibrate(model_dir: Path, dev: list[TaggedExample], data_name: str) -> dict
 
 
 def main(argv: list[str] | None = None) -> None:
-    from training.train_nlu import load_split
+    from elmol_nlu.datasets import load_split
 
     p = argparse.ArgumentParser(prog="python -m export.calibrate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-dir", type=Path, default=Path("models/default"))
+    p.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
     p.add_argument("--data", type=Path, default=Path("data/massive/en-US.jsonl"))
     p.add_argument("--exclude-scenarios", default="", help="as the model was trained with (train_nlu's option)")
     args = p.parse_args(argv)

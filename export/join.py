@@ -7,7 +7,7 @@ one layers tensor and one boundary of copies fewer, 15-35 us less a request in p
 The heads' names get a prefix so that they cannot clash with the encoder's; the heads read the encoder's
 ``layers`` and the shared ``lengths``. The joined graph is then specialised to one unpadded sentence
 (``export.one_sentence``: no masks, no batch transposes): the service runs it one sentence a call, for
-batches of up to ``service.predictor.JOINED_MAX_BATCH``.
+batches of up to ``elmol_nlu.runtime.JOINED_MAX_BATCH``.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from elmol_nlu.runtime import Predictor
 from elmol_nlu.text import Token, batch_char_ids
-from service.predictor import Predictor
 from training.nlu import JointNLU, lengths_to_mask
 
 # float32 graphs differ from PyTorch only by operator order and fused kernels

@@ -14,8 +14,9 @@ from pathlib import Path
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from elmol_nlu.datasets import TaggedExample
+from elmol_nlu.runtime import Predictor
+from elmol_nlu.runtime.evaluate import predictor_metrics
 from export.join import join_graphs
-from service.predictor import Predictor
 
 log = logging.getLogger("export")
 # "joined": encoder and heads in one graph (export.join), which the service runs when only these heads answer
@@ -37,26 +38,10 @@ def write_int8(model_dir: Path, graphs: dict[str, str], roles: tuple[str, ...] =
     join_graphs(*(model_dir / INT8_GRAPHS[role] for role in ("encoder", "heads", "joined")))
 
 
-def predictor_metrics(predictor: Predictor, gold: list[TaggedExample], batch: int = 64) -> dict[str, float]:
-    """Intent accuracy, slot F1 and exact match of an ONNX predictor, computed as training computes them."""
-    from training.evaluate import Prediction, metrics
-
-    predictions = []
-    for i in range(0, len(gold), batch):
-        chunk = gold[i : i + batch]
-        for g, parse in zip(chunk, predictor.parse_batch([g.example.text for g in chunk]), strict=True):
-            if [t.text for t in parse.tokens] != g.words:
-                raise ValueError(f"the service tokenises {g.example.text!r} unlike the data loader")
-            predictions.append(Prediction(parse.intent, parse.tags, None))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*ill-defined.*")  # seqeval, when no slot is predicted
-        return metrics(gold, predictions)
-
-
 def int8_gate(model_dir: Path, gold: list[TaggedExample]) -> dict:
     """The manifest's ``variants.int8`` entry: both precisions' test metrics, the drops and the verdict."""
-    fp32 = predictor_metrics(Predictor(model_dir, precision="fp32"), gold)
-    int8 = predictor_metrics(Predictor(model_dir, precision="int8", verify_gate=False), gold)
+    fp32 = predictor_metrics(Predictor.load(model_dir, precision="fp32"), gold)
+    int8 = predictor_metrics(Predictor.load(model_dir, precision="int8", verify_gate=False), gold)
     drops = {k: round(fp32[k] - int8[k], 3) for k in ("intent_acc", "slot_f1", "exact_match")}
     passed = drops["intent_acc"] <= MAX_DROP and drops["slot_f1"] <= MAX_DROP
     log.info("int8 gate %s: fp32 %s, int8 %s", "passed" if passed else "FAILED", fp32, int8)

@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 from elmol_nlu.manifest import MANIFEST, ManifestError, load_manifest, sha256_of, write_manifest
+from elmol_nlu.runtime import Predictor
 from elmol_nlu.text import normalize
 from export.calibrate import calibrate
 from export.parity import check_parity
 from export.quantize import INT8_GRAPHS, int8_gate, write_int8
 from export.to_onnx import GRAPHS, export_encoder, export_heads, manifest_content
-from service.predictor import Predictor
 from training.skill import TrainedSkill
 
 log = logging.getLogger("export.skill")
@@ -66,7 +66,7 @@ def export_skill(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> d
     if shared and content["encoder_id"] != base["encoder_id"]:
         raise ManifestError("the copied encoder graphs do not match the base's encoder id")
     write_manifest(out, content)
-    report = check_parity(model, Predictor(out), [e.tokens for e in dev + train[:64]])
+    report = check_parity(model, Predictor.load(out), [e.tokens for e in dev + train[:64]])
     if not report.ok:
         (out / MANIFEST).unlink()
         sys.exit(f"parity failed: {report.to_dict()}")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pydantic_core
 
-from service.predictor import Parse
+from elmol_nlu.runtime import Parse
 from service.schemas import ModelOut
 
 MIN_TAG_PROBABILITY = 1e-3  # token tag probabilities below this are left out of detail=tokens answers

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
+from elmol_nlu.runtime import Selection
 from service.admin import admin_router, on_sighup, reload_in_background
 from service.answers import full_answer, to_json
 from service.batcher import MicroBatcher, OverloadedError
@@ -23,7 +24,6 @@ from service.drain import DRAINING
 from service.input_guard import INPUT_ERRORS, JSON_ROUTES, InputGuardMiddleware, validation_error_response
 from service.metrics import Metrics
 from service.parse_endpoint import DEADLINE_HEADER, ParseEndpoint
-from service.predictor import Selection
 from service.schemas import (
     BatchParseRequest,
     BatchParseResponse,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from elmol_nlu import crf
 from elmol_nlu.manifest import MANIFEST, ManifestError
-from service.predictor import Parse, Predictor, Selection, SkillHeads
+from elmol_nlu.runtime import Parse, Predictor, Selection, SkillHeads
 from service.schemas import ModelOut
 from service.settings import Settings
 
@@ -84,7 +84,7 @@ def load_serving(model_dir: Path, settings: Settings, skill_dirs: list[Path] | N
     in ``settings.skills_dir``); raises ManifestError for the model. A skill that fails is logged and left out:
     one bad skill must not keep the others from serving."""
     started = time.perf_counter()
-    predictor = Predictor(model_dir, threads=settings.threads, cache_size=settings.token_cache_size,
+    predictor = Predictor.load(model_dir, threads=settings.threads, cache_size=settings.token_cache_size,
                           precision=settings.precision, calibrated=settings.calibration,
                           confidences=settings.slot_confidence)
     predictor.parse("warm up the session")  # the first run allocates; keep it off a user's request

@@ -57,11 +57,11 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
 
 def onnx_test_metrics(model_dir: Path, limit: int | None = None, precision: str = "fp32") -> dict[str, float]:
     """Metrics of the ONNX model on MASSIVE test, over the examples and with the code that training uses."""
-    from export.quantize import predictor_metrics
-    from service.predictor import Predictor
-    from training.train_nlu import load_split
+    from elmol_nlu.datasets import load_split
+    from elmol_nlu.runtime import Predictor
+    from elmol_nlu.runtime.evaluate import predictor_metrics
 
-    return predictor_metrics(Predictor(model_dir, precision=precision), load_split(MASSIVE, "test", limit))
+    return predictor_metrics(Predictor.load(model_dir, precision=precision), load_split(MASSIVE, "test", limit))
 
 
 def free_port() -> int:

@@ -10,9 +10,9 @@ import pytest
 from conftest import MASSIVE, MODEL_DIR
 
 from elmol_nlu.datasets import read_massive
+from elmol_nlu.runtime import Parse, Predictor
 from service.batcher import MicroBatcher, OverloadedError
 from service.metrics import Metrics
-from service.predictor import Parse, Predictor
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ ON_LOOP = 0  # no batcher threads: the model runs on the event loop
 @pytest.mark.parametrize("threads", [1, ON_LOOP])
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_batched_answers_equal_single_answers(texts: list[str], precision: str, threads: int) -> None:
-    predictor = Predictor(MODEL_DIR, precision=precision)
+    predictor = Predictor.load(MODEL_DIR, precision=precision)
     metrics = Metrics()
     # A wait of 20 ms makes concurrent requests share calls: batches of up to 16, of mixed lengths.
     batcher = MicroBatcher(predictor.parse_batch, metrics, max_batch=16, max_wait_us=20_000, max_queue=1000,
@@ -54,7 +54,7 @@ def test_batched_answers_equal_single_answers(texts: list[str], precision: str, 
 
 def test_work_past_its_deadline_is_shed_and_the_rest_served(texts: list[str]) -> None:
     gate = threading.Event()
-    predictor = Predictor(MODEL_DIR)
+    predictor = Predictor.load(MODEL_DIR)
 
     def slow_parse(batch: list[str], selections: object = None) -> list[Parse]:
         gate.wait(5)  # the first call holds the worker while the others queue up
@@ -84,7 +84,7 @@ def test_work_past_its_deadline_is_shed_and_the_rest_served(texts: list[str]) ->
 
 
 def test_on_the_loop_requests_received_together_share_a_call_and_late_ones_are_shed(texts: list[str]) -> None:
-    predictor = Predictor(MODEL_DIR)
+    predictor = Predictor.load(MODEL_DIR)
     calls: list[int] = []
 
     def slow_first(batch: list[str], selections: object = None) -> list[Parse]:
@@ -111,7 +111,7 @@ def test_on_the_loop_requests_received_together_share_a_call_and_late_ones_are_s
 
 
 def test_on_the_loop_a_batch_request_runs_in_a_thread_and_does_not_hold_up_single_parses(texts: list[str]) -> None:
-    predictor = Predictor(MODEL_DIR)
+    predictor = Predictor.load(MODEL_DIR)
     batch_running = threading.Event()
 
     def slow_batches(batch: list[str], selections: object = None) -> list[Parse]:
@@ -143,7 +143,7 @@ def test_on_the_loop_a_batch_request_runs_in_a_thread_and_does_not_hold_up_singl
 
 def test_hybrid_runs_single_parses_on_the_loop_while_few_are_in_progress_and_on_the_thread_beyond(
         texts: list[str]) -> None:
-    predictor = Predictor(MODEL_DIR)
+    predictor = Predictor.load(MODEL_DIR)
     ran_on: list[tuple[str, int]] = []
 
     def recorded(batch: list[str], selections: object = None) -> list[Parse]:
@@ -176,7 +176,7 @@ def test_hybrid_runs_single_parses_on_the_loop_while_few_are_in_progress_and_on_
 def held_batcher(max_batch: int, max_queue: int) -> tuple[MicroBatcher, threading.Event]:
     """A batcher whose model calls wait for the returned event: requests pile up in progress."""
     gate = threading.Event()
-    predictor = Predictor(MODEL_DIR)
+    predictor = Predictor.load(MODEL_DIR)
 
     def held(batch: list[str], selections: object = None) -> list[Parse]:
         gate.wait(5)
@@ -208,7 +208,7 @@ def test_a_full_queue_refuses_at_once(texts: list[str]) -> None:
 
 @pytest.mark.parametrize("threads", [1, ON_LOOP])
 def test_a_failing_model_call_fails_its_requests_not_the_worker(texts: list[str], threads: int) -> None:
-    predictor = Predictor(MODEL_DIR)
+    predictor = Predictor.load(MODEL_DIR)
     calls = {"n": 0}
 
     def flaky(batch: list[str], selections: object = None) -> list[Parse]:
@@ -228,7 +228,7 @@ def test_a_failing_model_call_fails_its_requests_not_the_worker(texts: list[str]
 
 
 def test_one_stalled_call_does_not_make_it_refuse_for_ever(texts: list[str]) -> None:
-    predictor = Predictor(MODEL_DIR)
+    predictor = Predictor.load(MODEL_DIR)
     calls = {"n": 0}
 
     def stalls_once(batch: list[str], selections: object = None) -> list[Parse]:
@@ -258,7 +258,7 @@ def test_one_stalled_call_does_not_make_it_refuse_for_ever(texts: list[str]) -> 
 @pytest.mark.parametrize("threads", [1, ON_LOOP])
 def test_batch_requests_share_calls_with_single_ones_and_get_their_own_answers(texts: list[str], threads: int
                                                                                ) -> None:
-    predictor = Predictor(MODEL_DIR)
+    predictor = Predictor.load(MODEL_DIR)
     metrics = Metrics()
     batcher = MicroBatcher(predictor.parse_batch, metrics, max_batch=16, max_wait_us=20_000, max_queue=1000,
                            threads=threads)

@@ -10,7 +10,7 @@ from conftest import MODEL_DIR
 
 
 def test_load_sweep_against_the_real_server_and_the_bare_app(tmp_path: Path) -> None:
-    from bench import server
+    from experiments.bench import server
 
     out = tmp_path / "load.json"
     server.main(["--model-dir", str(MODEL_DIR), "--targets", "int8", "bare", "--seconds", "0.5", "--clients", "2",
@@ -28,7 +28,7 @@ def test_load_sweep_against_the_real_server_and_the_bare_app(tmp_path: Path) -> 
 
 
 def test_predictor_bench_times_pytorch_and_both_onnx_precisions_on_the_same_utterances(tmp_path: Path) -> None:
-    from bench import predictor
+    from experiments.bench import predictor
 
     out = tmp_path / "predictor.json"
     predictor.main(["--model-dir", str(MODEL_DIR), "--n", "20", "--rounds", "1", "--warmup", "5", "--batches", "8",
@@ -42,7 +42,7 @@ def test_predictor_bench_times_pytorch_and_both_onnx_precisions_on_the_same_utte
 
 
 def test_latency_bench_times_the_model_after_sleeping_and_after_busy_waiting(tmp_path: Path) -> None:
-    from bench import latency, report
+    from experiments.bench import latency, report
 
     out = tmp_path / "latency.json"
     latency.main(["--model-dir", str(MODEL_DIR), "--n", "20", "--warmup", "5", "--http-n", "0", "--threads", "1",
@@ -55,7 +55,7 @@ def test_latency_bench_times_the_model_after_sleeping_and_after_busy_waiting(tmp
 
 
 def test_soak_samples_memory_and_descriptors(tmp_path: Path) -> None:
-    from bench import soak
+    from experiments.bench import soak
 
     out = tmp_path / "soak.json"
     soak.main(["--model-dir", str(MODEL_DIR), "--minutes", "0.05", "--window", "1.5", "--max-rss-growth", "0.5",
@@ -66,7 +66,7 @@ def test_soak_samples_memory_and_descriptors(tmp_path: Path) -> None:
 
 
 def test_profile_counts_each_function_once_per_stack(tmp_path: Path) -> None:
-    from bench.profile_server import inclusive
+    from experiments.bench.profile_server import inclusive
 
     raw = tmp_path / "samples.txt"
     raw.write_text("main (service/__main__.py:50);Predictor.parse_batch (service/predictor.py:9);"
@@ -81,15 +81,15 @@ def test_profile_counts_each_function_once_per_stack(tmp_path: Path) -> None:
 def test_cache_pressure_runs_briefly_and_replays_the_graphs_exactly(capsys) -> None:
     import numpy as np
 
-    from bench import cache_pressure
-    from service.predictor import Predictor
+    from elmol_nlu.runtime import Predictor
+    from experiments.bench import cache_pressure
 
     cache_pressure.main(["--model-dir", str(MODEL_DIR), "--n", "20", "--rounds", "1", "--sweep-mb", "0.5"])
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("encoder: alone") for line in lines)
     assert any(line.startswith("joined graph: alone") for line in lines)
     assert sum(line.startswith("app's own path") for line in lines) == 2  # no read, then 0.5 MiB
-    session = Predictor(MODEL_DIR, precision="int8").primary.session
+    session = Predictor.load(MODEL_DIR, precision="int8").primary.session
     replayed = cache_pressure.Replayed(session)
     feed = {"layers": np.ones((2, 1, 3, 512), dtype=np.float32), "lengths": np.array([3])}
     first, again = replayed.run(None, feed), replayed.run(None, feed)

@@ -46,7 +46,7 @@ def test_fit_temperature_recovers_the_temperature_that_made_the_labels(true_temp
 
 
 def test_auroc_and_fpr_at_tpr() -> None:
-    from bench.out_of_scope import auroc, fpr_at_tpr
+    from experiments.bench.out_of_scope import auroc, fpr_at_tpr
 
     assert auroc(np.array([2.0, 3.0]), np.array([0.0, 1.0])) == 1.0
     assert auroc(np.array([0.0, 1.0]), np.array([2.0, 3.0])) == 0.0
@@ -75,7 +75,7 @@ def test_export_calibrates_the_tiny_model(tiny_model: TinyModel) -> None:
 
 
 def test_confidence_report_through_the_real_server(tmp_path: Path) -> None:
-    from bench import confidence
+    from experiments.bench import confidence
 
     result = confidence.main(["--model-dir", str(MODEL_DIR), "--data", str(MASSIVE), "--limit", "60",
                               "--out", str(tmp_path)])
@@ -89,8 +89,8 @@ def test_confidence_report_through_the_real_server(tmp_path: Path) -> None:
 
 def test_out_of_scope_study_on_a_model_without_a_scenario(tiny_model: TinyModel, tmp_path: Path) -> None:
     """The tiny model was trained on the first 400 MASSIVE examples, which hold only some scenarios."""
-    from bench import out_of_scope
     from elmol_nlu.datasets import read_massive
+    from experiments.bench import out_of_scope
 
     known = set(load_manifest(tiny_model.model_dir, verify=False).intents)
     unseen = sorted({e.domain for e in read_massive(MASSIVE, "test")}
@@ -103,7 +103,7 @@ def test_out_of_scope_study_on_a_model_without_a_scenario(tiny_model: TinyModel,
 
 
 def test_confidence_cost_bench_runs(tmp_path: Path) -> None:
-    from bench import confidence_cost
+    from experiments.bench import confidence_cost
 
     out = tmp_path / "cost.json"
     result = confidence_cost.main(["--model-dir", str(MODEL_DIR), "--n", "40", "--warmup", "10", "--out", str(out)])

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from conftest import MODEL_DIR, REPO, free_port
 
-from bench.failover import status, while_running
 from elmol_nlu.manifest import load_manifest
+from experiments.bench.failover import status, while_running
 
 pytestmark = pytest.mark.container
 
@@ -99,7 +99,7 @@ ADMIN_TOKEN = secrets.token_hex(8)
 @pytest.fixture(scope="module")
 def skills_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The README's example skill, trained on the shipped model (about a minute), readable by the container."""
-    from elmol_nlu.cli import main as cli
+    from cli.main import main as cli
 
     skills = tmp_path_factory.mktemp("skills")
     with warnings.catch_warnings():
@@ -157,7 +157,7 @@ def check_parse_over_http(port: int) -> None:
 def test_skills_in_the_mounted_directory_are_served_beside_the_model(compose: Compose, skills_dir: Path,
                                                                      capsys: pytest.CaptureFixture) -> None:
     """The README's three commands: skill train, compose up, curl; then remove and add it while serving."""
-    from elmol_nlu.cli import main as cli
+    from cli.main import main as cli
 
     base = f"http://127.0.0.1:{compose.port}"
     with compose.logs_on_failure():
@@ -181,7 +181,7 @@ def test_image_has_no_torch_nor_training_code(compose: Compose) -> None:
     assert result.returncode != 0 and "No module named 'torch'" in result.stderr, result.stderr
     result = compose.run("exec", "-T", "nlu", "python", "-c", "import training", check=False)
     assert result.returncode != 0, "training code is in the image"
-    compose.run("exec", "-T", "nlu", "python", "-c", "import service.predictor, onnxruntime")
+    compose.run("exec", "-T", "nlu", "python", "-c", "import elmol_nlu.runtime, onnxruntime")
     result = compose.run("exec", "-T", "nlu", "sh", "-c", "command -v gcc cc", check=False)
     assert not result.stdout.strip(), f"a compiler is in the image: {result.stdout}"
 
@@ -193,7 +193,7 @@ def test_image_serves_with_the_compiled_viterbi(compose: Compose) -> None:
 
 def test_image_carries_the_fast_model_verified_and_parsing(compose: Compose) -> None:
     """What ELMOL_MODEL=fast serves: models/fast in the image, its checksums and int8 gate verified on load."""
-    code = ("from service.predictor import Predictor; p = Predictor('/app/models/fast', precision='auto'); "
+    code = ("from elmol_nlu.runtime import Predictor; p = Predictor.load('/app/models/fast', precision='auto'); "
             "print(p.manifest.name, p.precision, p.parse('wake me up at seven tomorrow').intent in p.manifest.intents)")
     out = compose.run("exec", "-T", "nlu", "python", "-c", code).stdout.split()
     assert out == ["massive-en-elmol-fast", "int8", "True"], out

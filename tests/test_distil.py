@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 import torch
 
+from elmol_nlu.datasets import load_split
 from elmol_nlu.text import batch_char_ids, tokenize
 from elmol_nlu.vocab import Vocab
 from tests.conftest import MASSIVE, UNLABELED, TinyModel
 from training import distil, tag_teacher
-from training.checkpoint import load_checkpoint
+from training.checkpoint import load_checkpoint, load_joint_model
 from training.corpus import read_utterances
-from training.reproduce import load_source
-from training.train_nlu import load_split
 
 N_UNLABELED = 256
 LIMIT = 400  # examples of each MASSIVE split, as the tiny model was trained on
@@ -73,9 +72,9 @@ def test_the_student_moves_towards_the_teacher(tiny_model: TinyModel, distilled:
     root, teacher, favourite = distilled
     intents = Vocab(load_checkpoint(tiny_model.nlu_checkpoint)["intents"])
     sentences, _ = distil.teacher_targets(teacher, intents)
-    before = share_of(load_source(tiny_model.nlu_checkpoint), sentences, intents, favourite)
+    before = share_of(load_joint_model(tiny_model.nlu_checkpoint), sentences, intents, favourite)
     state = torch.load(root / "out" / "state.pt", weights_only=False)
-    after_model = load_source(tiny_model.nlu_checkpoint)
+    after_model = load_joint_model(tiny_model.nlu_checkpoint)
     after_model.load_state_dict(state["model"])  # the last step's weights, not the dev-selected ones
     after = share_of(after_model, sentences, intents, favourite)
     assert after > max(0.5, before + 0.2), (before, after)
@@ -114,7 +113,7 @@ def test_tag_paths_come_back_by_text_in_the_students_tag_ids(tiny_model: TinyMod
     saved = load_checkpoint(tiny_model.nlu_checkpoint)
     tags = Vocab(saved["tags"])
     sentences = distil.teacher_targets(teacher, Vocab(saved["intents"]))[0][:40]
-    expected = tag_teacher.tag_paths(load_source(tiny_model.nlu_checkpoint), sentences)
+    expected = tag_teacher.tag_paths(load_joint_model(tiny_model.nlu_checkpoint), sentences)
     got = tag_teacher.student_paths(teacher / tag_teacher.TAGS, sentences[::-1], tags)
     assert [g.tolist() for g in got[::-1]] == expected  # looked up by text, whatever the order asked
     assert [len(g) for g in got[::-1]] == [len(s) for s in sentences]
@@ -129,7 +128,7 @@ def test_the_tag_loss_is_the_students_crf_loss_on_the_paths(tiny_model: TinyMode
     saved = load_checkpoint(tiny_model.nlu_checkpoint)
     sentences, logits = distil.teacher_targets(teacher, Vocab(saved["intents"]))
     paths = tag_teacher.student_paths(teacher / tag_teacher.TAGS, sentences, Vocab(saved["tags"]))
-    student = load_source(tiny_model.nlu_checkpoint).eval()
+    student = load_joint_model(tiny_model.nlu_checkpoint).eval()
     members, max_chars = [0, 5, 9], student.cfg.lm.max_chars
     _, without = distil.unlabeled_losses(student, None, sentences, logits, paths, members, max_chars,
                                          distil.DistilConfig())

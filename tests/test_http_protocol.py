@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 from starlette.types import Receive, Send
 
-from bench.process import free_port
+from experiments.bench.process import free_port
 from service.http_protocol import HeaderBlockWithBody
 from service.metrics import Metrics
 from service.timing import TimingMiddleware

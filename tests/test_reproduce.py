@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from elmol_nlu.datasets import read_massive, tag
+from elmol_nlu.datasets import read_massive, sample, tag
 from elmol_nlu.vocab import PAD, UNK, Vocab, slot_tag_vocab
+from experiments.reproduce import TIERS, Tier, transfer_epochs, unfreeze_schedule
+from experiments.results_csv import append_row, completed_keys, read_rows
 from tests.conftest import MASSIVE
 from training.finetune import FitConfig, param_groups, set_trainable
 from training.lm import LMConfig
 from training.nlu import JointNLU, NLUConfig, with_new_outputs
-from training.reproduce import TIERS, Tier, sample, transfer_epochs, unfreeze_schedule
-from training.results_csv import append_row, completed_keys, read_rows
 
 TINY_LM = LMConfig(filters=((1, 8), (2, 8)), proj_dim=16, hidden_dim=16, vocab_size=50, cutoffs=(20,))
 
@@ -94,7 +94,7 @@ def test_results_csv_appends_and_resumes(tmp_path: Path) -> None:
 
 
 def test_quick_tier_runs_every_arm_and_resumes(tmp_path: Path) -> None:
-    from training import reproduce, reproduce_report
+    from experiments import reproduce, reproduce_report
 
     args = ["--tier", "quick", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work")]
     with warnings.catch_warnings():
@@ -118,7 +118,7 @@ def read_massive_test_weather() -> list:
 
 
 def test_encoder_speed_bench_compares_both_encoders(tmp_path: Path) -> None:
-    from bench import encoders
+    from experiments.bench import encoders
     from training.reproduce_inputs import tiny_inputs
 
     elmol, elmo, _ = tiny_inputs(tmp_path / "inputs")

@@ -87,15 +87,15 @@ def test_int8_passes_its_gate_and_the_manifest_says_so(model_dir: Path) -> None:
 def test_parity_with_the_source_checkpoint(model_dir: Path) -> None:
     """PyTorch (the committed training checkpoint) vs onnxruntime (the shipped graph), on 256 test utterances."""
     from elmol_nlu.manifest import sha256_of
+    from elmol_nlu.runtime import Predictor
     from export.__main__ import parity_sentences
     from export.parity import check_parity
     from export.to_onnx import load_nlu
-    from service.predictor import Predictor
 
     source = load_manifest(model_dir, verify=False).raw.get("source", {})
     checkpoint = REPO / source.get("checkpoint", "missing")
     assert checkpoint.is_file(), f"the manifest's source checkpoint {checkpoint} is not in the repository"
     assert sha256_of(checkpoint) == source["sha256"], f"{checkpoint} is not the checkpoint the model came from"
     model, _ = load_nlu(checkpoint)
-    report = check_parity(model, Predictor(model_dir), parity_sentences(MASSIVE, 256, seed=1), (1, 8))
+    report = check_parity(model, Predictor.load(model_dir), parity_sentences(MASSIVE, 256, seed=1), (1, 8))
     assert report.ok, report.to_dict()

@@ -18,11 +18,11 @@ import pytest
 from conftest import MASSIVE, MODEL_DIR, TinyModel
 from fastapi.testclient import TestClient
 
-from elmol_nlu.cli import main as cli
+from cli.main import main as cli
 from elmol_nlu.datasets import read_massive
 from elmol_nlu.manifest import ManifestError, load_manifest
+from elmol_nlu.runtime import Predictor, Selection
 from service.app import create_app
-from service.predictor import Predictor, Selection
 from service.settings import Settings
 
 INTENTS = ("weather_query", "alarm_set")
@@ -75,14 +75,14 @@ def test_a_skill_is_a_complete_model_directory_on_its_base_encoder(tiny_skill: T
     assert "calibration" in skill.raw and skill.metrics["dev"]["n"] > 0
     report = json.loads((tiny_skill.skill_dir / "report.json").read_text())
     assert set(report["dev"]["per_intent"]) <= {*INTENTS, "<other>"}
-    alone = Predictor(tiny_skill.skill_dir)  # what `python -m service --model-dir DIR` serves
+    alone = Predictor.load(tiny_skill.skill_dir)  # what `python -m service --model-dir DIR` serves
     assert alone.parse("set an alarm for seven am").skill == "tiny-skill"
 
 
 def test_skill_heads_on_the_shared_encoder_answer_as_the_skill_alone(tiny_skill: TinySkill) -> None:
-    base = Predictor(tiny_skill.base)
+    base = Predictor.load(tiny_skill.base)
     served = base.with_skills([base.load_skill(tiny_skill.skill_dir)])
-    alone = Predictor(tiny_skill.skill_dir)
+    alone = Predictor.load(tiny_skill.skill_dir)
     texts = ["what is the weather in paris tomorrow", "wake me up at six", "play some jazz"]
     shared = served.parse_batch(texts, [Selection(("tiny-skill",))] * len(texts))
     for a, b in zip(shared, alone.parse_batch(texts), strict=True):
@@ -92,7 +92,7 @@ def test_skill_heads_on_the_shared_encoder_answer_as_the_skill_alone(tiny_skill:
 
 
 def test_every_skill_answers_when_asked_and_the_best_is_chosen(tiny_skill: TinySkill) -> None:
-    base = Predictor(tiny_skill.base)
+    base = Predictor.load(tiny_skill.base)
     served = base.with_skills([base.load_skill(tiny_skill.skill_dir)])
     parse = served.parse_batch(["wake me up at six"], [Selection(per_skill=True)])[0]
     assert set(parse.per_skill) == set(served.skills)
@@ -103,7 +103,7 @@ def test_every_skill_answers_when_asked_and_the_best_is_chosen(tiny_skill: TinyS
 
 def test_a_skill_on_another_encoder_is_refused(tiny_skill: TinySkill) -> None:
     with pytest.raises(ManifestError, match=r"trained on encoder .* retrain it with --base"):
-        Predictor(MODEL_DIR).load_skill(tiny_skill.skill_dir)
+        Predictor.load(MODEL_DIR).load_skill(tiny_skill.skill_dir)
 
 
 @pytest.fixture
@@ -239,8 +239,8 @@ def test_adding_and_removing_skills_does_not_disturb_requests_in_flight(tiny_ski
 
 def test_the_skill_study_runs_resumes_and_reports(tiny_skill: TinySkill, tmp_path: Path) -> None:
     """training.skill_study end to end on the tiny model (a few seconds a run), then its report."""
-    from training import skill_study
-    from training.skill_report import error_reduction
+    from experiments import skill_study
+    from experiments.skill_report import error_reduction
 
     args = ["--base", str(tiny_skill.base), "--arms", "transfer", "scratch", "--domains", "weather", "--sizes", "20",
             "--seeds", "0", "--out", str(tmp_path)]

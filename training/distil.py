@@ -31,17 +31,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from elmol_nlu.datasets import TaggedExample
+from elmol_nlu.datasets import TaggedExample, load_split
+from elmol_nlu.scoring import metrics
 from elmol_nlu.text import batch_char_ids
 from elmol_nlu.vocab import Vocab
-from training.checkpoint import load_checkpoint, save_checkpoint
-from training.evaluate import metrics, predict
+from training.checkpoint import load_checkpoint, load_joint_model, save_checkpoint
+from training.evaluate import predict
 from training.finetune import FitConfig, batches, joint_loss, length_groups, param_groups, selection_score
 from training.nlu import lengths_to_mask
-from training.reproduce import load_source
 from training.schedule import warmup_linear
 from training.tag_teacher import TAGS, student_paths
-from training.train_nlu import load_split
 
 log = logging.getLogger("training.distil")
 
@@ -250,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = DistilConfig(**{k: getattr(args, k) for k in DistilConfig().to_dict()})
     args.out.mkdir(parents=True, exist_ok=True)
     source = load_checkpoint(args.student)
-    student, intents, tags = load_source(args.student), Vocab(source["intents"]), Vocab(source["tags"])
+    student, intents, tags = load_joint_model(args.student), Vocab(source["intents"]), Vocab(source["tags"])
     train, dev, test = (load_split(args.data, part, args.limit) for part in ("train", "dev", "test"))
     sentences, teacher_logits = teacher_targets(args.teacher, intents)
     sentences, teacher_logits = sentences[: args.limit], teacher_logits[: args.limit]

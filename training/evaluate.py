@@ -1,38 +1,15 @@
-"""Batched prediction and the metrics we report: intent accuracy, slot F1 (seqeval), exact match."""
+"""Batched prediction of a PyTorch joint model; its metrics are ``elmol_nlu.scoring.metrics``, as for ONNX."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import torch
-from seqeval.metrics import f1_score
 
 from elmol_nlu.datasets import TaggedExample
+from elmol_nlu.scoring import Prediction
 from elmol_nlu.text import batch_char_ids
 from elmol_nlu.vocab import Vocab
 from training.finetune import word_ids
 from training.nlu import JointNLU, lengths_to_mask
-
-
-@dataclass(frozen=True)
-class Prediction:
-    intent: str
-    tags: list[str]
-    intent_probs: np.ndarray
-
-
-def metrics(gold: list[TaggedExample], pred: list[Prediction]) -> dict[str, float]:
-    """Percentages: intent accuracy, CoNLL span F1 of slots, and exact match of intent and all tags."""
-    intent_ok = [g.example.intent == p.intent for g, p in zip(gold, pred, strict=True)]
-    exact = [ok and g.tags == p.tags for ok, g, p in zip(intent_ok, gold, pred, strict=True)]
-    slot_f1 = f1_score([g.tags for g in gold], [p.tags for p in pred])
-    return {
-        "intent_acc": 100 * float(np.mean(intent_ok)),
-        "slot_f1": 100 * float(slot_f1),
-        "exact_match": 100 * float(np.mean(exact)),
-        "n": len(gold),
-    }
 
 
 @torch.no_grad()

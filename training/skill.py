@@ -24,13 +24,13 @@ from pathlib import Path
 
 import torch
 
-from elmol_nlu.datasets import TaggedExample
+from elmol_nlu.datasets import TaggedExample, label_vocabs
+from elmol_nlu.scoring import metrics
 from elmol_nlu.vocab import Vocab
 from training.checkpoint import load_checkpoint
-from training.evaluate import metrics, predict
+from training.evaluate import predict
 from training.finetune import FitConfig, fit
 from training.nlu import JointNLU, NLUConfig, with_new_outputs
-from training.reproduce import label_vocabs
 
 log = logging.getLogger("skill")
 STARTS = ("transfer", "scratch")
@@ -132,7 +132,7 @@ def rejection_rate(model: JointNLU, negatives: list[TaggedExample], intents: Voc
 def source_utterances(source_state: dict, checkpoint: Path) -> list[TaggedExample]:
     """The source model's training split, as its checkpoint records it (train_nlu's ``data``, a path relative
     to the working directory or to the repository the checkpoint is in); [] if it is not here."""
-    from training.train_nlu import load_split
+    from elmol_nlu.datasets import load_split
 
     data = source_state.get("data") or {}
     path = Path(data.get("path", ""))

@@ -22,9 +22,8 @@ from tqdm import tqdm
 
 from elmol_nlu.text import batch_char_ids
 from elmol_nlu.vocab import Vocab
-from training.checkpoint import load_checkpoint
+from training.checkpoint import load_checkpoint, load_joint_model
 from training.nlu import JointNLU, lengths_to_mask
-from training.reproduce import load_source
 
 log = logging.getLogger("training.tag_teacher")
 TAGS = "tags.npz"
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     texts = [str(t) for t in np.load(args.teacher / "soft_intents.npz")["texts"]]
-    model = load_source(args.model)
+    model = load_joint_model(args.model)
     names = load_checkpoint(args.model)["tags"]
     paths = tag_paths(model, [t.split(" ") for t in texts])
     save_tags(args.teacher / TAGS, texts, paths, names, str(args.model))

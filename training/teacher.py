@@ -24,13 +24,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from baselines.minilm import MiniLMConfig, MiniLMJoint, fit_minilm, predict_minilm
-from baselines.minilm_text import encode, load_tokenizer, pad
-from elmol_nlu.datasets import TaggedExample
+from elmol_nlu.datasets import TaggedExample, load_split
+from elmol_nlu.scoring import metrics
 from elmol_nlu.text import tokenize
 from training.corpus import read_utterances
-from training.evaluate import metrics
-from training.train_nlu import load_split
+from training.minilm import MiniLMConfig, MiniLMJoint, fit_minilm, predict_minilm
+from training.minilm_text import encode, load_tokenizer, pad
 
 log = logging.getLogger("training.teacher")
 

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import torch
 
-from elmol_nlu.datasets import TaggedExample, read_bio_folder, read_massive, tag
+from elmol_nlu.datasets import TaggedExample, load_split
+from elmol_nlu.scoring import metrics
 from elmol_nlu.vocab import Vocab, slot_tag_vocab
 from training import reproduce_inputs as inputs
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.embedders import EMBEDDINGS
-from training.evaluate import metrics, predict
+from training.evaluate import predict
 from training.finetune import FitConfig, fit
 from training.nlu import JointNLU, NLUConfig
 
@@ -55,13 +56,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--exclude-scenarios", type=str, default="",
                    help="comma-separated MASSIVE scenarios left out of every split (an out-of-scope study)")
     return p.parse_args(argv)
-
-
-def load_split(path: Path, partition: str, limit: int | None,
-               exclude: frozenset[str] = frozenset()) -> list[TaggedExample]:
-    raw = read_bio_folder(path / partition) if path.is_dir() else read_massive(path, partition)
-    examples = [tag(e) for e in raw if e.domain not in exclude]
-    return [e for e in examples if e.tokens][:limit]
 
 
 def build_model(args: argparse.Namespace, train: list[TaggedExample], intents: Vocab, tags: Vocab) -> JointNLU:

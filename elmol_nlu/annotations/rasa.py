@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from elmol_nlu.annotations.records import Annotated, AnnotationFileError, Problem, Read, _read_text, _warning
-from elmol_nlu.datasets import AnnotationError, CharSlot, Example
+from elmol_nlu.datasets import AnnotationError, CharSlot, Example, Mark, parse_marks
 
 if TYPE_CHECKING:
     import yaml
@@ -22,31 +22,19 @@ _RASA_HINT = "marks are written '[value](slot_name)'"
 
 def parse_rasa(annotated: str) -> tuple[str, tuple[CharSlot, ...]]:
     """``"fly to [new york](city)"`` or ``[new york]{"entity": "city"}`` to the plain text and its slot spans."""
-    text: list[str] = []
-    slots: list[CharSlot] = []
-    i = length = 0
-    while True:
-        open_at = annotated.find("[", i)
-        plain = annotated[i:] if open_at < 0 else annotated[i:open_at]
-        if "]" in plain:
-            raise AnnotationError(f"']' without '[' at character {i + plain.index(']')}")
-        text.append(plain)
-        length += len(plain)
-        if open_at < 0:
-            return "".join(text), tuple(slots)
-        close_at = annotated.find("]", open_at)
-        if close_at < 0:
-            raise AnnotationError(f"unclosed '[' at character {open_at}")
-        value = annotated[open_at + 1 : close_at]
-        if "[" in value:
-            raise AnnotationError(f"nested or overlapping slot marks in '[{value}]': a word can be in one slot only")
-        name, i = _rasa_label(annotated, close_at + 1)
-        if not value.strip():
-            raise AnnotationError(f"slot {name!r} has an empty value in {annotated[open_at:i]!r}")
-        lead = len(value) - len(value.lstrip())
-        slots.append(CharSlot(name, length + lead, length + len(value.rstrip())))
-        text.append(value)
-        length += len(value)
+    return parse_marks(annotated, _rasa_mark)
+
+
+def _rasa_mark(annotated: str, open_at: int, close_at: int) -> Mark:
+    """A ``[value]`` and the label after it; the slot's span leaves out spaces around the value."""
+    value = annotated[open_at + 1 : close_at]
+    if "[" in value:
+        raise AnnotationError(f"nested or overlapping slot marks in '[{value}]': a word can be in one slot only")
+    name, end = _rasa_label(annotated, close_at + 1)
+    if not value.strip():
+        raise AnnotationError(f"slot {name!r} has an empty value in {annotated[open_at:end]!r}")
+    lead = len(value) - len(value.lstrip())
+    return name, value, lead, len(value.rstrip()), end
 
 
 def _rasa_label(annotated: str, at: int) -> tuple[str, int]:

@@ -1,1 +1,0 @@
-"""Benchmarks (not tests): ``python -m bench.latency`` measures server-side time per utterance."""

@@ -1,0 +1,1 @@
+"""``elmol-nlu``, the command line: the top layer, over the core, training and export (tests/test_layers.py)."""

@@ -1,0 +1,129 @@
+"""``elmol-nlu skill train`` and ``skill eval``: a skill from annotated utterances, and its report on any file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+
+from cli.errors import UsageError
+from elmol_nlu.annotations import FORMATS, Annotated, Problem, check_file, has_errors
+from elmol_nlu.datasets import TaggedExample, tag
+from elmol_nlu.paths import DEFAULT_MODEL_DIR
+from elmol_nlu.scoring import format_report
+
+log = logging.getLogger("elmol-nlu")
+EXPORT_RESERVE_S = 45.0  # of the time budget, kept for export, parity, the int8 gate and calibration
+SKILL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def duration(text: str) -> float:
+    """'5m', '90s', '1h' or plain seconds -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: write e.g. 300, 90s or 5m")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def skill_name(text: str) -> str:
+    if not SKILL_NAME.fullmatch(text) or text in (".", ".."):
+        raise argparse.ArgumentTypeError(f"{text!r}: a skill name is 1 to 64 letters, digits, '_', '.' or '-'")
+    return text
+
+
+def read_checked(path: Path, fmt: str | None, min_per_intent: int) -> list[Annotated]:
+    """The file's utterances; its problems printed, and UsageError when any is an error."""
+    items, problems = check_file(path, fmt, min_per_intent)
+    report_problems(problems)
+    errors = sum(p.severity == "error" for p in problems)
+    if has_errors(problems):
+        raise UsageError(f"{path}: {errors} error(s) above; fix them and run again")
+    if not items:
+        raise UsageError(f"{path}: no annotated utterances found")
+    return items
+
+
+def report_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+
+
+def tagged(items: list[Annotated]) -> list[TaggedExample]:
+    return [tag(i.example) for i in items]
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    items = read_checked(args.data, args.format, args.min_per_intent)
+    dev_items = [i for i in items if i.partition == "dev"]
+    if args.dev:
+        dev_items += read_checked(args.dev, args.format, 1)
+    train_items = [i for i in items if i.partition in (None, "train")]
+    if len(items) > len(train_items) + len(dev_items):
+        log.info("%d test utterances left out of training: score them with `elmol-nlu skill eval`",
+                 len(items) - len(train_items) - len(dev_items))
+    out = args.out or Path("skills") / args.name
+    if out.exists() and any(out.iterdir()) and not (out / "manifest.json").exists():
+        raise UsageError(f"{out} exists and is not a model directory: pass another --out")
+
+    from elmol_nlu.runtime.evaluate import evaluate_dir
+    from export.skill import export_skill, source_checkpoint  # torch from here on
+    from training.skill import SkillConfig, train_skill
+
+    started = time.monotonic()
+    checkpoint = source_checkpoint(args.base)
+    budget = max(30.0, args.time_budget - EXPORT_RESERVE_S)
+    skill = train_skill(tagged(train_items), tagged(dev_items) or None, checkpoint,
+                        SkillConfig(seed=args.seed, time_budget_s=budget, share_encoder=not args.own_encoder))
+    export_skill(skill, args.name, args.base, out)
+    report = evaluate_dir(out, skill.dev, "auto")
+    (out / "report.json").write_text(json.dumps({"dev": report, "seconds": round(time.monotonic() - started, 1)},
+                                                indent=1) + "\n")
+    print(f"\nskill {args.name!r} on its dev split ({len(skill.dev)} utterances held out of training):")
+    print(format_report(report))
+    print(f"\nwrote {out} in {time.monotonic() - started:.0f} s. Serve it alone: python -m service --model-dir {out}\n"
+          f"or beside the model: elmol-nlu skill add {out} [--service http://localhost:8000]")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from elmol_nlu.runtime.evaluate import evaluate_dir  # onnxruntime: not needed by add, remove and list
+
+    items = read_checked(args.data, args.format, 1)
+    report = evaluate_dir(args.model_dir, tagged(items), args.precision)
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
+
+
+def add_commands(skill: argparse._SubParsersAction) -> None:
+    fmt = {"choices": FORMATS, "default": None, "help": "annotation format (default: from the file name/content)"}
+    t = skill.add_parser("train", help="fine-tune a skill from annotated utterances and export it",
+                         description="Reads DATA (MASSIVE JSON lines, a SNIPS-style BIO folder, Rasa YAML or "
+                         "Markdown), checks it, fine-tunes the base model's heads on it with gradual unfreezing "
+                         "(its encoder frozen, so the skill can be served beside it), stops early on a dev split "
+                         "(carved out of DATA unless it has one or --dev is given) or at the time budget, "
+                         "exports ONNX with a manifest and prints the dev report.")
+    t.add_argument("data", type=Path, help="annotated utterances (file or BIO folder)")
+    t.add_argument("--name", type=skill_name, required=True, help="the skill's name in answers and /skills")
+    t.add_argument("--out", type=Path, default=None, help="model directory to write (default skills/NAME)")
+    t.add_argument("--base", type=Path, default=DEFAULT_MODEL_DIR, help="model whose encoder the skill shares "
+                   "(default: the shipped default model)")
+    t.add_argument("--dev", type=Path, default=None, help="a separate dev file (default: split off DATA)")
+    t.add_argument("--format", **fmt)
+    t.add_argument("--time-budget", type=duration, default=duration("5m"), help="for everything, e.g. 5m (default)")
+    t.add_argument("--min-per-intent", type=int, default=5, help="fewer examples of an intent is an error")
+    t.add_argument("--own-encoder", action="store_true", help="fine-tune the encoder too: can be more accurate, "
+                   "but the skill is then served only on its own (python -m service --model-dir), not beside others")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(run=cmd_train)
+
+    e = skill.add_parser("eval", help="score a model directory on annotated utterances",
+                         description="Intent accuracy (overall and per intent), slot F1 (per slot), exact match "
+                         "and the commonest confusions of a model directory on any annotated file.")
+    e.add_argument("model_dir", type=Path)
+    e.add_argument("data", type=Path)
+    e.add_argument("--format", **fmt)
+    e.add_argument("--json", action="store_true", help="JSON instead of tables")
+    e.add_argument("--precision", choices=["auto", "fp32", "int8"], default="auto")
+    e.set_defaults(run=cmd_eval)

@@ -1,0 +1,75 @@
+"""One skill's heads: its graph over the shared encoder's layers, labels, CRF decoding and calibrated confidences."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from elmol_nlu.crf import CRFPosterior, ViterbiDecoder
+from elmol_nlu.manifest import Manifest, ManifestError
+from elmol_nlu.runtime.encoder import Chunk
+from elmol_nlu.runtime.parse import Parse, SlotValue
+from elmol_nlu.runtime.sessions import check_io, heads_outputs, open_session
+from elmol_nlu.text import Token
+from elmol_nlu.vocab import bio_spans
+
+
+class SkillHeads:
+    """One skill: its heads graph, labels, CRF decoding and calibrated confidences."""
+
+    def __init__(self, manifest: Manifest, threads: int, precision: str, verify_gate: bool, calibrated: bool,
+                 confidences: bool) -> None:
+        m = self.manifest = manifest
+        self.name = m.skill
+        path = m.graph_path("heads", precision, verify_gate)
+        self.session = open_session(path, threads)
+        shapes = check_io(self.session, path, ["layers", "lengths"], {"intent_logits", "slot_emissions"})
+        for output, labels, what in (("intent_logits", m.intents, "intents"), ("slot_emissions", m.tags, "tags")):
+            if shapes[output][-1] != len(labels):
+                raise ManifestError(f"{path} has {shapes[output][-1]} {what}, the manifest {len(labels)}: re-export")
+        self.decoder = ViterbiDecoder(m.tags, m.crf_start, m.crf_transitions, m.crf_end)
+        self.intent_temperature = m.temperature("intent") if calibrated else 1.0
+        crf_temperature = m.temperature("crf") if calibrated else 1.0
+        self.posterior = (CRFPosterior(m.tags, m.crf_start, m.crf_transitions, m.crf_end, crf_temperature)
+                          if confidences else None)
+        self._tag_index = {t: i for i, t in enumerate(m.tags)}
+        other = m.raw.get("out_of_skill")  # the intent a skill trained with out-of-skill utterances gives them
+        self.out_of_skill: int | None = m.intents.index(other) if other in m.intents else None
+
+    def claims(self, probs: np.ndarray) -> bool:
+        return self.out_of_skill is None or int(probs.argmax()) != self.out_of_skill
+
+    def run(self, chunks: list[Chunk], batch: int, time: int) -> tuple[np.ndarray, np.ndarray]:
+        """Raw outputs for the encoded batch: logits (batch, I), emissions (batch, time, K); emissions past a
+        sentence's length are padding, whatever their values (read each sentence's first rows)."""
+        calls = [({"layers": chunk.layers, "lengths": chunk.lengths}, chunk.rows) for chunk in chunks]
+        return heads_outputs(self.session, calls, batch, time, len(self.manifest.intents), len(self.manifest.tags))
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of one row of logits, softmax(logits / temperature) in float64.
+
+        float64: distinct float32 logits stay distinct after the temperature, so the answer (argmax) and the
+        ranking are those of the logits at any temperature. In place, by the ufuncs themselves: four numpy
+        calls instead of seven, on the path after the graph where each call pays for a cold cache.
+        """
+        z = np.divide(logits, self.intent_temperature, dtype=np.float64)
+        z -= np.maximum.reduce(z)
+        np.exp(z, out=z)
+        z /= np.add.reduce(z)
+        return z
+
+    def decode(self, text: str, tokens: list[Token], probs: np.ndarray, emissions: np.ndarray) -> Parse:
+        path = self.decoder.decode(emissions)
+        tags = [self.manifest.tags[i] for i in path]
+        post = self.posterior.posterior(emissions) if self.posterior else None
+        slots = []
+        for span in bio_spans(tags):
+            start, end = tokens[span.start].start, tokens[span.end - 1].end
+            confidence = None
+            if post is not None:
+                begin, inside = self._tag_index[f"B-{span.name}"], self._tag_index[f"I-{span.name}"]
+                confidence = self.posterior.span_probability(post, span.start, span.end, begin, inside)
+            slots.append(SlotValue(span.name, text[start:end], start, end, confidence))
+        best = int(probs.argmax())
+        sequence = self.posterior.sequence_probability(post, path) if post is not None else None
+        return Parse(text, self.manifest.intents[best], float(probs[best]), slots, tokens, tags, sequence,
+                     probs, self.manifest.intents, post, self.name, self.claims(probs))
