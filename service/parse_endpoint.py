@@ -2,31 +2,32 @@
 
 FastAPI's route machinery (exception middleware, routing, request object, dependency solving, its JSON
 decoding then validation) took more time per request than tokenizing and encoding an utterance. This
-endpoint does the same checks with the same models: the body is ``ParseRequest``, ``X-Deadline-Ms`` a positive
-number, and errors are the app's 422s. The FastAPI route of the same path stays declared for /docs and calls
-the same handler. It sits inside the timing, input guard and early shed middleware, so their checks, headers
-and metrics apply as to every route, and outside Starlette's own layers (``service.app.ServiceAPI``), so it
-answers an unexpected error itself, with the app's 500 (``on_error``).
+endpoint does the same checks with the same models: the body is ``ParseRequest``, ``X-Deadline-Ms`` a number
+within ``service.contract``'s bounds, and errors are the app's 422s. The route of the same path
+(``service.routes``) is the one declaration of /parse, for /docs and the 405 of other methods; it calls the
+same handler (``service.parsing.parse_one``). It sits inside the timing, input guard and early shed
+middleware, so their checks, headers and metrics apply as to every route, and outside Starlette's own layers
+(``service.app.ServiceAPI``), so it answers an unexpected error itself, with the app's 500 (``on_error``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.contract import DEADLINE_HEADER, DeadlineMs
 from service.input_guard import validation_error_response
 from service.schemas import ParseRequest
 
-DEADLINE_HEADER = "X-Deadline-Ms"
-DEADLINE_MS = TypeAdapter(Annotated[float, Field(gt=0)])
+DEADLINE_MS = TypeAdapter(DeadlineMs)
 
 # (request, X-Deadline-Ms or None, arrival time) -> the answer; may raise RequestValidationError or HTTPException
 Handler = Callable[[ParseRequest, "float | None", float], Awaitable[Response]]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 TOP_K_DESCRIPTION = ("intents in intent_ranking; default the server's ELMOL_INTENT_RANKING (5), at most the model's "
                      "intents")
@@ -16,9 +16,15 @@ SKILLS_DESCRIPTION = ("skills that may answer (GET /skills lists them); default 
 PER_SKILL_DESCRIPTION = "true adds every selected skill's own answer (per_skill)"
 
 
+def whole_number(value: object) -> object:
+    """JSON Schema counts 3.0 as an integer: take it as 3 (strings and booleans stay refused, the model is strict)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class ParseOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    top_k: int | None = Field(None, ge=1, description=TOP_K_DESCRIPTION)
+    # strict: a boolean is true or false, a number is a number, as the schema says (not 0, 1 or "3")
+    model_config = ConfigDict(extra="forbid", strict=True)
+    top_k: Annotated[int | None, BeforeValidator(whole_number)] = Field(None, ge=1, description=TOP_K_DESCRIPTION)
     detail: Literal["slots", "tokens"] = Field("slots", description=DETAIL_DESCRIPTION)
     skills: list[str] | None = Field(None, min_length=1, max_length=64, description=SKILLS_DESCRIPTION)
     per_skill: bool = Field(False, description=PER_SKILL_DESCRIPTION)

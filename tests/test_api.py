@@ -14,7 +14,9 @@ from conftest import MODEL_DIR
 from fastapi.testclient import TestClient
 
 from elmol_nlu.manifest import load_manifest
+from elmol_nlu.runtime import Predictor
 from service.app import create_app
+from service.contract import MAX_DEADLINE_MS, MIN_DEADLINE_MS
 from service.schemas import BatchParseResponse, ParseResponse
 from service.settings import Settings
 
@@ -116,7 +118,7 @@ def test_parse_contract(client: TestClient, text: str) -> None:
 def test_timing_headers(client: TestClient) -> None:
     r = client.post("/parse", json={"text": GOOD})
     name, _, duration = r.headers["server-timing"].partition(";dur=")
-    assert name == "app" and float(duration) >= 0
+    assert name == "app" and 0 < float(duration) < Settings().latency_budget_ms  # a 200 is never late
     assert float(r.headers["x-process-time-ms"]) == float(duration)
     assert float(r.headers["x-latency-budget-ms"]) == Settings().latency_budget_ms
     assert "x-process-time-ms" in client.get("/health").headers  # on every route, not just /parse
@@ -253,19 +255,31 @@ def test_batch_rejects_wrong_shapes(client: TestClient) -> None:
     assert_actionable_4xx(client.post("/parse/batch", json={"texts": ["a"], "extra": 1}))
 
 
-@pytest.mark.parametrize(("value", "hint"), [("soon", "valid number"), ("0", "greater than 0"),
-                                             ("-5", "greater than 0")])
+BELOW, ABOVE = f"greater than or equal to {MIN_DEADLINE_MS:g}", f"less than or equal to {MAX_DEADLINE_MS:g}"
+
+
+@pytest.mark.parametrize(("value", "hint"), [
+    ("soon", "valid number"), ("0", BELOW), ("-5", BELOW), ("0.001", BELOW), ("5e-324", BELOW),
+    ("nan", "than or equal to"), ("inf", ABOVE), ("1e9", ABOVE)])
 def test_bad_deadline_header(client: TestClient, value: str, hint: str) -> None:
+    """Out of bounds is a 422 that says so, not a 503 for a deadline no server could meet."""
     r = client.post("/parse", json={"text": GOOD}, headers={"X-Deadline-Ms": value})
     assert_actionable_4xx(r, hint, "X-Deadline-Ms")
 
 
-def test_a_deadline_that_cannot_be_met_is_shed_with_503(client: TestClient) -> None:
-    r = client.post("/parse", json={"text": GOOD}, headers={"X-Deadline-Ms": "0.001"})
+@pytest.fixture(scope="module")
+def tight() -> Iterator[TestClient]:
+    """An app whose /parse budget (1 us) no request can meet; /parse/batch keeps its own (1 s)."""
+    with TestClient(create_app(Settings(model_dir=MODEL_DIR, latency_budget_ms=0.001))) as c:
+        yield c
+
+
+def test_a_deadline_that_cannot_be_met_is_shed_with_503(client: TestClient, tight: TestClient) -> None:
+    r = tight.post("/parse", json={"text": GOOD})
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
     assert "deadline" in r.json()["detail"] and "retry" in r.json()["detail"]
-    ok = client.post("/parse", json={"text": GOOD}, headers={"X-Deadline-Ms": "1000"})  # capped at the budget
-    assert ok.status_code == 200, ok.text
+    ok = client.post("/parse", json={"text": GOOD}, headers={"X-Deadline-Ms": f"{MAX_DEADLINE_MS:g}"})
+    assert ok.status_code == 200, ok.text  # a deadline past the budget counts as the budget
 
 
 def metric(body: str, name: str, labels: str = "") -> float:
@@ -273,20 +287,26 @@ def metric(body: str, name: str, labels: str = "") -> float:
     return float(next(line for line in body.splitlines() if line.startswith(prefix)).split()[-1])
 
 
-def test_metrics_count_requests_latency_and_shedding(client: TestClient) -> None:
-    before = client.get("/metrics").text
-    client.post("/parse", json={"text": GOOD})
-    client.post("/parse", json={"text": " "})
-    client.post("/parse", json={"text": GOOD}, headers={"X-Deadline-Ms": "0.001"})
-    r = client.get("/metrics")
+def test_metrics_count_requests_latency_and_shedding(tight: TestClient) -> None:
+    before = tight.get("/metrics").text
+    tight.post("/parse/batch", json={"texts": [GOOD]})  # in its own budget: answered
+    tight.post("/parse", json={"text": " "})
+    tight.post("/parse", json={"text": GOOD})  # shed
+    r = tight.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     body = r.text
-    for status, n in (("200", 1), ("422", 1), ("503", 1)):
-        name, labels = "elmol_requests_total", f'route="/parse",status="{status}"'
+
+    def grew(name: str, labels: str) -> float:
         was = metric(before, name, labels) if f"{name}{{{labels}}}" in before else 0.0
-        assert metric(body, name, labels) == was + n, status
-    assert metric(body, "elmol_shed_total", 'reason="deadline"') >= 1
-    assert metric(body, "elmol_request_duration_seconds_bucket", 'le="0.0005",route="/parse"') >= 0  # sub-ms bucket
+        return metric(body, name, labels) - was
+
+    for route, status in (("/parse/batch", "200"), ("/parse", "422"), ("/parse", "503")):
+        assert grew("elmol_requests_total", f'route="{route}",status="{status}"') == 1, (route, status)
+    assert grew("elmol_shed_total", 'reason="deadline"') == 1
+    # sub-millisecond buckets, cumulative, and every /parse counted in the histogram
+    buckets = [metric(body, "elmol_request_duration_seconds_bucket", f'le="{le}",route="/parse"')
+               for le in ("0.00025", "0.0005", "0.001", "+Inf")]
+    assert buckets == sorted(buckets) and grew("elmol_request_duration_seconds_count", 'route="/parse"') == 2
     assert metric(body, "elmol_batch_size_count") >= 1 and metric(body, "elmol_queue_depth") == 0
     assert 'elmol_errors_total{route="/parse"}' not in body  # no 5xx but shedding: no error series at all
 
@@ -398,10 +418,10 @@ def test_json_logs_carry_the_request_id_and_no_text_by_default(capsys: pytest.Ca
 
 def test_an_unexpected_error_is_a_logged_500_counted_by_type(monkeypatch: pytest.MonkeyPatch) -> None:
     with TestClient(create_app(Settings(model_dir=MODEL_DIR)), raise_server_exceptions=False) as c:
-        def broken(texts: list[str], selections: object = None) -> list:
+        def broken(self: Predictor, texts: list[str], selections: object = None) -> list:
             raise KeyError("a bug")
 
-        monkeypatch.setattr(c.app.state.reloader.current.predictor, "parse_batch", broken)
+        monkeypatch.setattr(Predictor, "parse_batch", broken)
         r = c.post("/parse/batch", json={"texts": [GOOD]})
         assert r.status_code == 500 and r.json() == {"detail": "internal error: the request was logged"}
         body = c.get("/metrics").text
