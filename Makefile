@@ -5,11 +5,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # the language model the NLU is trained on: the committed one (epoch 3 of `make pretrain`) unless told otherwise
 LM ?= checkpoints/elmol-lm-epoch3.pt
+# the corpus the committed checkpoints and models were made from (the assistant part of today's corpus)
+ASSISTANT := data/unlabeled/sources/assistant.txt.gz
 
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-predictor bench-server results loadtest clean \
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
 	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small \
-	docs-tables
+	docs-tables corpus pretrain-kd reproduce-kd
 
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
@@ -62,7 +64,7 @@ serve-local: $(STAMP)
 NPROC ?= 2
 shards: runs/shards/index.json
 runs/shards/index.json: $(STAMP)
-	$(PY) -m training.shards --data data/unlabeled/utterances.txt.gz --out runs/shards --shards 8
+	$(PY) -m training.shards --data $(ASSISTANT) --out runs/shards --shards 8
 
 pretrain-ddp: shards
 	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m training.pretrain_lm --data runs/shards \
@@ -74,7 +76,7 @@ bench-pretrain: $(STAMP)
 
 ## the four stages that make models/default (see README for the time each takes here)
 pretrain: $(STAMP)
-	$(PY) -m training.pretrain_lm --out runs/elmol --epochs 4
+	$(PY) -m training.pretrain_lm --data $(ASSISTANT) --out runs/elmol --epochs 4
 
 train: $(STAMP)
 	$(PY) -m training.train_nlu --lm $(LM) --out runs/nlu
@@ -86,7 +88,7 @@ STUDENT ?= checkpoints/massive-en-nlu-supervised.pt
 DISTIL_MINUTES ?= 60
 distil: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[baselines]'
-	$(PY) -m training.teacher --out runs/teacher
+	$(PY) -m training.teacher --unlabeled $(ASSISTANT) --out runs/teacher
 	$(PY) -m training.distil --student $(STUDENT) --teacher runs/teacher --out runs/distil \
 		--passes 3 --kd-weight 4 --minutes $(DISTIL_MINUTES)
 	$(PY) -m training.distil_report --runs runs/distil
@@ -118,7 +120,7 @@ small-heads: $(STAMP)
 
 ## docs/PERFORMANCE.md: a language model of 128 a direction (3 epochs, seed 13) under 64-wide heads, the same way
 small-model: $(STAMP)
-	$(PY) -m training.pretrain_lm --out runs/elmol-128 --epochs 3 --hidden 128
+	$(PY) -m training.pretrain_lm --data $(ASSISTANT) --out runs/elmol-128 --epochs 3 --hidden 128
 	$(PY) -m training.train_nlu --lm runs/elmol-128/epoch3.pt --out runs/nlu-small128 --shared-hidden 64 --slot-hidden 64
 	$(PY) -m export --checkpoint runs/nlu-small128/nlu.pt --out runs/models/small128 --name massive-en-elmol-small128
 	$(PY) -m experiments.bench.cache_pressure --model-dir runs/models/small128 --sweep-mb 2
@@ -130,7 +132,7 @@ small-model: $(STAMP)
 ## (resumable), committed as checkpoints/massive-en-nlu-fast.pt, exported, and swept beside the default
 distil-small: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[baselines]'
-	$(PY) -m training.teacher --out runs/teacher
+	$(PY) -m training.teacher --unlabeled $(ASSISTANT) --out runs/teacher
 	test -f runs/teacher/tags.npz || $(PY) -m training.tag_teacher --model checkpoints/massive-en-nlu.pt --teacher runs/teacher
 	$(PY) -m training.distil --student runs/nlu-small128/nlu.pt --teacher runs/teacher --out runs/distil-small128 \
 		--passes 3 --kd-weight 4 --tag-weight 1 --minutes 45
@@ -195,11 +197,11 @@ bad-inputs: $(STAMP)
 ## the paper reproduction (docs/RESULTS.md): baselines on the same corpus, then the experiment grid
 # full ELMo for comparison: two biLSTM layers, a char CNN twice as wide (1024 filters)
 pretrain-elmo: $(STAMP)
-	$(PY) -m training.pretrain_lm --out runs/elmo --epochs 4 --layers 2 --highway 1 \
+	$(PY) -m training.pretrain_lm --data $(ASSISTANT) --out runs/elmo --epochs 4 --layers 2 --highway 1 \
 		--filters 1:64,2:64,3:128,4:256,5:256,6:256 --threads 1
 
 fasttext: $(STAMP)
-	$(PY) -m training.fasttext --out runs/fasttext
+	$(PY) -m training.fasttext --data $(ASSISTANT) --out runs/fasttext
 
 # resumable: re-run to go on; rows land in reports/reproduce/full/runs.csv
 reproduce: $(STAMP)
@@ -219,7 +221,7 @@ train-snips: $(STAMP)
 distil-snips: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[baselines]'
 	$(PY) -m training.train_nlu --lm $(LM) --data data/snips --out runs/nlu-snips-12 --epochs 12
-	$(PY) -m training.teacher --data data/snips --out runs/teacher-snips
+	$(PY) -m training.teacher --unlabeled $(ASSISTANT) --data data/snips --out runs/teacher-snips
 	$(PY) -m training.distil --student runs/nlu-snips-12/nlu.pt --teacher runs/teacher-snips --data data/snips \
 		--out runs/distil-snips --passes 3 --kd-weight 4 --minutes 30
 	$(PY) -m training.distil_report --runs runs/distil-snips --teacher runs/teacher-snips --out reports/distillation/snips
@@ -229,3 +231,23 @@ bench-encoders: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+## issue 28: the pretraining corpus (assistant requests + chitchat-dataset + home-assistant-intents, evaluation
+## text removed), MiniLM's word and sentence states of its assistant part, then ELMoL pretrained further with
+## those states distilled into it and typo noise (2 DDP processes, resumable; checkpoints/elmol-kd-lm.pt)
+corpus: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[baselines,corpus]'
+	$(PY) -m training.build_corpus
+
+pretrain-kd: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[baselines]'
+	$(PY) -m training.teacher_states --corpus $(ASSISTANT) --out runs/teacher-states
+	$(VENV)/bin/torchrun --standalone --nproc-per-node 2 -m training.pretrain_lm --out runs/elmol-kd \
+		--init checkpoints/elmol-lm-epoch3.pt --teacher-states runs/teacher-states --typo-rate 0.1 \
+		--epochs 2 --lr 1e-3 --threads 1 --batch-tokens 1024
+	cp runs/elmol-kd/epoch2.pt checkpoints/elmol-kd-lm.pt
+
+## the paper grid's new arm (elmol-kd), both arms, 3 seeds, beside the old rows of reports/reproduce/full
+reproduce-kd: $(STAMP)
+	$(PY) -m experiments.reproduce --tier full --embeddings elmol-kd
+	$(PY) -m experiments.reproduce_report --runs reports/reproduce/full/runs.csv

@@ -44,6 +44,15 @@ def normalize(word: str) -> str:
     return word.lower().replace("’", "'")
 
 
+_NON_ALNUM = re.compile(r"[\W_]+")
+
+
+def match_key(text: str) -> str:
+    """The form in which two utterances count as the same text: lower case, every non-alphanumeric character
+    dropped ("Don't!" and "dont" match). Evaluation text is kept out of every training corpus by this key."""
+    return _NON_ALNUM.sub("", text.lower())
+
+
 def char_ids(words: list[str], max_chars: int) -> np.ndarray:
     """Byte ids of each word framed by begin/end-of-word marks: (len(words), max_chars) int64.
 

@@ -51,6 +51,7 @@ class EncodedCorpus:
     type_chars: np.ndarray  # (n_types, max_chars)
     type_word_ids: np.ndarray  # (n_types,) softmax id of each type
     sentences: list[np.ndarray]  # type indices per sentence
+    types: list[str] | None = None  # the word of each type (typo noise edits it)
 
     @property
     def n_tokens(self) -> int:
@@ -65,6 +66,7 @@ def encode(sentences: list[list[str]], vocab: Vocab, max_chars: int) -> EncodedC
         type_chars=char_ids(words, max_chars),
         type_word_ids=np.array(vocab.indices(words), dtype=np.int64),
         sentences=[s for s in encoded if len(s)],
+        types=words,
     )
 
 

@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from elmol_nlu.datasets import TaggedExample
+from elmol_nlu.noise import TypoConfig
 from elmol_nlu.text import batch_char_ids, normalize
 from elmol_nlu.vocab import Vocab
 from training.nlu import JointNLU, lengths_to_mask
@@ -46,6 +47,7 @@ class FitConfig:
     new_outputs: bool = False  # transfer: only the new output layers train at first, the body unfreezes first
     body_lr: float = 0.5  # with new_outputs: the body's rate relative to the output layers'
     time_budget_s: float | None = None  # no epoch starts that would likely end past this many seconds
+    typo_rate: float = 0.0  # share of training words of 4+ letters given one character edit (elmol_nlu.noise)
     seed: int = 13
 
     def to_dict(self) -> dict:
@@ -85,11 +87,13 @@ def selection_score(scores: dict[str, float]) -> float:
 
 
 def batches(examples: list[TaggedExample], intents: Vocab, tags: Vocab, batch_size: int, max_chars: int,
-            rng: random.Random, words: Vocab | None = None) -> Iterator[NLUBatch]:
-    """Shuffled batches of similar length (less padding), in random order."""
+            rng: random.Random, words: Vocab | None = None, typo: TypoConfig | None = None) -> Iterator[NLUBatch]:
+    """Shuffled batches of similar length (less padding), in random order; ``typo`` edits the characters the
+    encoder sees (tags and word ids stay those of the clean words)."""
+    typo = typo or TypoConfig()
     for group in length_groups([len(e.tokens) for e in examples], batch_size, rng):
         chunk = [examples[i] for i in group]
-        chars, lengths = batch_char_ids([e.words for e in chunk], max_chars)
+        chars, lengths = batch_char_ids([typo.noisy(e.words, rng) for e in chunk], max_chars)
         tag_ids = np.zeros(chars.shape[:2], dtype=np.int64)
         for row, e in enumerate(chunk):
             tag_ids[row, : len(e.tags)] = tags.indices(e.tags)
@@ -146,7 +150,8 @@ def fit(model: JointNLU, train: list[TaggedExample], intents: Vocab, tags: Vocab
         set_trainable(groups, epoch, cfg)
         model.train()
         losses = []
-        bar = tqdm(batches(train, intents, tags, cfg.batch_size, model.cfg.lm.max_chars, rng, model.word_vocab),
+        bar = tqdm(batches(train, intents, tags, cfg.batch_size, model.cfg.lm.max_chars, rng, model.word_vocab,
+                           TypoConfig(cfg.typo_rate)),
                    total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, mininterval=5)
         for batch in bar:
             for group in optimizer.param_groups:

@@ -201,6 +201,11 @@ class LMBatch:
     next_words: torch.Tensor  # (B, T) int64: word t+1, end-of-sentence at the last token
     prev_words: torch.Tensor  # (B, T) int64: word t-1, start-of-sentence at the first token
     mask: torch.Tensor = field(repr=False)  # (B, T) bool: real tokens
+    # encoder distillation (training.encoder_distil): a teacher's standardized states, where it has them
+    teacher_words: torch.Tensor | None = field(default=None, repr=False)  # (B, T, D) float
+    teacher_mask: torch.Tensor | None = field(default=None, repr=False)  # (B, T) bool
+    teacher_sentence: torch.Tensor | None = field(default=None, repr=False)  # (B, D) float
+    sentence_mask: torch.Tensor | None = field(default=None, repr=False)  # (B,) bool
 
 
 class BiLanguageModel(nn.Module):
@@ -216,10 +221,59 @@ class BiLanguageModel(nn.Module):
 
     def forward(self, batch: LMBatch) -> torch.Tensor:
         """Mean negative log-likelihood per predicted word, averaged over both directions."""
-        top = self.encoder(batch.chars, batch.lengths)[-1]  # (B, T, 2H)
+        return self.loss_from_top(self.encoder(batch.chars, batch.lengths)[-1], batch)
+
+    def loss_from_top(self, top: torch.Tensor, batch: LMBatch) -> torch.Tensor:
+        """The same loss from the encoder's top layer (B, T, 2H), for callers that use the layers too."""
         top = self.encoder.dropout(top)
         fwd, bwd = top.split(self.cfg.hidden_dim, dim=2)
         mask = batch.mask
         loss_f = self.softmax(fwd[mask], batch.next_words[mask]).loss
         loss_b = self.softmax(bwd[mask], batch.prev_words[mask]).loss
         return (loss_f + loss_b) / 2
+
+
+class DistilHead(nn.Module):
+    """Training-only projections of the encoder's top layer onto a teacher's word and sentence states.
+
+    The encoder is pushed to carry what the teacher knows; these layers are dropped after pretraining, so the
+    served encoder keeps its shape and cost.
+    """
+
+    def __init__(self, input_dim: int, teacher_dim: int) -> None:
+        super().__init__()
+        self.word = nn.Linear(input_dim, teacher_dim)
+        self.sentence = nn.Linear(2 * input_dim, teacher_dim)
+
+    def forward(self, top: torch.Tensor, batch: LMBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean squared errors against the (standardized) word and sentence targets, over those present."""
+        words = batch.teacher_mask
+        word_loss = ((self.word(top[words]) - batch.teacher_words[words]) ** 2).mean() if words.any() else top.sum() * 0
+        mask = batch.mask.unsqueeze(2)
+        pooled = torch.cat([top.masked_fill(~mask, -1e4).amax(1), (top * mask).sum(1) / mask.sum(1)], dim=1)
+        sents = batch.sentence_mask
+        sentence_loss = (((self.sentence(pooled[sents]) - batch.teacher_sentence[sents]) ** 2).mean()
+                         if sents.any() else top.sum() * 0)
+        return word_loss, sentence_loss
+
+
+class DistilledLM(nn.Module):
+    """The language model with encoder distillation beside it: one encoder pass serves both losses.
+
+    ``forward`` gives (total loss, LM loss, word distillation loss, sentence distillation loss).
+    """
+
+    def __init__(self, lm: BiLanguageModel, teacher_dim: int, word_weight: float, sentence_weight: float) -> None:
+        super().__init__()
+        self.lm = lm
+        self.head = DistilHead(lm.encoder.output_dim, teacher_dim) if teacher_dim else None
+        self.word_weight, self.sentence_weight = word_weight, sentence_weight
+
+    def forward(self, batch: LMBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        top = self.lm.encoder(batch.chars, batch.lengths)[-1]
+        lm = self.lm.loss_from_top(top, batch)
+        if self.head is None or batch.teacher_mask is None:
+            zero = lm.detach() * 0
+            return lm, lm, zero, zero
+        word, sentence = self.head(self.lm.encoder.dropout(top), batch)
+        return lm + self.word_weight * word + self.sentence_weight * sentence, lm, word, sentence
