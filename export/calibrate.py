@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from elmol_nlu.calibration import binary_nll, fit_temperature, intent_nll, log_softmax, summary
-from elmol_nlu.crf import CRFPosterior
 from elmol_nlu.datasets import TaggedExample
 from elmol_nlu.manifest import load_manifest, write_manifest
 from elmol_nlu.paths import DEFAULT_MODEL_DIR
+from elmol_nlu.posterior import CRFPosterior
 from elmol_nlu.runtime import Predictor
 from elmol_nlu.vocab import bio_spans
 

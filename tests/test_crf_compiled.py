@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from elmol_nlu import crf as crf_module
-from elmol_nlu.crf import CRFPosterior, ViterbiDecoder
+from elmol_nlu.crf import ViterbiDecoder
+from elmol_nlu.posterior import CRFPosterior
 from elmol_nlu.vocab import slot_tag_vocab
 
 # as many tags as the shipped MASSIVE model (55 slot types: O and B-/I- of each)

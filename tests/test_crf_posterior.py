@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elmol_nlu.crf import FORBIDDEN, CRFPosterior, ViterbiDecoder, constrained
+from elmol_nlu.crf import FORBIDDEN, ViterbiDecoder, constrained
+from elmol_nlu.posterior import CRFPosterior
 from elmol_nlu.vocab import bio_spans, slot_tag_vocab
 
 TAGS = slot_tag_vocab(["date", "time"]).itos  # O, B-date, I-date, B-time, I-time

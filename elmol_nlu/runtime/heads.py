@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from elmol_nlu.crf import CRFPosterior, ViterbiDecoder
+from elmol_nlu.crf import ViterbiDecoder
 from elmol_nlu.manifest import Manifest, ManifestError
+from elmol_nlu.posterior import CRFPosterior
 from elmol_nlu.runtime.encoder import Chunk
 from elmol_nlu.runtime.parse import Parse, SlotValue
 from elmol_nlu.runtime.sessions import check_io, heads_outputs, open_session

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from elmol_nlu.crf import Posterior
+from elmol_nlu.posterior import Posterior
 from elmol_nlu.text import Token
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from elmol_nlu.crf import CRFPosterior, ViterbiDecoder
+from elmol_nlu.crf import ViterbiDecoder
 from elmol_nlu.manifest import Manifest, ManifestError, load_manifest
+from elmol_nlu.posterior import CRFPosterior
 from elmol_nlu.runtime.encoder import Encoder
 from elmol_nlu.runtime.heads import SkillHeads
 from elmol_nlu.runtime.parse import ALL_SKILLS, Parse, Selection

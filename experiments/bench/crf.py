@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from elmol_nlu import crf
+from elmol_nlu import crf, posterior
 from elmol_nlu.paths import DEFAULT_MODEL_DIR
 from elmol_nlu.runtime import Predictor
 from elmol_nlu.text import tokenize
@@ -59,8 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     inputs = emissions_of(predictor, load_texts(DEFAULT_DATA, args.seed)[: args.n])
     decoders = {compiled: crf.ViterbiDecoder(m.tags, m.crf_start, m.crf_transitions, m.crf_end, compiled=compiled)
                 for compiled in (True, False)}
-    posteriors = {compiled: crf.CRFPosterior(m.tags, m.crf_start, m.crf_transitions, m.crf_end, m.temperature("crf"),
-                                             compiled=compiled) for compiled in (True, False)}
+    posteriors = {compiled: posterior.CRFPosterior(m.tags, m.crf_start, m.crf_transitions, m.crf_end,
+                                                   m.temperature("crf"), compiled=compiled)
+                  for compiled in (True, False)}
     if [decoders[True].decode(x) for x in inputs] != [decoders[False].decode(x) for x in inputs]:
         raise SystemExit("compiled and numpy Viterbi disagree")
     scaled = 0  # sentences whose scaled tables stay in range (the rest take the log-space tables)
