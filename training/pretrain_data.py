@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from training import corpus as C  # noqa: N812 (C. reads better than corpus. here)
 from training.distributed import World
 from training.encoder_distil import TeacherStates, add_typos
 from training.lm import LMBatch
+from training.pretrain_config import PretrainConfig
 from training.shards import ShardedCorpus
-
-if TYPE_CHECKING:
-    from training.pretrain_lm import PretrainConfig
 
 
 class InMemoryCorpus:
