@@ -25,11 +25,28 @@ DeadlineHeader = Annotated[float, Header(
                 "503; more than the server's latency budget counts as the budget")]
 
 
+def _char_class(chars: list[str]) -> str:
+    """A regex class body of these characters as \\uXXXX escapes and ranges, read alike by Python and ECMA-262."""
+    codes, ranges = sorted(ord(c) for c in chars), []
+    for code in codes:
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+
+
+# Exactly what ``str.strip()`` removes. Not the regex ``\\s``: ECMA-262's (the schema's dialect) lacks U+0085
+# and U+001C-U+001F and adds U+FEFF, so a schema with ``\\s`` calls texts valid that the server refuses.
+SPACE = _char_class([chr(c) for c in range(0x10000) if chr(c).isspace()])
+
+
 def text_pattern(max_chars: int) -> str:
     """What ``service.parsing.check_text`` accepts: 1 to ``max_chars`` characters once leading and trailing
-    whitespace is stripped (Python's ``\\s`` is exactly what ``str.strip`` removes)."""
-    inner = "" if max_chars < 2 else rf"([\s\S]{{0,{max_chars - 2}}}\S)?"
-    return rf"^\s*\S{inner}\s*$"
+    whitespace (``str.strip``) is removed."""
+    space, solid = f"[{SPACE}]", f"[^{SPACE}]"
+    inner = "" if max_chars < 2 else f"([\\s\\S]{{0,{max_chars - 2}}}{solid})?"
+    return f"^{space}*{solid}{inner}{space}*$"
 
 
 def live_schema(base: dict[str, Any], settings: Any, serving: Any | None) -> dict[str, Any]:
