@@ -146,6 +146,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fasttext", type=Path, default=Path("runs/fasttext/vectors.npz"))
     p.add_argument("--embeddings", type=str, default=None, help="comma-separated subset, e.g. elmo (parallel workers)")
     p.add_argument("--seeds", type=str, default=None, help="comma-separated subset of the tier's seeds")
+    p.add_argument("--sizes", type=str, default=None, help="comma-separated subset of the tier's sizes")
+    p.add_argument("--arms", type=str, default=None, help="1 (supervised pretraining), 0 (without), or 1,0")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=13, help="of the source models")
     p.add_argument("--max-minutes", type=float, default=None, help="stop starting new runs after this long")
@@ -161,6 +163,10 @@ def main(argv: list[str] | None = None) -> Path:
         tier = replace(tier, embeddings=tuple(args.embeddings.split(",")))
     if args.seeds:
         tier = replace(tier, seeds=tuple(int(x) for x in args.seeds.split(",")))
+    if args.sizes:
+        tier = replace(tier, sizes=tuple(int(x) for x in args.sizes.split(",")))
+    if args.arms:
+        tier = replace(tier, arms=tuple(int(x) for x in args.arms.split(",")))
     args.out = args.out or Path("reports/reproduce") / args.tier
     args.work = args.work or Path("runs/reproduce") / args.tier
     args.out.mkdir(parents=True, exist_ok=True)

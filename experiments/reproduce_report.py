@@ -22,7 +22,7 @@ import numpy as np
 from experiments.results_csv import read_rows, run_key
 
 log = logging.getLogger("reproduce_report")
-EMBEDDINGS = ("none", "fasttext", "elmol", "elmo")
+EMBEDDINGS = ("none", "fasttext", "elmol", "elmo", "elmol-kd")
 LOW_DATA = (100, 200, 500)
 
 
@@ -71,6 +71,10 @@ def comparisons(cells: dict) -> dict[str, dict]:
             out[f"ELMoL over FastText ({tag})"] = rer(cells, ("elmol", arm), ("fasttext", arm), sizes)
             out[f"ELMo over ELMoL ({tag})"] = rer(cells, ("elmo", arm), ("elmol", arm), sizes)
             out[f"ELMoL over none ({tag})"] = rer(cells, ("elmol", arm), ("none", arm), sizes)
+            # the new encoder (make pretrain-kd) against the paper's peers and the encoder it was pretrained from
+            out[f"ELMoL-KD over FastText ({tag})"] = rer(cells, ("elmol-kd", arm), ("fasttext", arm), sizes)
+            out[f"ELMoL-KD over ELMo ({tag})"] = rer(cells, ("elmol-kd", arm), ("elmo", arm), sizes)
+            out[f"ELMoL-KD over ELMoL ({tag})"] = rer(cells, ("elmol-kd", arm), ("elmol", arm), sizes)
         for emb in EMBEDDINGS:
             out[f"supervised transfer over none, {emb} ({label})"] = rer(cells, (emb, 1), (emb, 0), sizes)
     return out

@@ -14,7 +14,24 @@ from pathlib import Path
 
 METRICS = ("intent_acc", "slot_f1", "exact_match")
 LABELS = {"transfer": "ours (transfer, shared encoder)", "own-encoder": "ours, encoder fine-tuned too",
-          "scratch": "same network from scratch", "minilm": "all-MiniLM-L6-v2 fine-tuned"}
+          "scratch": "same network from scratch", "minilm": "all-MiniLM-L6-v2 fine-tuned",
+          "crf": "TF-IDF + CRF (classic recipe)"}
+PEERS = ("crf", "minilm", "scratch", "own-encoder")  # what each of ours (transfer) is compared with, run for run
+
+
+def label(arm: str) -> str:
+    """``transfer@kd`` is the transfer arm with the recipe or base named kd (skill_study --variant)."""
+    base, _, variant = arm.partition("@")
+    return LABELS[base] + (f" [{variant}]" if variant else "")
+
+
+def arms_of(runs: list[dict]) -> list[str]:
+    order = list(LABELS)
+    return sorted({r["arm"] for r in runs}, key=lambda a: (order.index(a.partition("@")[0]), a))
+
+
+def ours_of(runs: list[dict]) -> list[str]:
+    return [a for a in arms_of(runs) if a.partition("@")[0] == "transfer"]
 
 
 def load_runs(path: Path) -> list[dict]:
@@ -62,8 +79,8 @@ def per_domain(runs: list[dict], n: int) -> str:
     for r in runs:
         if int(r["n"]) == n:
             cells[(r["domain"], r["arm"])].append(r)
-    arms = [a for a in LABELS if any(arm == a for _, arm in cells)]
-    lines = [f"| scenario (n = {n}) | " + " | ".join(LABELS[a] for a in arms) + " |", "|---" * (len(arms) + 1) + "|"]
+    arms = [a for a in arms_of(runs) if any(arm == a for _, arm in cells)]
+    lines = [f"| scenario (n = {n}) | " + " | ".join(label(a) for a in arms) + " |", "|---" * (len(arms) + 1) + "|"]
     for domain in sorted({d for d, _ in cells}):
         row = []
         for a in arms:
@@ -76,18 +93,19 @@ def per_domain(runs: list[dict], n: int) -> str:
 
 def markdown(table: dict, runs: list[dict]) -> str:
     lines = ["| arm | n | runs | intent acc | slot F1 | exact match | train s |", "|---|---|---|---|---|---|---|"]
-    for arm in LABELS:
+    for arm in arms_of(runs):
         for n, row in sorted(table.get(arm, {}).items()):
-            lines.append(f"| {LABELS[arm]} | {n} | {row['runs']} | {row['intent_acc']:.2f} | {row['slot_f1']:.2f} | "
+            lines.append(f"| {label(arm)} | {n} | {row['runs']} | {row['intent_acc']:.2f} | {row['slot_f1']:.2f} | "
                          f"{row['exact_match']:.2f} | {row['train_seconds']:.0f} |")
     lines += ["", "Error reduction of ours (transfer, shared encoder) against each arm, in % of its error, over the "
               "runs both made (same scenarios, seeds and samples):", "",
-              "| against | n | pairs | intent | slot F1 | exact match |", "|---|---|---|---|---|---|"]
-    for other in ("scratch", "minilm", "own-encoder"):
-        for n, (ours, theirs, pairs) in matched(runs, "transfer", other).items():
-            r = error_reduction(ours, theirs)
-            cells = " | ".join("-" if r[m] is None else f"{r[m]:+.1f}" for m in METRICS)
-            lines.append(f"| {LABELS[other]} | {n} | {pairs} | {cells} |")
+              "| ours | against | n | pairs | intent | slot F1 | exact match |", "|---|---|---|---|---|---|---|"]
+    for mine in ours_of(runs):
+        for other in (a for a in arms_of(runs) if a.partition("@")[0] in PEERS):
+            for n, (ours, theirs, pairs) in matched(runs, mine, other).items():
+                r = error_reduction(ours, theirs)
+                cells = " | ".join("-" if r[m] is None else f"{r[m]:+.1f}" for m in METRICS)
+                lines.append(f"| {label(mine)} | {label(other)} | {n} | {pairs} | {cells} |")
     return "\n".join(lines) + "\n"
 
 
@@ -99,10 +117,9 @@ def plot(table: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, metric in zip(axes, METRICS, strict=True):
-        for arm in LABELS:
-            if arm in table:
-                sizes = sorted(table[arm])
-                ax.plot(sizes, [table[arm][n][metric] for n in sizes], marker="o", label=LABELS[arm])
+        for arm in table:
+            sizes = sorted(table[arm])
+            ax.plot(sizes, [table[arm][n][metric] for n in sizes], marker="o", label=label(arm))
         ax.set_xscale("log")
         ax.set_xticks([100, 200, 500], ["100", "200", "500"])
         ax.set_title(metric.replace("_", " "))
@@ -118,10 +135,11 @@ def plot(table: dict, path: Path) -> None:
 def write_report(out: Path) -> dict:
     runs = load_runs(out / "runs.csv")
     table = means(runs)
-    summary = {"means": table, "error_reduction_vs": {
-        other: {n: {**error_reduction(ours, theirs), "pairs": pairs}
-                for n, (ours, theirs, pairs) in matched(runs, "transfer", other).items()}
-        for other in ("scratch", "minilm", "own-encoder")}}
+    summary = {"means": table, "error_reduction": {
+        mine: {other: {n: {**error_reduction(ours, theirs), "pairs": pairs}
+                       for n, (ours, theirs, pairs) in matched(runs, mine, other).items()}
+               for other in arms_of(runs) if other.partition("@")[0] in PEERS}
+        for mine in ours_of(runs)}}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     sizes = sorted({int(r["n"]) for r in runs})
     by_domain = "\n".join(per_domain(runs, n) for n in sizes)

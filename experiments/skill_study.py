@@ -56,12 +56,13 @@ def own_intent_predictions(preds: list[Prediction], intents: list[str]) -> tuple
     return out, 100 * rejected / len(preds)
 
 
-def elmol_run(arm: str, train: list[TaggedExample], test: list[TaggedExample], base: Path, seed: int) -> dict:
+def elmol_run(arm: str, train: list[TaggedExample], test: list[TaggedExample], base: Path, seed: int,
+              overrides: dict) -> dict:
     from export.skill import source_checkpoint
 
     start, shared = ("transfer", False) if arm == "own-encoder" else (arm, True)
     cfg = SkillConfig(start=start, share_encoder=shared, seed=seed, time_budget_s=None,
-                      **(SCRATCH if arm == "scratch" else {}))
+                      **(SCRATCH if arm == "scratch" else {}), **overrides)
     skill = train_skill(train, None, source_checkpoint(base), cfg)
     intents, tags = skill.state["intents"], skill.state["tags"]
     preds, rejected = own_intent_predictions(predict(skill.model, test, Vocab(intents), Vocab(tags)), intents)
@@ -97,27 +98,30 @@ def done_keys(path: Path) -> set[tuple]:
 def study_data(path: Path) -> dict[str, dict[str, list[TaggedExample]]]:
     """MASSIVE by partition and scenario, or a SNIPS-style folder as one new skill named after the folder."""
     if path.is_dir():
-        return {part: {path.name: load_split(path, part, None)} for part in ("train", "test")}
+        return {part: {path.name: load_split(path, part, None)} for part in ("train", "dev", "test")}
     return load_massive(path, None)
 
 
 def run(args: argparse.Namespace) -> None:
     data = study_data(args.data)
+    if args.split == "dev":
+        log.warning("scoring on dev: for choosing a recipe, not for the figures of record")
     path = args.out / "runs.csv"
     args.out.mkdir(parents=True, exist_ok=True)
     done = done_keys(path)
     plan = [(arm, d, n, s) for s in args.seeds for n in args.sizes for d in args.domains for arm in args.arms]
     for arm, domain, n, seed in plan:
-        if (arm, domain, n, seed) in done:
+        name = arm + (f"@{args.variant}" if args.variant else "")
+        if (name, domain, n, seed) in done:
             continue
-        train, test = sample(data["train"][domain], n, seed), data["test"][domain]
+        train, test = sample(data["train"][domain], n, seed), data[args.split][domain]
         torch.manual_seed(seed)
         started = time.monotonic()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*ill-defined.*")  # seqeval, early epochs
             result = (minilm_run(train, test, seed) if arm == "minilm" else crf_run(train, test, seed) if arm == "crf"
-                      else elmol_run(arm, train, test, args.base, seed))
-        row = {"arm": arm, "domain": domain, "n": n, "seed": seed, "n_train": len(train), "n_test": len(test),
+                      else elmol_run(arm, train, test, args.base, seed, args.overrides))
+        row = {"arm": name, "domain": domain, "n": n, "seed": seed, "n_train": len(train), "n_test": len(test),
                "train_seconds": round(time.monotonic() - started, 1),
                **{k: round(v, 2) if isinstance(v, float) else v for k, v in result.items() if k in FIELDS and k != "n"}}
         log.info("%s", row)
@@ -140,12 +144,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--split", choices=("test", "dev"), default="test", help="what the runs are scored on: dev to "
+                   "choose a recipe, test once for the one chosen")
+    p.add_argument("--variant", default="", help="a name for this recipe or base, appended to the arm (transfer@NAME)")
+    p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="FIELD=VALUE",
+                   help="SkillConfig fields for ours, e.g. refit=true min_steps=1500")
     p.add_argument("--report", action="store_true", help="only write the tables and plot from runs.csv")
     return p.parse_args(argv)
 
 
+def overrides(pairs: list[str]) -> dict:
+    """``FIELD=VALUE`` pairs as SkillConfig fields, each value parsed as its field's default is typed."""
+    defaults, out = SkillConfig(), {}
+    for pair in pairs:
+        field, _, value = pair.partition("=")
+        kind = type(getattr(defaults, field))
+        out[field] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    args.overrides = overrides(args.overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     if not args.report:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from elmol_nlu.manifest import MANIFEST, ManifestError, load_manifest, sha256_of, write_manifest
@@ -78,8 +80,21 @@ def export_skill(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> d
         # on every annotated utterance: quantisation error is what is measured, and dev alone is small
         content["variants"] = {"int8": {**int8_gate(out, train + dev), "gated_on": "the skill's train and dev"}}
         write_manifest(out, content)
-    held_out = dev + skill.out_of_skill_dev
-    content["calibration"] = calibrate(out, held_out, f"{name} dev split and held-out out-of-skill utterances")
+    content["calibration"] = skill_calibration(skill, name, base_dir, out)
     write_manifest(out, content)
     log.info("wrote skill %s to %s", name, out)
     return content
+
+
+def skill_calibration(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> dict:
+    """Temperatures fitted on dev and held-out out-of-skill utterances. A refit skill has trained on dev, so they
+    are fitted on the model chosen on dev (exported beside, then removed) and carried over: the same recipe and
+    epochs, so nearly the same confidence, where a fit on its own training data would be overconfident."""
+    held_out = skill.dev + skill.out_of_skill_dev
+    data_name = f"{name} dev split and held-out out-of-skill utterances"
+    if skill.selection_model is None:
+        return calibrate(out, held_out, data_name)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        selected = replace(skill, model=skill.selection_model, selection_model=None)
+        chosen = export_skill(selected, name, base_dir, Path(tmp))["calibration"]
+    return {**chosen, "fitted_on": f"{chosen['fitted_on']}, by the model chosen on dev before the refit"}

@@ -251,8 +251,37 @@ def test_the_skill_study_runs_resumes_and_reports(tiny_skill: TinySkill, tmp_pat
     rows = (tmp_path / "runs.csv").read_text().splitlines()
     assert len(rows) == 3 and rows[1].startswith("transfer,weather,20,0,")
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary["means"]) == {"transfer", "scratch"} and "20" in summary["error_reduction_vs"]["scratch"]
+    assert set(summary["means"]) == {"transfer", "scratch"}
+    assert "20" in summary["error_reduction"]["transfer"]["scratch"]
+    # a variant (a recipe chosen on dev, say) is its own arm, compared with the same peers, on the same samples
+    skill_study.main([*args[:3], "transfer", *args[5:], "--variant", "refit", "--set", "refit=true", "min_steps=50"])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["error_reduction"]) == {"transfer", "transfer@refit"}
+    assert "20" in summary["error_reduction"]["transfer@refit"]["scratch"]
     assert (tmp_path / "learning_curves.png").stat().st_size > 10_000 and "| scratch" not in rows[0]
     assert error_reduction({"intent_acc": 90, "slot_f1": 80, "exact_match": 70},
                            {"intent_acc": 80, "slot_f1": 80, "exact_match": 100}) == {
         "intent_acc": 50.0, "slot_f1": 0.0, "exact_match": None}
+
+
+def test_a_refit_skill_trains_on_dev_too_and_is_calibrated_by_the_model_chosen_before(
+        tiny_skill: TinySkill, tmp_path: Path) -> None:
+    from elmol_nlu.datasets import load_split
+    from export.skill import export_skill, source_checkpoint
+    from training.skill import SkillConfig, train_skill
+
+    examples = [e for e in load_split(MASSIVE, "train") if e.example.intent in INTENTS][:60]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*ill-defined.*")
+        skill = train_skill(examples, None, source_checkpoint(tiny_skill.base),
+                            SkillConfig(refit=True, min_steps=40, epoch_range=(3, 6), time_budget_s=60))
+        content = export_skill(skill, "refit-skill", tiny_skill.base, tmp_path / "refit-skill")
+    refit = skill.state["data"]["refit"]
+    assert skill.selection_model is not None and skill.selection_model is not skill.model
+    assert 1 <= refit["epochs"] <= refit["of"] == len(skill.state["history"])
+    assert skill.state["fit"]["epochs"] == refit["epochs"]
+    assert "before the refit" in content["calibration"]["fitted_on"]
+    served = load_manifest(tmp_path / "refit-skill").raw["calibration"]
+    assert served["intent_temperature"] == content["calibration"]["intent_temperature"]
+    assert served["fitted_on"].endswith("before the refit")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["refit-skill"]  # the selection model's copy is gone

@@ -29,7 +29,7 @@ from elmol_nlu.scoring import metrics
 from elmol_nlu.vocab import Vocab
 from training.checkpoint import load_checkpoint
 from training.evaluate import predict
-from training.finetune import FitConfig, fit
+from training.finetune import FitConfig, fit, selection_score
 from training.nlu import JointNLU, NLUConfig, with_new_outputs
 
 log = logging.getLogger("skill")
@@ -52,6 +52,10 @@ class SkillConfig:
     time_budget_s: float = 240.0  # for training; export and its checks come on top
     negatives: float = 1.0  # out-of-skill utterances per skill utterance (0: none)
     max_negatives: int = 1000
+    # After the epoch count is chosen on dev, train again on train + dev for that many epochs: with a few
+    # hundred examples the 15% held out are too many to leave unused. The selection model is kept to
+    # calibrate on, since the served one has seen dev.
+    refit: bool = False
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -65,6 +69,7 @@ class TrainedSkill:
     train: list[TaggedExample]
     dev: list[TaggedExample]
     out_of_skill_dev: list[TaggedExample]  # held-out negatives, for calibration beside dev
+    selection_model: JointNLU | None = None  # with refit: the model chosen on dev, which never saw it
 
 
 def split_dev(examples: list[TaggedExample], fraction: float, seed: int) -> tuple[list, list]:
@@ -172,11 +177,33 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
     model.eval()
     dev_metrics = {**metrics(dev, predict(model, dev, intents, tags)),
                    "out_of_skill_rejected": rejection_rate(model, neg_dev, intents, tags)}
+    selection_model, refit = None, None
+    if cfg.refit and dev:
+        selection_model, fit_cfg, refit = model, *refit_config(cfg, history, len(train + dev + neg_train),
+                                                                 len(model.encoder_groups()))
+        torch.manual_seed(cfg.seed)
+        model = build(load_source(source_checkpoint)[0], intents, tags, cfg.start)  # build() changes its source
+        log.info("refit on train + dev (%d examples) for the %d epochs chosen on dev", len(train + dev), fit_cfg.epochs)
+        final, _ = fit(model, train + dev + neg_train, intents, tags, fit_cfg, dev_score=None)
+        model.load_state_dict(final)
+        model.eval()
     state = {"config": model.cfg.to_dict(), "fit": fit_cfg.to_dict(), "skill": cfg.to_dict(),
              "intents": intents.itos, "tags": tags.itos, "words": None, "metrics": {"dev": dev_metrics},
              "history": history, "train_minutes": round((time.monotonic() - started) / 60, 2),
              "data": {"train": len(train), "dev": len(dev), "out_of_skill_train": len(neg_train),
-                      "out_of_skill_dev": len(neg_dev)},
+                      "out_of_skill_dev": len(neg_dev), "refit": refit},
              "out_of_skill": OUT_OF_SKILL if negatives else None,
              "lm": source_state.get("lm"), "model": model.state_dict()}
-    return TrainedSkill(model, state, train, dev, neg_dev)
+    return TrainedSkill(model, state, train, dev, neg_dev, selection_model)
+
+
+def refit_config(cfg: SkillConfig, history: list[dict], n_train: int, n_groups: int) -> tuple[FitConfig, dict]:
+    """The second pass: the epochs of the best dev score (as the first pass's selection measured it), the same
+    unfreezing as the first pass up to there, the learning-rate schedule over them, no early stopping."""
+    scored = [h for h in history if "intent_acc" in h]
+    chosen = max(scored, key=selection_score)["epoch"] if scored else len(history)
+    first = fit_config(cfg, n_train, n_groups)
+    epochs = max(1, chosen)
+    fit_cfg = replace(first, epochs=epochs, patience=epochs, min_epochs=0,
+                      unfreeze_at=tuple(min(u, max(0, epochs - 1)) for u in first.unfreeze_at))
+    return fit_cfg, {"epochs": epochs, "of": len(history)}

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+from sklearn.dummy import DummyClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn_crfsuite import CRF
@@ -103,7 +104,11 @@ class ClassicNLU:
 def fit_intent(train: list[TaggedExample], c: float, seed: int) -> tuple[TfidfVectorizer, LogisticRegression]:
     vectorizer = TfidfVectorizer(token_pattern=r"\S+", lowercase=False, ngram_range=(1, 2), sublinear_tf=True)
     x = vectorizer.fit_transform([intent_text(e.words) for e in train])
-    classifier = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x, [e.example.intent for e in train])
+    intents = [e.example.intent for e in train]
+    # a domain of one intent (MASSIVE's weather) has nothing to classify: the constant answer
+    one = len(set(intents)) == 1
+    classifier = (DummyClassifier(strategy="prior") if one else LogisticRegression(C=c, max_iter=2000,
+                                                                                   random_state=seed)).fit(x, intents)
     return vectorizer, classifier
 
 
