@@ -11,7 +11,7 @@ ASSISTANT := data/unlabeled/sources/assistant.txt.gz
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-predictor bench-server results loadtest clean \
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
 	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small \
-	docs-tables corpus pretrain-kd reproduce-kd
+	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos
 
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
@@ -247,7 +247,22 @@ pretrain-kd: $(STAMP)
 		--epochs 2 --lr 1e-3 --threads 1 --batch-tokens 1024
 	cp runs/elmol-kd/epoch2.pt checkpoints/elmol-kd-lm.pt
 
-## the paper grid's new arm (elmol-kd), both arms, 3 seeds, beside the old rows of reports/reproduce/full
+## the paper grid's new arm (elmol-kd): supervised pretraining, n = 100-500, 3 seeds (resumable; --seeds 0 for one)
 reproduce-kd: $(STAMP)
-	$(PY) -m experiments.reproduce --tier full --embeddings elmol-kd
+	$(PY) -m experiments.reproduce --tier full --embeddings elmol-kd --arms 1 --sizes 100,200,500
 	$(PY) -m experiments.reproduce_report --runs reports/reproduce/full/runs.csv
+
+## the skill study's base on ELMoL-KD (MASSIVE without the 5 held-out scenarios), then its transfer arm
+out-of-scope-kd: $(STAMP)
+	$(PY) -m training.train_nlu --lm checkpoints/elmol-kd-lm.pt --out runs/nlu-oos-kd --exclude-scenarios $(OOS_SCENARIOS) \
+		--epochs 10 --unfreeze-at 3,6 --threads 1 --pool-embeddings
+	$(PY) -m export --checkpoint runs/nlu-oos-kd/nlu.pt --out runs/models/oos-kd --name massive-en-elmol-oos-kd \
+		--exclude-scenarios $(OOS_SCENARIOS)
+
+skill-study-kd: $(STAMP)
+	$(PY) -m experiments.skill_study --base runs/models/oos-kd --arms transfer --variant kd
+
+## issue 28's typo comparison: the seeded noisy copy of MASSIVE test, then each model's drop beside the CRF's
+typos: $(STAMP)
+	$(PY) -m experiments.typos
+	$(PY) -m experiments.typos_eval --model-dir models/default models/fast

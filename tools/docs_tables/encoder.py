@@ -29,7 +29,7 @@ def grid() -> str:
         rows.append([against, f"{signed(r['mean'], 2)} ± {r['std']:.2f}" if r["cells"] else "–", r["cells"]])
     return "\n\n".join([table(["ELMoL-KD against", "RER % (mean ± std over cells)", "cells"], rows),
                         f"Source: `{GRID}` (cells = domain × n with every seed both arms ran; seeds of ELMoL-KD "
-                        f"per cell: {grid_seeds()})."])
+                        f"per cell: {grid_seeds()}; supervised pretraining, n = 100-500)."])
 
 
 def skill_means() -> dict:
@@ -74,7 +74,7 @@ def targets() -> str:
         r = grid_rer(against)
         value = r.get("mean") if r["cells"] else None
         rows.append([f"grid: RER over {against} ≥ {bar:+.0f}%, 15 cells × 3 seeds",
-                     "–" if value is None else f"{signed(value, 2)}% ({r['cells']} cells, seeds {grid_seeds()})",
+                     "–" if value is None else f"{signed(value, 2)}% ({r['cells']} cells, {grid_seeds()} seeds)",
                      met(None if value is None else value >= bar and r["cells"] >= 15)])
     for peer, label in (("crf", "the CRF"), ("minilm", "MiniLM")):
         for metric in ("intent_acc", "slot_f1"):
