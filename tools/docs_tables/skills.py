@@ -5,9 +5,9 @@ from __future__ import annotations
 from tools.docs_tables.common import REPO, f2, report, table
 
 
-def study_block(index: int) -> str:
-    """The n-th table of reports/skills/tables.md, which experiments.skill_report writes from runs.csv."""
-    blocks = (REPO / "reports/skills/tables.md").read_text().strip().split("\n\n")
+def study_block(index: int, folder: str = "reports/skills") -> str:
+    """The n-th table of FOLDER/tables.md, which experiments.skill_report writes from runs.csv."""
+    blocks = (REPO / folder / "tables.md").read_text().strip().split("\n\n")
     return [b for b in blocks if b.startswith("|")][index]
 
 
@@ -48,5 +48,7 @@ TABLES = {
     "skills-means": lambda: study_block(0),
     "skills-error-reduction": lambda: study_block(1),
     "skills-speed": speed,
+    "skills-snips": lambda: study_block(0, "reports/skills-snips"),
+    "skills-snips-error-reduction": lambda: study_block(1, "reports/skills-snips"),
     "skills-routing": routing,
 }
