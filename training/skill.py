@@ -179,8 +179,7 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
                    "out_of_skill_rejected": rejection_rate(model, neg_dev, intents, tags)}
     selection_model, refit = None, None
     if cfg.refit and dev:
-        selection_model, fit_cfg, refit = model, *refit_config(cfg, history, len(train + dev + neg_train),
-                                                                 len(model.encoder_groups()))
+        selection_model, (fit_cfg, refit) = model, refit_config(fit_cfg, history)
         torch.manual_seed(cfg.seed)
         model = build(load_source(source_checkpoint)[0], intents, tags, cfg.start)  # build() changes its source
         log.info("refit on train + dev (%d examples) for the %d epochs chosen on dev", len(train + dev), fit_cfg.epochs)
@@ -197,13 +196,11 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
     return TrainedSkill(model, state, train, dev, neg_dev, selection_model)
 
 
-def refit_config(cfg: SkillConfig, history: list[dict], n_train: int, n_groups: int) -> tuple[FitConfig, dict]:
-    """The second pass: the epochs of the best dev score (as the first pass's selection measured it), the same
-    unfreezing as the first pass up to there, the learning-rate schedule over them, no early stopping."""
+def refit_config(first: FitConfig, history: list[dict]) -> tuple[FitConfig, dict]:
+    """The second pass: the first pass's config cut to the epochs of its best dev score (as its selection
+    measured it), so the same unfreezing up to there, the learning-rate schedule over them, no early stopping."""
     scored = [h for h in history if "intent_acc" in h]
-    chosen = max(scored, key=selection_score)["epoch"] if scored else len(history)
-    first = fit_config(cfg, n_train, n_groups)
-    epochs = max(1, chosen)
+    epochs = max(1, max(scored, key=selection_score)["epoch"] if scored else len(history))
     fit_cfg = replace(first, epochs=epochs, patience=epochs, min_epochs=0,
                       unfreeze_at=tuple(min(u, max(0, epochs - 1)) for u in first.unfreeze_at))
     return fit_cfg, {"epochs": epochs, "of": len(history)}
