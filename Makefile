@@ -27,12 +27,10 @@ skill-example: $(STAMP)
 
 ## docs/SKILLS.md: new skills on MASSIVE's 5 held-out scenarios (needs the base of `make out-of-scope`), resumable
 skill-study: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[baselines]'
 	$(PY) -m experiments.skill_study --base runs/models/oos
 
 ## skill train time on 501 utterances, and batch-1 latency of the skill alone, beside the model, and MiniLM
 bench-skills: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[baselines]'
 	$(PY) -m experiments.bench.skills
 
 ## set up, lint, and run every test (the container test included when a Docker engine can be set up)
@@ -87,7 +85,6 @@ train: $(STAMP)
 STUDENT ?= checkpoints/massive-en-nlu-supervised.pt
 DISTIL_MINUTES ?= 60
 distil: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[baselines]'
 	$(PY) -m training.teacher --unlabeled $(ASSISTANT) --out runs/teacher
 	$(PY) -m training.distil --student $(STUDENT) --teacher runs/teacher --out runs/distil \
 		--passes 3 --kd-weight 4 --minutes $(DISTIL_MINUTES)
@@ -131,7 +128,6 @@ small-model: $(STAMP)
 ## from the MiniLM teacher and slots from the shipped model's tag paths on the same unlabeled utterances
 ## (resumable), committed as checkpoints/massive-en-nlu-fast.pt, exported, and swept beside the default
 distil-small: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[baselines]'
 	$(PY) -m training.teacher --unlabeled $(ASSISTANT) --out runs/teacher
 	test -f runs/teacher/tags.npz || $(PY) -m training.tag_teacher --model checkpoints/massive-en-nlu.pt --teacher runs/teacher
 	$(PY) -m training.distil --student runs/nlu-small128/nlu.pt --teacher runs/teacher --out runs/distil-small128 \
@@ -219,7 +215,6 @@ train-snips: $(STAMP)
 # SNIPS with the shipped model's recipe: a supervised start (12 epochs, to fit a session), a MiniLM teacher
 # fine-tuned on SNIPS train, then distillation over the unlabeled utterances
 distil-snips: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[baselines]'
 	$(PY) -m training.train_nlu --lm $(LM) --data data/snips --out runs/nlu-snips-12 --epochs 12
 	$(PY) -m training.teacher --unlabeled $(ASSISTANT) --data data/snips --out runs/teacher-snips
 	$(PY) -m training.distil --student runs/nlu-snips-12/nlu.pt --teacher runs/teacher-snips --data data/snips \
@@ -240,7 +235,6 @@ corpus: $(STAMP)
 	$(PY) -m training.build_corpus
 
 pretrain-kd: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[baselines]'
 	$(PY) -m training.teacher_states --corpus $(ASSISTANT) --out runs/teacher-states
 	$(VENV)/bin/torchrun --standalone --nproc-per-node 2 -m training.pretrain_lm --out runs/elmol-kd \
 		--init checkpoints/elmol-lm-epoch3.pt --teacher-states runs/teacher-states --typo-rate 0.1 \
