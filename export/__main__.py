@@ -4,7 +4,7 @@
 
 Parity runs PyTorch and onnxruntime on MASSIVE test utterances of mixed lengths at batch 1 and 8;
 its figures go into the manifest, and a failure exits non-zero without leaving a manifest behind.
-Then the int8 graphs are written and gated: its test metrics against fp32's, recorded as ``variants.int8``;
+Then the int8 graphs are written and gated on dev against fp32 (test read after, for the record), as ``variants.int8``;
 last, the confidence temperatures are fitted on the dev split (``calibration``, see export/calibrate.py).
 """
 
@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", type=Path, default=Path("data/massive/en-US.jsonl"))
     p.add_argument("--parity-utterances", type=int, default=256)
     p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True,
-                   help="also write the int8 graph and its accuracy gate on the test split")
-    p.add_argument("--gate-utterances", type=int, default=None, help="test utterances for the gate (default all)")
+                   help="also write the int8 graph and its accuracy gate on the dev split")
+    p.add_argument("--gate-utterances", type=int, default=None, help="dev and test utterances of the gate (all)")
     p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
                    help="fit the intent and CRF temperatures on the dev split (python -m export.calibrate)")
     p.add_argument("--exclude-scenarios", default="", help="MASSIVE scenarios the model was trained without "
@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> None:
         write_int8(args.out, content["graphs"])
         content["files"] = [*content["files"], *INT8_GRAPHS.values()]
         write_manifest(args.out, {**content, "variants": {"int8": {"graphs": dict(INT8_GRAPHS)}}})
-        gold = load_split(args.data, "test", args.gate_utterances, exclude)
-        content["variants"] = {"int8": int8_gate(args.out, gold)}
+        dev, test = (load_split(args.data, part, args.gate_utterances, exclude) for part in ("dev", "test"))
+        content["variants"] = {"int8": int8_gate(args.out, dev, test)}
     write_manifest(args.out, content)
     if args.calibrate:  # on the graph the service will serve, so after the int8 gate is recorded
         dev = load_split(args.data, "dev", None, exclude)

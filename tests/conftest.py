@@ -55,13 +55,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     return TinyModel(lm / "last.pt", nlu / "nlu.pt", model)
 
 
-def onnx_test_metrics(model_dir: Path, limit: int | None = None, precision: str = "fp32") -> dict[str, float]:
-    """Metrics of the ONNX model on MASSIVE test, over the examples and with the code that training uses."""
+def onnx_test_metrics(model_dir: Path, limit: int | None = None, precision: str = "fp32",
+                      split: str = "test") -> dict[str, float]:
+    """Metrics of the ONNX model on MASSIVE test (or ``split``), over the examples and with the code that training
+    uses."""
     from elmol_nlu.datasets import load_split
     from elmol_nlu.runtime import Predictor
     from elmol_nlu.runtime.evaluate import predictor_metrics
 
-    return predictor_metrics(Predictor.load(model_dir, precision=precision), load_split(MASSIVE, "test", limit))
+    return predictor_metrics(Predictor.load(model_dir, precision=precision), load_split(MASSIVE, split, limit))
 
 
 def free_port() -> int:

@@ -142,3 +142,20 @@ def test_the_tag_loss_is_the_students_crf_loss_on_the_paths(tiny_model: TinyMode
         losses.append(student.crf.nll(emissions, paths[i][None], torch.ones_like(paths[i][None], dtype=torch.bool)))
     assert torch.allclose(tag_loss, torch.stack(losses).mean(), atol=1e-4)
     assert tag_loss.item() > 0
+
+
+def test_typo_noise_reaches_the_student_only_and_repeats(tiny_model: TinyModel, distilled: tuple) -> None:
+    """The student sees edited characters (the teacher labelled clean text), the same edits on a resumed run."""
+    _, teacher, _ = distilled
+    saved = load_checkpoint(tiny_model.nlu_checkpoint)
+    sentences, logits = distil.teacher_targets(teacher, Vocab(saved["intents"]))
+    student = load_joint_model(tiny_model.nlu_checkpoint).eval()
+    members, max_chars = list(range(32)), student.cfg.lm.max_chars
+
+    def loss(rate: float) -> float:
+        with torch.no_grad():
+            return distil.unlabeled_losses(student, None, sentences, logits, None, members, max_chars,
+                                           distil.DistilConfig(typo_rate=rate))[0].item()
+
+    assert loss(0.0) != loss(1.0)
+    assert loss(1.0) == loss(1.0)

@@ -32,6 +32,7 @@ import torch
 from tqdm import tqdm
 
 from elmol_nlu.datasets import TaggedExample, load_split
+from elmol_nlu.noise import TypoConfig
 from elmol_nlu.scoring import metrics
 from elmol_nlu.text import batch_char_ids
 from elmol_nlu.vocab import Vocab
@@ -59,6 +60,7 @@ class DistilConfig:
     tag_weight: float = 0.0  # of the CRF loss on a joint model's tag paths (TEACHER/tags.npz); 0: intents only
     eval_every: int = 400  # steps
     seed: int = 13
+    typo_rate: float = 0.0  # student inputs only (labelled and unlabeled); the teacher labelled clean text
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,11 +114,12 @@ def unlabeled_batches(sentences: list[list[str]], size: int, seed: int, passes: 
     return [group for _ in range(passes) for group in length_groups(lengths, size, rng)]
 
 
-def labeled_stream(train: list[TaggedExample], intents: Vocab, tags: Vocab, size: int, max_chars: int, seed: int):
+def labeled_stream(train: list[TaggedExample], intents: Vocab, tags: Vocab, size: int, max_chars: int, seed: int,
+                   typo: TypoConfig | None = None):
     """Endless shuffled passes over the labelled training set."""
     epoch = 0
     while True:
-        yield from batches(train, intents, tags, size, max_chars, random.Random(f"{seed}:{epoch}"))
+        yield from batches(train, intents, tags, size, max_chars, random.Random(f"{seed}:{epoch}"), typo=typo)
         epoch += 1
 
 
@@ -170,7 +173,7 @@ def distil(student: torch.nn.Module, train: list[TaggedExample], dev: list[Tagge
         run.history.append({"step": 0, **scores})
         log.info("start: dev %s", scores)
     plan = unlabeled_batches(sentences, cfg.unlabeled_batch, cfg.seed, cfg.passes)
-    labeled = labeled_stream(train, intents, tags, cfg.labeled_batch, max_chars, cfg.seed)
+    labeled = labeled_stream(train, intents, tags, cfg.labeled_batch, max_chars, cfg.seed, TypoConfig(cfg.typo_rate))
     for _ in range(run.step):  # the same labelled batches as an uninterrupted run
         next(labeled)
     began = time.monotonic() - run.elapsed
@@ -221,6 +224,10 @@ def unlabeled_losses(student: torch.nn.Module, start_model: torch.nn.Module | No
     if start_model is not None:
         with torch.no_grad():
             start = start_model(chars, lengths)[0]
+    if cfg.typo_rate > 0:  # seeded by the batch, so that a resumed run sees the same noise
+        rng = random.Random(f"{cfg.seed}:{members[0]}:{len(members)}")
+        noisy = [TypoConfig(cfg.typo_rate).noisy(sentences[i], rng) for i in members]
+        chars = torch.from_numpy(batch_char_ids(noisy, max_chars)[0])
     intent_logits, emissions = student(chars, lengths)
     intent_loss = kd_loss(intent_logits, soft_targets(teacher_logits[members], start, cfg), cfg.temperature)
     if tag_paths is None or cfg.tag_weight == 0:

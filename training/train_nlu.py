@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--intent-weight", type=float, default=FitConfig.intent_weight)
     p.add_argument("--label-smoothing", type=float, default=FitConfig.label_smoothing)
     p.add_argument("--seed", type=int, default=FitConfig.seed)
+    p.add_argument("--typo-rate", type=float, default=FitConfig.typo_rate,
+                   help="share of training words of 4+ letters given one character edit")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--limit", type=int, default=None, help="first N examples of each split (smoke tests)")
     p.add_argument("--exclude-scenarios", type=str, default="",
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     unfreeze = tuple(int(x) for x in args.unfreeze_at.split(",") if x)
     fit_cfg = FitConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, unfreeze_at=unfreeze,
                         patience=args.patience, seed=args.seed, label_smoothing=args.label_smoothing,
-                        intent_weight=args.intent_weight)
+                        intent_weight=args.intent_weight, typo_rate=args.typo_rate)
 
     def dev_score(m: JointNLU) -> dict[str, float]:
         return metrics(dev, predict(m, dev, intents, tags))
