@@ -33,7 +33,8 @@ COPY models/default ./models/default
 # the small distilled model (docs/PERFORMANCE.md): ELMOL_MODEL_DIR=/app/models/fast, or ELMOL_MODEL=fast with compose
 COPY models/fast ./models/fast
 
-RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app
+RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app \
+    && mkdir -p /app/review && chown app /app/review  # the review queue's volume (ELMOL_REVIEW=true)
 USER app
 EXPOSE 8000
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \

@@ -11,7 +11,7 @@ ASSISTANT := data/unlabeled/sources/assistant.txt.gz
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-predictor bench-server results loadtest clean \
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
 	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small \
-	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos
+	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review
 
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,22 @@ bench-skills: $(STAMP)
 	$(PY) -m experiments.bench.skills
 
 ## set up, lint, and run every test (the container test included when a Docker engine can be set up)
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+## Debian's chromium and its driver, for the console's browser test (as root, when they are missing)
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+				chromium chromium-driver >/dev/null; \
+		else echo "install chromium and chromium-driver (Debian) for tests/test_console_browser.py"; fi; \
+	fi
+
+## docs/img: the console's screenshots, taken by the browser test
+screenshots: $(STAMP) browser
+	ELMOL_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/test_console_browser.py
 
 ## tests without the container
 unit: $(STAMP)

@@ -17,13 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
-from service import admin, routes
+from service import admin, console, review_api, routes
 from service.batcher import MicroBatcher
 from service.contract import http_error, live_schema
 from service.input_guard import JSON_ROUTES, InputGuardMiddleware, validation_error_response
 from service.metrics import Metrics
 from service.parse_endpoint import ParseEndpoint
 from service.parsing import parse_one, parsing_of
+from service.review_store import Bounds, ReviewRecorder, ReviewStore
 from service.serving import Reloader, load_serving
 from service.settings import Settings
 from service.shedding import EarlyShedMiddleware
@@ -68,12 +69,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                            app.state.metrics, settings.max_batch_size, settings.max_wait_us, settings.max_queue,
                            settings.inference_threads, settings.loop_max_in_progress)
     app.state.reloader, app.state.batcher = reloader, batcher
+    if settings.review:
+        app.state.review_store = ReviewStore(settings.review_db, Bounds(settings.review_max_items,
+                                                                        settings.review_max_age_days * 86400))
+        app.state.review = ReviewRecorder(app.state.review_store, settings.review_threshold)
     admin.on_sighup(lambda: admin.reload_in_background(reloader))
     try:
         yield
     finally:
         app.state.reloader = None
         batcher.close()
+        if settings.review:
+            app.state.review.close()
 
 
 def internal_error(metrics: Metrics, exc: Exception, path: str) -> JSONResponse:
@@ -84,7 +91,7 @@ def internal_error(metrics: Metrics, exc: Exception, path: str) -> JSONResponse:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings, metrics = settings or Settings(), Metrics()
-    hidden = {} if settings.docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    hidden = {"docs_url": None, "redoc_url": None, **({} if settings.docs else {"openapi_url": None})}
     # FastAPI's native OpenTelemetry looks for configured providers on every request (~15 us) unless it is off.
     telemetry = {} if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False}
 
@@ -114,4 +121,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, unexpected)
     app.include_router(routes.router)
     app.include_router(admin.router)
+    app.include_router(review_api.router)
+    if settings.docs:
+        console.add_docs(app)
+    if settings.console:
+        console.add_console(app)
     return app

@@ -16,6 +16,7 @@ from elmol_nlu.runtime import Selection
 from service.answers import full_answer, to_json
 from service.batcher import MicroBatcher, OverloadedError
 from service.metrics import Metrics
+from service.review_store import ReviewRecorder
 from service.schemas import BatchParseRequest, ParseOptions, ParseRequest
 from service.serving import Reloader, Serving
 from service.settings import Settings
@@ -36,6 +37,7 @@ class Parsing:
     metrics: Metrics
     batcher: MicroBatcher | None
     reloader: Reloader | None
+    review: ReviewRecorder | None = None
 
     def current(self) -> Serving:
         """The model served now; 503 while it is loading."""
@@ -47,7 +49,8 @@ class Parsing:
 
 def parsing_of(state: object) -> Parsing:
     """The parts of an app's state that ``create_app`` and its lifespan put there."""
-    return Parsing(state.settings, state.metrics, getattr(state, "batcher", None), state.reloader)
+    return Parsing(state.settings, state.metrics, getattr(state, "batcher", None), state.reloader,
+                   getattr(state, "review", None))
 
 
 def invalid(loc: list, msg: str) -> RequestValidationError:
@@ -111,10 +114,12 @@ async def parse_one(p: Parsing, request: ParseRequest, deadline_ms: float | None
         result, made_by = await p.batcher.parse(request.text, deadline, selection)
     except OverloadedError as e:
         return overloaded_response(e)
-    payload = to_json(full_answer(result, made_by.models, top_k, settings.intent_threshold, request.detail,
-                                  request.per_skill))
+    body = full_answer(result, made_by.models, top_k, settings.intent_threshold, request.detail, request.per_skill)
+    payload = to_json(body)
     if late := too_late(p.metrics, deadline):  # estimate wrong or loop behind: never serve late
         return overloaded_response(late)
+    if p.review is not None:
+        p.review.offer(body)
     if settings.log_texts:
         log.info("parsed", extra={"text": request.text, "intent": result.intent, "tags": result.tags})
     return Response(payload, media_type="application/json")
@@ -142,4 +147,7 @@ async def parse_many(p: Parsing, request: BatchParseRequest, started: float) -> 
     payload = to_json({"results": results, "model": made_by.model})
     if late := too_late(p.metrics, deadline):
         return overloaded_response(late)
+    if p.review is not None:
+        for body in results:
+            p.review.offer(body)
     return Response(payload, media_type="application/json")

@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(256 * 1024, ge=1, description="largest accepted request body; larger ones get 413 "
                                 "before they are read whole")
     docs: bool = Field(True, description="serve /docs, /redoc and /openapi.json; turn off in production")
+    console: bool = Field(True, description="serve the console pages /console and /console/review")
+    review: bool = Field(False, description="keep a bounded sample of uncertain answers (their texts included) "
+                         "for review at /console/review; off by default because it stores user text")
+    review_db: Path = Field(Path("review.sqlite3"), description="SQLite file of the review queue")
+    review_threshold: float = Field(0.6, ge=0, le=1, description="an answer is kept for review when its intent's "
+                                    "confidence or any slot's is below this")
+    review_max_items: int = Field(10_000, ge=1, description="items kept; beyond, the oldest pending go first")
+    review_max_age_days: float = Field(30.0, gt=0, description="items older than this are deleted")
     admin_token: SecretStr | None = Field(None, description="enables /admin/reload and /admin/skills for "
                                           "'Bearer <token>'")
     log_level: str = "info"

@@ -123,8 +123,10 @@ def test_plain_compose_is_untouched_by_the_scale_profile(compose: dict) -> None:
     assert "profiles" not in nlu and nlu["ports"] == [f"{service_port()}:{service_port()}"]
     assert api["profiles"] == lb["profiles"] == ["scale"]
     assert "ports" not in api, "replicas cannot share a published port; they are reached through lb"
-    assert {k: v for k, v in api.items() if k not in ("profiles", "deploy")} == \
-        {k: v for k, v in nlu.items() if k != "ports"}
+    assert {k: v for k, v in api.items() if k not in ("profiles", "deploy", "environment")} == \
+        {k: v for k, v in nlu.items() if k not in ("ports", "environment")}
+    # production replicas: the same settings, without the console pages
+    assert api["environment"] == {**nlu["environment"], "ELMOL_CONSOLE": "false"}
     assert lb["depends_on"]["api"]["condition"] == "service_healthy"
     assert lb["environment"]["UPSTREAM"] == f"api:{service_port()}"
 

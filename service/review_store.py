@@ -1,0 +1,161 @@
+"""The review queue's store: answers the service was unsure of, kept in SQLite for a person to correct.
+
+SQLite because it is embedded (no server to run) and survives restarts. Writes happen on one background
+thread (``ReviewRecorder``): a request only offers its answer to a bounded in-memory queue, so p99 does not
+wait on the disk, and when that queue is full the sample simply skips the answer. The table is bounded by
+count and by age; pending items are evicted before reviewed ones, oldest first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydantic_core
+
+log = logging.getLogger("service.review")
+STATUSES = ("pending", "accepted", "discarded")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    text TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    model TEXT NOT NULL,
+    uncertainty REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    intent TEXT,
+    slots TEXT,
+    reviewed REAL
+);
+CREATE INDEX IF NOT EXISTS by_uncertainty ON items (status, uncertainty DESC);
+"""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    max_items: int
+    max_age_s: float
+
+
+def uncertainty(answer: dict[str, Any]) -> float:
+    """1 - the lowest confidence in an answer: its intent's (the top of the ranking) or any slot's."""
+    ranking = answer.get("intent_ranking") or [{"confidence": 1.0}]
+    lowest = min([ranking[0]["confidence"], *(s["confidence"] for s in answer.get("slots", ()))])
+    return round(1.0 - lowest, 6)
+
+
+class ReviewStore:
+    """The table, behind one lock: the recorder's thread writes, the admin routes read and update."""
+
+    def __init__(self, path: Path, bounds: Bounds) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.bounds, self._lock = bounds, threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+
+    def add(self, rows: list[tuple[float, str, dict, str]]) -> None:
+        """Insert (time, text, answer, model) rows, then trim to the bounds."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO items (created, text, answer, model, uncertainty) VALUES (?, ?, ?, ?, ?)",
+                [(t, text, json.dumps(a), model, uncertainty(a)) for t, text, a, model in rows])
+            self._trim()
+            self._db.execute("COMMIT")
+
+    def _trim(self) -> None:
+        self._db.execute("DELETE FROM items WHERE created < ?", (time.time() - self.bounds.max_age_s,))
+        (count,) = self._db.execute("SELECT COUNT(*) FROM items").fetchone()
+        if count > self.bounds.max_items:
+            self._db.execute("DELETE FROM items WHERE id IN (SELECT id FROM items ORDER BY status != 'pending', "
+                             "created LIMIT ?)", (count - self.bounds.max_items,))
+
+    def items(self, status: str | None = "pending", limit: int = 100) -> list[dict[str, Any]]:
+        """Items of a status (None: all), the least certain first."""
+        where, args = ("WHERE status = ?", (status,)) if status else ("", ())
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM items {where} ORDER BY uncertainty DESC, id LIMIT ?",
+                                    (*args, limit)).fetchall()
+            names = [d[0] for d in self._db.execute("SELECT * FROM items LIMIT 0").description]
+        return [self._item(dict(zip(names, row, strict=True))) for row in rows]
+
+    @staticmethod
+    def _item(row: dict[str, Any]) -> dict[str, Any]:
+        answer = json.loads(row["answer"])
+        return {**row, "answer": answer, "slots": json.loads(row["slots"]) if row["slots"] else None}
+
+    def get(self, item_id: int) -> dict[str, Any] | None:
+        with self._lock:
+            cur = self._db.execute("SELECT * FROM items WHERE id = ?", (item_id,))
+            row, names = cur.fetchone(), [d[0] for d in cur.description]
+        return None if row is None else self._item(dict(zip(names, row, strict=True)))
+
+    def review(self, item_id: int, status: str, intent: str | None, slots: list[dict] | None) -> bool:
+        """Record a person's verdict and corrections; False when the item is gone (evicted or never there)."""
+        with self._lock:
+            cur = self._db.execute("UPDATE items SET status = ?, intent = ?, slots = ?, reviewed = ? WHERE id = ?",
+                                   (status, intent, None if slots is None else json.dumps(slots), time.time(),
+                                    item_id))
+        return cur.rowcount == 1
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class ReviewRecorder:
+    """Takes answers on the request path without blocking; one thread writes them to the store in batches."""
+
+    def __init__(self, store: ReviewStore, threshold: float, capacity: int = 1024) -> None:
+        self.store, self.threshold = store, threshold
+        self._queue: queue.Queue[tuple | None] = queue.Queue(capacity)
+        self.skipped = 0  # answers left out because the queue was full
+        self._thread = threading.Thread(target=self._run, name="review-writer", daemon=True)
+        self._thread.start()
+
+    def offer(self, answer: dict[str, Any]) -> None:
+        """Queue ``answer`` if its intent or any slot's confidence is under the threshold; never blocks."""
+        if uncertainty(answer) <= 1.0 - self.threshold:
+            return
+        try:
+            self._queue.put_nowait((time.time(), answer))
+        except queue.Full:
+            self.skipped += 1
+
+    def _run(self) -> None:
+        while (first := self._queue.get()) is not None:
+            rows = [first]
+            while len(rows) < 256:
+                try:
+                    row = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if row is None:
+                    self._queue.put(None)
+                    break
+                rows.append(row)
+            try:  # the answer holds pydantic models (its "model"): plain data, off the request path
+                plain = [pydantic_core.to_jsonable_python(a) for _, a in rows]
+                self.store.add([(t, a["text"], a, a["model"]["version"])
+                                for (t, _), a in zip(rows, plain, strict=True)])
+            except sqlite3.Error:
+                log.exception("review store write failed; %d answers not kept", len(rows))
+
+    def close(self) -> None:
+        """Write what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+        self.store.close()
