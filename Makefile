@@ -51,6 +51,10 @@ browser:
 screenshots: $(STAMP) browser
 	ELMOL_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/test_console_browser.py
 
+## server-side latency with the review queue off and on, side by side at half of saturation
+bench-review: $(STAMP)
+	$(PY) -m experiments.bench.review
+
 ## tests without the container
 unit: $(STAMP)
 	$(PY) -m pytest -q -m "not container"

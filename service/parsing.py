@@ -119,7 +119,7 @@ async def parse_one(p: Parsing, request: ParseRequest, deadline_ms: float | None
     if late := too_late(p.metrics, deadline):  # estimate wrong or loop behind: never serve late
         return overloaded_response(late)
     if p.review is not None:
-        p.review.offer(body)
+        p.review.offer(body, payload)
     if settings.log_texts:
         log.info("parsed", extra={"text": request.text, "intent": result.intent, "tags": result.tags})
     return Response(payload, media_type="application/json")
@@ -149,5 +149,5 @@ async def parse_many(p: Parsing, request: BatchParseRequest, started: float) -> 
         return overloaded_response(late)
     if p.review is not None:
         for body in results:
-            p.review.offer(body)
+            p.review.offer(body, payload)
     return Response(payload, media_type="application/json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,10 @@ def parse_all(client: TestClient) -> None:
 def answer(intent: float, *slots: float) -> dict:
     return {"text": "x", "intent_ranking": [{"name": "a", "confidence": intent}],
             "slots": [{"confidence": c} for c in slots]}
+
+
+def row(created: float, text: str, doubt: float = 0.5) -> tuple[float, str, str, str, float]:
+    return created, text, json.dumps({"text": text}), "v1", doubt
 
 
 def test_uncertainty_is_the_lowest_confidence() -> None:
@@ -140,15 +145,15 @@ def test_the_store_survives_a_restart(tmp_path: Path) -> None:
 def test_the_store_never_grows_past_its_bounds(tmp_path: Path) -> None:
     store = ReviewStore(tmp_path / "r.db", Bounds(max_items=50, max_age_s=3600))
     now = time.time()
-    store.add([(now - 7200, "too old", answer(0.1), "v1")])
+    store.add([row(now - 7200, "too old")])
     assert store.count() == 0  # past the age bound as soon as it is written
     for batch in range(10):
-        store.add([(now, f"text {batch} {i}", answer(0.5), "v1") for i in range(20)])
+        store.add([row(now, f"text {batch} {i}") for i in range(20)])
         assert store.count() <= 50
     assert store.count() == 50
     kept = store.items(None, limit=100)
     store.review(kept[0]["id"], "accepted", "a", [])
-    store.add([(now, f"more {i}", answer(0.5), "v1") for i in range(60)])
+    store.add([row(now, f"more {i}") for i in range(60)])
     assert store.count() == 50 and store.get(kept[0]["id"])["status"] == "accepted"  # pending ones go first
     assert (tmp_path / "r.db").stat().st_size < 1_000_000
     store.close()
