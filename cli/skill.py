@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import re
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from cli.errors import UsageError
@@ -35,9 +37,12 @@ def skill_name(text: str) -> str:
     return text
 
 
-def read_checked(path: Path, fmt: str | None, min_per_intent: int) -> list[Annotated]:
-    """The file's utterances; its problems printed, and UsageError when any is an error."""
+def read_checked(path: Path, fmt: str | None, min_per_intent: int, strict: bool = False) -> list[Annotated]:
+    """The file's utterances; its problems printed, and UsageError when any is an error (with ``strict``, when
+    there is any problem at all)."""
     items, problems = check_file(path, fmt, min_per_intent)
+    if strict:
+        problems = [dataclasses.replace(p, severity="error") for p in problems]
     report_problems(problems)
     errors = sum(p.severity == "error" for p in problems)
     if has_errors(problems):
@@ -57,10 +62,10 @@ def tagged(items: list[Annotated]) -> list[TaggedExample]:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    items = read_checked(args.data, args.format, args.min_per_intent)
+    items = read_checked(args.data, args.format, args.min_per_intent, args.strict)
     dev_items = [i for i in items if i.partition == "dev"]
     if args.dev:
-        dev_items += read_checked(args.dev, args.format, 1)
+        dev_items += read_checked(args.dev, args.format, 1, args.strict)
     train_items = [i for i in items if i.partition in (None, "train")]
     if len(items) > len(train_items) + len(dev_items):
         log.info("%d test utterances left out of training: score them with `elmol-nlu skill eval`",
@@ -80,12 +85,25 @@ def cmd_train(args: argparse.Namespace) -> None:
                         SkillConfig(seed=args.seed, time_budget_s=budget, share_encoder=not args.own_encoder))
     export_skill(skill, args.name, args.base, out)
     report = evaluate_dir(out, skill.dev, "auto")
-    (out / "report.json").write_text(json.dumps({"dev": report, "seconds": round(time.monotonic() - started, 1)},
-                                                indent=1) + "\n")
+    rare = rare_intents(train_items + dev_items, report, args.min_per_intent)
+    (out / "report.json").write_text(json.dumps({"dev": report, "rare_intents": rare,
+                                                 "seconds": round(time.monotonic() - started, 1)}, indent=1) + "\n")
     print(f"\nskill {args.name!r} on its dev split ({len(skill.dev)} utterances held out of training):")
     print(format_report(report))
+    for name, r in rare.items():
+        scored = f"dev accuracy {r['dev_accuracy']:.0f}% on {r['dev']}" if r["dev"] else "none held out for dev"
+        print(f"rare intent {name!r}: {r['examples']} example(s), {scored}")
     print(f"\nwrote {out} in {time.monotonic() - started:.0f} s. Serve it alone: python -m service --model-dir {out}\n"
           f"or beside the model: elmol-nlu skill add {out} [--service http://localhost:8000]")
+
+
+def rare_intents(items: list[Annotated], dev_report: dict, min_per_intent: int) -> dict[str, dict]:
+    """Intents with fewer than ``min_per_intent`` examples: how many, and how the dev split scored them."""
+    counts = Counter(i.example.intent for i in items)
+    per_intent = dev_report.get("per_intent", {})
+    return {name: {"examples": n, "dev": per_intent.get(name, {}).get("n", 0),
+                   "dev_accuracy": per_intent.get(name, {}).get("accuracy")}
+            for name, n in sorted(counts.items()) if n < min_per_intent}
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -112,7 +130,8 @@ def add_commands(skill: argparse._SubParsersAction) -> None:
     t.add_argument("--dev", type=Path, default=None, help="a separate dev file (default: split off DATA)")
     t.add_argument("--format", **fmt)
     t.add_argument("--time-budget", type=duration, default=duration("5m"), help="for everything, e.g. 5m (default)")
-    t.add_argument("--min-per-intent", type=int, default=5, help="fewer examples of an intent is an error")
+    t.add_argument("--min-per-intent", type=int, default=5, help="fewer examples of an intent is a warning")
+    t.add_argument("--strict", action="store_true", help="every warning about the data is an error (exit 2)")
     t.add_argument("--own-encoder", action="store_true", help="fine-tune the encoder too: can be more accurate, "
                    "but the skill is then served only on its own (python -m service --model-dir), not beside others")
     t.add_argument("--seed", type=int, default=0)

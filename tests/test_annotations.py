@@ -376,12 +376,12 @@ def test_marks_inside_words_are_widened_with_a_warning() -> None:
 
 
 @pytest.mark.parametrize(("n", "needed"), [(1, 5), (4, 5), (2, 3)])
-def test_intents_need_enough_examples(n: int, needed: int) -> None:
+def test_rare_intents_are_warned_about(n: int, needed: int) -> None:
     items = many("weather_query", needed) + many("greet", n, start=100)
     problems = validate(items, min_per_intent=needed)
-    assert [(p.line, p.severity) for p in problems] == [(100, "error")]
+    assert [(p.line, p.severity) for p in problems] == [(100, "warning")]  # it trains anyway
     plural = "s" * (n != 1)
-    assert problems[0].message.startswith(f"intent 'greet' has {n} example{plural}; at least {needed} are needed")
+    assert problems[0].message.startswith(f"intent 'greet' has {n} example{plural}; {needed} or more are needed")
     assert f"add {needed - n} more" in problems[0].message
 
 
@@ -459,7 +459,7 @@ def test_check_file_sorts_problems_by_line(tmp_path: Path) -> None:
                  + "\n## intent:greet\n" + lines[6] + "\n- in [x](city\n")
     items, problems = check_file(path)
     assert len(items) == 8
-    assert [(p.line, p.severity) for p in problems] == [(8, "warning"), (10, "error"), (11, "error")]
+    assert [(p.line, p.severity) for p in problems] == [(8, "warning"), (10, "warning"), (11, "error")]
     assert [p.line for p in problems] == sorted(p.line or 0 for p in problems)
 
 

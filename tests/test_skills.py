@@ -170,7 +170,6 @@ def test_cli_eval_scores_any_annotated_file(tiny_skill: TinySkill, capsys: pytes
 
 BAD_FILES = {
     "unclosed mark": ("nlu:\n- intent: a\n  examples: |\n    - play [jazz(genre)\n", "bad.yml:4"),
-    "too few examples": ("## intent:greet\n- hi\n- hello\n", "'greet' has 2 examples"),
     "overlapping marks": ('{"annot_utt": "[a : [b : x]]", "intent": "i"}\n', "bad.jsonl:1"),
     "not utf-8": (b"\xff\xfe\x00nlu", "UTF-8"),
 }
@@ -180,13 +179,35 @@ BAD_FILES = {
 def test_bad_annotation_files_get_file_line_and_problem_not_a_traceback(
         case: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     content, hint = BAD_FILES[case]
-    suffix = {"too few examples": ".md", "overlapping marks": ".jsonl"}.get(case, ".yml")
+    suffix = {"overlapping marks": ".jsonl"}.get(case, ".yml")
     path = tmp_path / f"bad{suffix}"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     assert cli(["skill", "train", str(path), "--name", "x", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert hint in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()  # nothing trained
+
+
+def test_a_rare_intent_is_a_warning_and_strict_makes_it_an_error(
+        tiny_skill: TinySkill, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = tmp_path / "rare.yml"
+    data.write_text(tiny_skill.data.read_text() + "- intent: greet\n  examples: |\n    - hello there\n")
+    strict = cli(["skill", "train", str(data), "--name", "x", "--base", str(tiny_skill.base), "--strict",
+                  "--out", str(tmp_path / "strict")])
+    refused = capsys.readouterr().err
+    assert strict == 2 and not (tmp_path / "strict").exists()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*ill-defined.*")  # seqeval, a model of seconds
+        status = cli(["skill", "train", str(data), "--name", "x", "--base", str(tiny_skill.base),
+                      "--out", str(tmp_path / "x"), "--time-budget", "60s"])
+    captured = capsys.readouterr()
+    assert status == 0
+    warned = [line for line in captured.err.splitlines() if "'greet' has 1 example" in line]
+    assert len(warned) == 1 and ": warning: " in warned[0]
+    assert warned[0].replace(": warning: ", ": error: ") in refused.splitlines()  # the same line, as an error
+    report = json.loads((tmp_path / "x" / "report.json").read_text())
+    assert report["rare_intents"] == {"greet": {"examples": 1, "dev": 0, "dev_accuracy": None}}
+    assert "rare intent 'greet': 1 example(s), none held out for dev" in captured.out
 
 
 def test_cli_add_remove_list_on_a_skills_directory(tiny_skill: TinySkill, tmp_path: Path,

@@ -93,10 +93,10 @@ def _check_labels(items: list[Annotated], kind: str, names_of: Callable[[Example
             plain = re.sub(r"[^A-Za-z0-9_.-]+", "_", ascii_name).strip("_")
             problems.append(Problem(*at, f"{kind} name {name!r} is not plain: use only letters, digits, '_', '.' and "
                                     "'-'" + (f", e.g. {plain!r}" if plain else "")))
-        if count < min_count:
-            problems.append(Problem(*at, f"{kind} {name!r} has {count} example{'s' * (count != 1)}; at least "
-                                    f"{min_count} are needed to learn it: add {min_count - count} more, or merge it "
-                                    "into another intent"))
+        if count < min_count:  # trainable, but hard to learn and to score: a warning (`--strict`: an error)
+            problems.append(_warning(*at, f"{kind} {name!r} has {count} example{'s' * (count != 1)}; "
+                                     f"{min_count} or more are needed to learn it well: add {min_count - count} "
+                                     "more, or merge it into another intent"))
         if known is not None and name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=3)
             hint = f"closest known: {', '.join(map(repr, close))}" if close else f"{len(known)} {kind}s are known"

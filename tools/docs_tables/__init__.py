@@ -15,11 +15,11 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.docs_tables import confidence, encoder, performance, results, skills
+from tools.docs_tables import confidence, console, encoder, performance, results, skills
 from tools.docs_tables.common import REPO
 
 TABLES: dict[str, Callable[[], str]] = {**results.TABLES, **performance.TABLES, **confidence.TABLES,
-                                         **skills.TABLES, **encoder.TABLES}
+                                         **skills.TABLES, **encoder.TABLES, **console.TABLES}
 MARKER = re.compile(r"^<!-- table:(?P<name>[\w-]+) -->\n(?P<body>.*?)^<!-- /table:(?P=name) -->$",
                     re.MULTILINE | re.DOTALL)
 
