@@ -3,6 +3,7 @@ MASSIVE en-US test."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,11 @@ from elmol_nlu.manifest import load_manifest
 
 pytestmark = pytest.mark.shipped
 
-# The gate: what each shipped model must reach on the 2,974 test utterances (percent), by directory.
-# default: the distilled model, 86.89 fp32 / 86.92 int8 intent (85.07 before distillation).
-# fast: the small model distilled, 85.98 / 78.61 / 67.08 fp32: it must stay over the classic recipe's 85.1 / 78.3.
-GATES = {"default": (86.0, 78.0), "fast": (85.1, 78.3)}
+# The gate: what each shipped model must reach on the 2,974 test utterances (percent), by directory: both must
+# stay over the classic recipe (TF-IDF + CRF) as its committed re-run measured it; the default a point over it.
+CLASSIC = json.loads((REPO / "reports/baseline_classic.json").read_text())["metrics"]["test"]
+GATES = {"default": (CLASSIC["intent_acc"] + 1, CLASSIC["slot_f1"] + 1),
+         "fast": (CLASSIC["intent_acc"], CLASSIC["slot_f1"])}
 MODELS = pytest.mark.parametrize("model_dir", SHIPPED_MODEL_DIRS, ids=lambda d: d.name)
 MANIFEST_TOLERANCE = 0.3  # recomputed with onnxruntime vs. recorded at training time with PyTorch
 MAX_MODEL_MB = 25.0
