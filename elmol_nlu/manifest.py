@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from elmol_nlu.spelling import SpellingCorrector
+
 # 2: a token graph (chars -> vectors) beside the model graph (vectors -> outputs);
 # 3: the model graph split into the encoder (shared by every skill trained on it) and the heads
 SCHEMA_VERSION = 3
@@ -96,6 +98,15 @@ class Manifest:
     @property
     def metrics(self) -> dict:
         return self.raw.get("metrics", {})
+
+    def spelling(self) -> SpellingCorrector | None:
+        """The spelling corrector of unknown words (``elmol_nlu.spelling``), when the directory has its vocabulary."""
+        entry = self.raw.get("spelling")
+        if not entry:
+            return None
+        if entry["file"] not in self.files:
+            raise ManifestError(f"{self.directory}: spelling file {entry['file']} is not among the manifest's files")
+        return SpellingCorrector.load(self.directory / entry["file"])
 
     @property
     def calibration(self) -> dict:

@@ -25,6 +25,7 @@ from elmol_nlu.vocab import OUTSIDE
 log = logging.getLogger("experiments.typos")
 MASSIVE = Path("data/massive/en-US.jsonl")
 NOISY = Path("data/massive/en-US.test-typos.jsonl")
+NOISY_DEV = Path("data/massive/en-US.dev-typos.jsonl")
 RATE, MIN_LETTERS, SEED = 0.15, 4, 13
 
 
@@ -52,27 +53,29 @@ def annotated(words: list[str], tags: list[str]) -> str:
     return " ".join(out)
 
 
-def noisy_copy(example: TaggedExample, rate: float = RATE, seed: int = SEED) -> dict:
+def noisy_copy(example: TaggedExample, rate: float = RATE, seed: int = SEED, partition: str = "test") -> dict:
     rng = random.Random(f"{seed}:{example.example.id}")
     words = [noisy_word(w, rng) if eligible(w, MIN_LETTERS) and rng.random() < rate else w for w in example.words]
     e = example.example
-    return {"id": e.id, "partition": "test", "scenario": e.domain, "intent": e.intent, "utt": " ".join(words),
+    return {"id": e.id, "partition": partition, "scenario": e.domain, "intent": e.intent, "utt": " ".join(words),
             "annot_utt": annotated(words, example.tags), "edited": sum(a != b for a, b in zip(words, example.words,
                                                                                                strict=True))}
 
 
-def make(out: Path = NOISY) -> None:
-    rows = [noisy_copy(tag(e)) for e in read_massive(MASSIVE, "test")]
+def make(out: Path = NOISY, partition: str = "test") -> None:
+    rows = [noisy_copy(tag(e), partition=partition) for e in read_massive(MASSIVE, partition)]
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     log.info("%d utterances, %d words edited, written to %s", len(rows), sum(r["edited"] for r in rows), out)
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=NOISY)
+    p.add_argument("--out", type=Path, default=None, help=f"default {NOISY}, or {NOISY_DEV} with --partition dev")
+    p.add_argument("--partition", choices=["test", "dev"], default="test",
+                   help="dev: the copy that choices about robustness are made on")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    make(args.out)
+    make(args.out or (NOISY if args.partition == "test" else NOISY_DEV), args.partition)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from elmol_nlu.text import normalize, tokenize
 from export.calibrate import calibrate
 from export.parity import check_parity
 from export.quantize import INT8_GRAPHS, int8_gate, write_int8
+from export.spelling_vocab import CORPUS, MIN_COUNT, add_spelling
 from export.to_onnx import export, load_nlu
 
 log = logging.getLogger("export")
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="fit the intent and CRF temperatures on the dev split (python -m export.calibrate)")
     p.add_argument("--exclude-scenarios", default="", help="MASSIVE scenarios the model was trained without "
                    "(train_nlu's option): left out of the int8 gate and calibration too")
+    p.add_argument("--spelling", action=argparse.BooleanOptionalAction, default=True,
+                   help="write a spelling vocabulary, so that the service corrects unknown words (elmol_nlu.spelling)")
+    p.add_argument("--spelling-corpus", type=Path, default=CORPUS)
+    p.add_argument("--spelling-min-count", type=int, default=MIN_COUNT)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -55,9 +60,12 @@ def main(argv: list[str] | None = None) -> None:
     (args.out / MANIFEST).unlink(missing_ok=True)
     warm_words = [normalize(w) for g in load_split(args.data, "train", None, exclude) for w in g.words]
     content = export(args.checkpoint, args.out, args.name, warm_words)
+    if args.spelling:
+        add_spelling(args.out, content, warm_words, args.spelling_corpus, args.spelling_min_count)
     write_manifest(args.out, content)
     model, _ = load_nlu(args.checkpoint)
-    report = check_parity(model, Predictor.load(args.out), parity_sentences(args.data, args.parity_utterances, seed=0))
+    report = check_parity(model, Predictor.load(args.out, spelling=False),  # the graphs, as PyTorch runs them
+                          parity_sentences(args.data, args.parity_utterances, seed=0))
     log.info("parity: %s", report.to_dict())
     if not report.ok:
         (args.out / MANIFEST).unlink()

@@ -50,6 +50,15 @@ def copy_encoder(base_dir: Path, out: Path) -> dict:
     return {"name": base.name, "version": base.version, "encoder_id": base.encoder_id, "int8": bool(int8)}
 
 
+def copy_spelling(base_dir: Path, out: Path, content: dict) -> None:
+    """The base's spelling vocabulary, when it has one: the skill corrects unknown words as its encoder does."""
+    entry = load_manifest(base_dir, verify=False).raw.get("spelling")
+    if entry:
+        shutil.copyfile(base_dir / entry["file"], out / entry["file"])
+        content["files"] = [*content["files"], entry["file"]]
+        content["spelling"] = dict(entry)
+
+
 def export_skill(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> dict:
     """Write the skill directory; returns the manifest content. Exits if parity fails."""
     model, state, train, dev = skill.model, skill.state, skill.train, skill.dev
@@ -67,8 +76,9 @@ def export_skill(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> d
                "out_of_skill": state.get("out_of_skill")}
     if shared and content["encoder_id"] != base["encoder_id"]:
         raise ManifestError("the copied encoder graphs do not match the base's encoder id")
+    copy_spelling(base_dir, out, content)
     write_manifest(out, content)
-    report = check_parity(model, Predictor.load(out), [e.tokens for e in dev + train[:64]])
+    report = check_parity(model, Predictor.load(out, spelling=False), [e.tokens for e in dev + train[:64]])
     if not report.ok:
         (out / MANIFEST).unlink()
         sys.exit(f"parity failed: {report.to_dict()}")

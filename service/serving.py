@@ -86,7 +86,7 @@ def load_serving(model_dir: Path, settings: Settings, skill_dirs: list[Path] | N
     started = time.perf_counter()
     predictor = Predictor.load(model_dir, threads=settings.threads, cache_size=settings.token_cache_size,
                           precision=settings.precision, calibrated=settings.calibration,
-                          confidences=settings.slot_confidence)
+                          confidences=settings.slot_confidence, spelling=settings.spelling)
     predictor.parse("warm up the session")  # the first run allocates; keep it off a user's request
     m = predictor.manifest
     log.info("model %s %s (%s, %d cached words) loaded from %s in %.0f ms", m.name, m.version, predictor.precision,

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
                               "probabilities; false serves the raw softmax and CRF")
     slot_confidence: bool = Field(True, description="compute the CRF posterior for slot, sequence and token "
                                   "confidences; false leaves them null (for benchmarks)")
+    spelling: bool = Field(True, description="correct a word the model has not seen to the most frequent known word "
+                           "one edit away, before the encoder reads it (the model directory's spelling.txt); slots "
+                           "stay spans of the text sent")
     freeze_heap: bool = Field(True, description="after loading a model, move every object into the garbage "
                               "collector's permanent generation, so full collections do not scan the model's")
     token_cache_size: int = Field(50_000, ge=0, description="words beyond the training words whose vectors are kept")

@@ -25,8 +25,11 @@ class Chunk:
 class Encoder:
     """The token graph (run only for words the ``TokenVectorCache`` has not seen) and the encoder graph."""
 
-    def __init__(self, manifest: Manifest, threads: int, cache_size: int, precision: str, verify_gate: bool) -> None:
+    def __init__(self, manifest: Manifest, threads: int, cache_size: int, precision: str, verify_gate: bool,
+                 spelling: bool = True) -> None:
         self.encoder_id, self.precision, self.max_chars = manifest.encoder_id, precision, manifest.max_chars
+        # words the cache has not seen are spell-corrected before the char CNN reads them (elmol_nlu.spelling)
+        self.spelling = manifest.spelling() if spelling else None
         token_path, encoder_path = (manifest.graph_path(r, precision, verify_gate) for r in ("tokens", "encoder"))
         self.token_session = open_session(token_path, threads)
         self.session = open_session(encoder_path, threads)
@@ -39,6 +42,8 @@ class Encoder:
         self.token_cache = TokenVectorCache(self._token_vectors, dim, manifest.warm_words, cache_size)
 
     def _token_vectors(self, words: list[str]) -> np.ndarray:
+        if self.spelling is not None:
+            words = [self.spelling.correct(w) for w in words]
         return self.token_session.run(None, {"chars": char_ids(words, self.max_chars)})[0]
 
     def feeds(self, token_lists: list[list[Token]]) -> list[tuple[dict[str, np.ndarray], slice]]:

@@ -44,13 +44,13 @@ class ModelGraphs:
 
 
 def load_graphs(model_dir: Path, threads: int, cache_size: int, precision: str, verify_gate: bool, calibrated: bool,
-                confidences: bool) -> ModelGraphs:
+                confidences: bool, spelling: bool = True) -> ModelGraphs:
     manifest = load_manifest(Path(model_dir))
     if precision == "auto":
         precision = "int8" if manifest.precision_available("int8") else "fp32"
     options = {"threads": threads, "precision": precision, "verify_gate": verify_gate, "calibrated": calibrated,
                "confidences": confidences}
-    encoder = Encoder(manifest, threads, cache_size, precision, verify_gate)
+    encoder = Encoder(manifest, threads, cache_size, precision, verify_gate, spelling)
     # encoder and these heads in one graph, when the model directory has it (int8): for one or two utterances
     # that only these heads answer, one call a sentence instead of two, with the same outputs (export.join)
     joined_path = manifest.optional_graph_path("joined", precision, verify_gate)
@@ -74,13 +74,17 @@ class Predictor:
 
     @classmethod
     def load(cls, model_dir: Path | str, threads: int = 1, cache_size: int = 50_000, precision: str = "fp32",
-             verify_gate: bool = True, calibrated: bool = True, confidences: bool = True) -> Predictor:
+             verify_gate: bool = True, calibrated: bool = True, confidences: bool = True,
+             spelling: bool = True) -> Predictor:
         """``precision`` "fp32", "int8" (only if it passed its accuracy gate), or "auto" (int8 if it did).
 
         ``calibrated`` applies the manifest's temperatures (fitted on dev) to intent and CRF probabilities;
-        ``confidences`` computes the CRF posterior behind slot, sequence and token confidences.
+        ``confidences`` computes the CRF posterior behind slot, sequence and token confidences; ``spelling``
+        corrects unknown words when the model directory has a spelling vocabulary (off: the graphs alone, as
+        parity checks them).
         """
-        graphs = load_graphs(Path(model_dir), threads, cache_size, precision, verify_gate, calibrated, confidences)
+        graphs = load_graphs(Path(model_dir), threads, cache_size, precision, verify_gate, calibrated, confidences,
+                             spelling)
         return cls(graphs, {graphs.primary.name: graphs.primary})
 
     # the model directory's parts, as a single-model caller (export, calibration, benchmarks) knows them
