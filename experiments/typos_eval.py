@@ -19,7 +19,7 @@ from elmol_nlu.datasets import load_split
 from elmol_nlu.runtime.evaluate import predictor_metrics
 from elmol_nlu.runtime.predictor import Predictor
 from elmol_nlu.scoring import metrics
-from experiments.typos import MASSIVE, MIN_LETTERS, NOISY, RATE, SEED
+from experiments.typos import MASSIVE, MIN_LETTERS, NOISY, NOISY_DEV, RATE, SEED
 
 log = logging.getLogger("experiments.typos")
 COLUMNS = ("intent_acc", "slot_f1", "exact_match")
@@ -38,19 +38,27 @@ def classic(train: list, sets: dict[str, list]) -> dict[str, dict]:
     return {name: metrics(gold, model.predict(gold)) for name, gold in sets.items()}
 
 
-def evaluate(model_dirs: list[Path], out: Path) -> dict:
-    sets = {"clean": load_split(MASSIVE, "test"), "noisy": load_split(NOISY, "test")}
+def evaluate(model_dirs: list[Path], out: Path, split: str = "test") -> dict:
+    noisy = NOISY if split == "test" else NOISY_DEV
+    sets = {"clean": load_split(MASSIVE, split), "noisy": load_split(noisy, split)}
     report: dict = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
                     "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                              text=True).stdout.strip(),
-                    "noise": {"rate": RATE, "min_letters": MIN_LETTERS, "seed": SEED, "file": str(NOISY)},
+                    "split": split,
+                    "noise": {"rate": RATE, "min_letters": MIN_LETTERS, "seed": SEED, "file": str(noisy)},
                     "models": {}}
     for model_dir in model_dirs:
-        predictor = Predictor.load(model_dir, precision="int8")
-        scores = {name: predictor_metrics(predictor, gold) for name, gold in sets.items()}
-        report["models"][str(model_dir)] = {"name": predictor.manifest.name, **scores,
-                                            "drop": drops(scores["clean"], scores["noisy"])}
-        log.info("%s: %s", model_dir, report["models"][str(model_dir)]["drop"])
+        # as served (spelling correction on, when the directory has its vocabulary), then without it
+        for spelling, suffix in ((True, ""), (False, " (no spelling correction)")):
+            predictor = Predictor.load(model_dir, precision="int8", spelling=spelling)
+            if not spelling and predictor.manifest.raw.get("spelling") is None:
+                continue
+            scores = {name: predictor_metrics(predictor, gold) for name, gold in sets.items()}
+            key = str(model_dir) + suffix
+            report["models"][key] = {"name": predictor.manifest.name, "spelling": spelling and
+                                     predictor.encoder.spelling is not None, **scores,
+                                     "drop": drops(scores["clean"], scores["noisy"])}
+            log.info("%s: %s", key, report["models"][key]["drop"])
     scores = classic(load_split(MASSIVE, "train"), sets)
     report["models"]["classic"] = {"name": "TF-IDF + CRF (classic recipe)", **scores,
                                    "drop": drops(scores["clean"], scores["noisy"])}
@@ -66,10 +74,13 @@ def evaluate(model_dirs: list[Path], out: Path) -> dict:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", type=Path, nargs="+", default=[Path("models/default")])
-    p.add_argument("--out", type=Path, default=Path("reports/typos.json"))
+    p.add_argument("--split", choices=["test", "dev"], default="test",
+                   help="dev: what choices are made on (reports/typos-dev.json by default)")
+    p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    evaluate(args.model_dir, args.out)
+    out = args.out or Path("reports/typos.json" if args.split == "test" else "reports/typos-dev.json")
+    evaluate(args.model_dir, out, args.split)
 
 
 if __name__ == "__main__":

@@ -134,22 +134,25 @@ def whole_set() -> str:
     return table(["data", "model", "intent acc", "slot F1", "exact match"], rows)
 
 
-def typos() -> str:
-    """reports/typos.json: clean and noisy MASSIVE test, each model's drop and its ratio to the CRF's."""
-    r = report("reports/typos.json")
+def typos(path: str = "reports/typos.json") -> str:
+    """Clean and noisy MASSIVE test (or dev), each model's drop and its ratio to the CRF's."""
+    r = report(path)
+    split = r.get("split", "test")
     rows = [[f"{name} (`{key}`)" if key != "classic" else name, trio(m["clean"]), trio(m["noisy"]),
              trio(m["drop"]), " / ".join(f2(x) for x in m["drop_vs_classic"].values())]
             for key, m in r["models"].items() for name in [m["name"]]]
     noise = r["noise"]
-    return "\n\n".join([table(["model", "clean test", "with typos", "drop (points)", "drop / CRF's drop"], rows),
-                         source(f"`reports/typos.json` ({when(r)}, commit {r['commit']}), "
-                                "`python -m experiments.typos_eval --model-dir models/default models/fast`",
+    flag = "" if split == "test" else " --split dev"
+    return "\n\n".join([table(["model", f"clean {split}", "with typos", "drop (points)", "drop / CRF's drop"], rows),
+                         source(f"`{path}` ({when(r)}, commit {r['commit']}), "
+                                f"`python -m experiments.typos_eval{flag} --model-dir ...`",
                                 f"noisy copy `{noise['file']}` (`python -m experiments.typos`, seed {noise['seed']}: "
                                 f"{noise['rate']:.0%} of words of {noise['min_letters']}+ letters get one edit)")])
 
 
 TABLES = {
     "typos": typos,
+    "typos-dev": lambda: typos("reports/typos-dev.json"),
     "results": results,
     "model-card": model_card,
     "reproduce": lambda: md_report("reports/reproduce/full/tables.md"),
