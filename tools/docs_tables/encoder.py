@@ -91,9 +91,15 @@ def targets() -> str:
     for metric, bar in (("intent_acc", 89.0), ("slot_f1", 80.0), ("exact_match", 70.0)):
         rows.append([f"shipped model: test {NAMES[metric]} ≥ {bar:.0f}", f2(clean[metric]),
                      met(clean[metric] >= bar)])
+    speed = report("reports/default_side_by_side.json")
+    before, after = speed["models"]["before"], speed["models"]["after"]
+    rows.append(["speed: the new default's in-process p50 (batch 1) within +20% of the old one's, one run",
+                 f"{after['ms']['p50']:.3f} ms against {before['ms']['p50']:.3f} ms ({speed['p50_ratio']:.2f}×)",
+                 met(speed["p50_ratio"] <= speed["max_p50_ratio"])])
     return "\n\n".join([table(["target (issue 28)", "measured", ""], rows),
                         f"Source: `{GRID}`, `{SKILLS}`, `reports/typos.json` (the shipped model's clean test "
-                        "scores come from the same run as its typo scores)."])
+                        "scores come from the same run as its typo scores), `reports/default_side_by_side.json` "
+                        "(`make bench-default`)."])
 
 
 TABLES = {"encoder-grid": grid, "encoder-skills": skills, "encoder-targets": targets}
