@@ -11,7 +11,7 @@ ASSISTANT := data/unlabeled/sources/assistant.txt.gz
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-predictor bench-server results loadtest clean \
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
 	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small \
-	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review
+	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review bench-default train-kd distil-kd
 
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
@@ -89,7 +89,7 @@ pretrain-ddp: shards
 bench-pretrain: $(STAMP)
 	$(PY) -m experiments.bench.pretrain_throughput
 
-## the four stages that make models/default (see README for the time each takes here)
+## the stages of the previous default (2026-12-03; `make train-kd` and `make distil-kd` make today's)
 pretrain: $(STAMP)
 	$(PY) -m training.pretrain_lm --data $(ASSISTANT) --out runs/elmol --epochs 4
 
@@ -107,9 +107,28 @@ distil: $(STAMP)
 		--passes 3 --kd-weight 4 --minutes $(DISTIL_MINUTES)
 	$(PY) -m training.distil_report --runs runs/distil
 
-## export the committed checkpoint (a new `make distil` run's, when there is one) to models/default
+## the recipe on ELMoL-KD (docs/RESULTS.md): a supervised start with pooled embeddings and typo noise (24 epochs,
+## epoch chosen on dev, ~33 min on one thread), then the MiniLM teacher (as `make distil`) distilled into it with
+## typo noise (45 min); resumable like distil
+train-kd: $(STAMP)
+	$(PY) -m training.train_nlu --lm checkpoints/elmol-kd-lm.pt --out runs/nlu-kd --pool-embeddings --typo-rate 0.1 \
+		--epochs 24 --threads 1 --seed 13
+
+distil-kd: $(STAMP)
+	$(PY) -m training.teacher --unlabeled $(ASSISTANT) --out runs/teacher --threads 1
+	$(PY) -m training.distil --student runs/nlu-kd/nlu.pt --teacher runs/teacher --out runs/distil-kd \
+		--passes 3 --kd-weight 4 --minutes 45 --typo-rate 0.1 --threads 2
+	$(PY) -m training.distil_report --runs runs/distil-kd --out reports/distillation/kd
+
+## the shipped default against the one it replaced (checkpoints/massive-en-nlu-2026-12-03.pt), in process, one run
+bench-default: $(STAMP)
+	$(PY) -m export --checkpoint checkpoints/massive-en-nlu-2026-12-03.pt --out runs/models/previous --no-spelling
+	$(PY) -m experiments.bench.side_by_side --models runs/models/previous models/default
+
+## export the committed checkpoint (a new `make distil-kd` run's, when there is one) to models/default
+SHIPPED_RUN ?= runs/distil-kd
 export: $(STAMP)
-	mkdir -p checkpoints && if [ -f runs/distil/nlu.pt ]; then cp runs/distil/nlu.pt checkpoints/massive-en-nlu.pt; fi
+	mkdir -p checkpoints && if [ -f $(SHIPPED_RUN)/nlu.pt ]; then cp $(SHIPPED_RUN)/nlu.pt checkpoints/massive-en-nlu.pt; fi
 	$(PY) -m export --checkpoint checkpoints/massive-en-nlu.pt --out models/default
 
 bench: $(STAMP)
@@ -146,7 +165,7 @@ small-model: $(STAMP)
 ## (resumable), committed as checkpoints/massive-en-nlu-fast.pt, exported, and swept beside the default
 distil-small: $(STAMP)
 	$(PY) -m training.teacher --unlabeled $(ASSISTANT) --out runs/teacher
-	test -f runs/teacher/tags.npz || $(PY) -m training.tag_teacher --model checkpoints/massive-en-nlu.pt --teacher runs/teacher
+	test -f runs/teacher/tags.npz || $(PY) -m training.tag_teacher --model checkpoints/massive-en-nlu-2026-12-03.pt --teacher runs/teacher
 	$(PY) -m training.distil --student runs/nlu-small128/nlu.pt --teacher runs/teacher --out runs/distil-small128 \
 		--passes 3 --kd-weight 4 --tag-weight 1 --minutes 45
 	cp runs/distil-small128/nlu.pt checkpoints/massive-en-nlu-fast.pt
@@ -276,4 +295,7 @@ skill-study-kd: $(STAMP)
 ## issue 28's typo comparison: the seeded noisy copy of MASSIVE test, then each model's drop beside the CRF's
 typos: $(STAMP)
 	$(PY) -m experiments.typos
+	$(PY) -m experiments.typos --partition dev
+	$(PY) -m experiments.spelling_choice --model-dir models/default
+	$(PY) -m experiments.typos_eval --split dev --model-dir models/default models/fast
 	$(PY) -m experiments.typos_eval --model-dir models/default models/fast

@@ -81,9 +81,9 @@ def md_report(path: str) -> str:
     return (REPO / path).read_text().strip()
 
 
-def distillation() -> str:
+def distillation(path: str = "reports/distillation/summary.json") -> str:
     """The distillation runs of training.distil_report; the one models/default came from in bold."""
-    summary = report("reports/distillation/summary.json")
+    summary = report(path)
     shipped = manifest("models/default")["training"]["distillation"]["steps"]
     runs = summary["runs"]
     rows = [["supervised start", "0", trio(runs[0]["history"][0]), trio(runs[0]["student_test"])]]
@@ -158,6 +158,7 @@ TABLES = {
     "reproduce": lambda: md_report("reports/reproduce/full/tables.md"),
     "encoder-speed": lambda: md_report("reports/encoder_speed.md"),
     "distillation": distillation,
+    "distillation-kd": lambda: distillation("reports/distillation/kd/summary.json"),
     "recipes": recipes,
     "whole-set": whole_set,
 }
