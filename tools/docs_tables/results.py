@@ -36,7 +36,7 @@ def results() -> str:
     return "\n\n".join([table(head, rows), source(
         "`models/*/manifest.json` (recomputed by `tests/test_shipped_model.py`)",
         f"`reports/latency.json` ({when(latency)}, `make bench`)",
-        f"`reports/baseline_classic.json` ({when(classic)}, the same session)",
+        f"`reports/baseline_classic.json` ({when(classic)})",
         "`reports/distillation/summary.json` (`make distil`)", "`reports/published.json` (XLM-R)")])
 
 
@@ -122,9 +122,10 @@ def whole_set() -> str:
             row("SNIPS", "ours, ELMoL, the 12-epoch start of that run", run["student_test"]),
             row("SNIPS", "the MiniLM teacher of that run", snips_kd["teacher"]["test"])]
     rows += [row("SNIPS", f"{name} (published)", m, m["digits"]) for name, m in published["snips_test"].items()]
-    rows += [row("MASSIVE en-US (2,974 test)", "**ours, ELMoL, distilled** (`models/default`, fp32)",
+    rows += [row("MASSIVE en-US (2,974 test)",
+                 "**ours, ELMoL-KD, distilled** (`models/default`, fp32; `make train-kd distil-kd`)",
                  default["metrics"]["test"], strong=True),
-             row("MASSIVE en-US", "ours, ELMoL, before distillation (`checkpoints/massive-en-nlu-supervised.pt`)",
+             row("MASSIVE en-US", "ours, ELMoL-KD, before distillation (`make train-kd`)",
                  default["training"]["distillation"]["student_metrics"]["test"]),
              row("MASSIVE en-US", "the MiniLM teacher (`make distil`)", massive_kd["teacher"]["test"]),
              row("MASSIVE en-US", "ours, FastText, same network and recipe (`reports/whole_set/massive_fasttext.json`)",
