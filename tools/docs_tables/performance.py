@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tools.docs_tables.common import f2, num, report, source, table, when
 
-SIDE_BY_SIDE = {"default": ("reports/side_by_side/9dfbe93_1.json", "reports/side_by_side/9dfbe93_2.json"),
-                "fast": ("reports/side_by_side/9dfbe93_fast_1.json", "reports/side_by_side/9dfbe93_fast_2.json")}
+SIDE_BY_SIDE = {"default": ("reports/side_by_side/cf0ba56_1.json", "reports/side_by_side/cf0ba56_2.json"),
+                "fast": ("reports/side_by_side/cf0ba56_fast_1.json", "reports/side_by_side/cf0ba56_fast_2.json")}
 TARGET_NAMES = {"int8": "int8, hybrid (the default)", "int8-threads": "int8, batcher thread always",
                 "int8-loop": "int8, event loop always", "fp32": "fp32, hybrid", "bare": "bare FastAPI app"}
 
@@ -49,7 +49,7 @@ def standing() -> str:
     first = report(SIDE_BY_SIDE["default"][0])
     head = ["acceptance (issue 5)", "target", "`models/default`", "met", "`models/fast`", "met"]
     return "\n\n".join([table(head, rows), source(
-        f"`reports/side_by_side/9dfbe93_{{1,2}}.json` and `9dfbe93_fast_{{1,2}}.json`: two alternating rounds "
+        f"`reports/side_by_side/cf0ba56_{{1,2}}.json` and `cf0ba56_fast_{{1,2}}.json`: two alternating rounds "
         f"of `python -m experiments.bench.server --model-dir M --targets int8` from {when(first)}, one worker "
         "on CPU 0, the load generator on CPU 1")])
 
