@@ -19,6 +19,8 @@ from pathlib import Path
 from elmol_nlu.text import normalize, tokenize
 
 MIN_LETTERS = 4  # shorter words have too many neighbours one edit away ("tey": the, key, toy, ...)
+MAX_LETTERS = 20  # the char CNN reads 20 characters (text.max_chars); longer strings are not words to correct,
+                  # and their edits grow with the length (a 512-letter "word" has ~60k)
 FILE = "spelling.txt"  # "word<TAB>count" lines, most frequent first
 
 
@@ -63,7 +65,7 @@ class SpellingCorrector:
 
     def correct(self, word: str) -> str:
         key = normalize(word)
-        if key in self.counts or len(key) < MIN_LETTERS or not key.isalpha():
+        if key in self.counts or not MIN_LETTERS <= len(key) <= MAX_LETTERS or not key.isalpha():
             return word
         candidates = [w for w in self.edits(key) if w in self.counts]
         return max(candidates, key=lambda w: (self.counts[w], w)) if candidates else word

@@ -37,9 +37,10 @@ def test_the_most_frequent_neighbour_wins(corrector: SpellingCorrector) -> None:
     assert corrector.correct("alarmx") == "alarm"  # alarm (50) over alarms (20)
 
 
-@pytest.mark.parametrize("word", ["alarm", "ALARM", "plat", "pla", "b2b", "zzzzzz", "12345", "alrmmm"])
+@pytest.mark.parametrize("word", ["alarm", "ALARM", "plat", "pla", "b2b", "zzzzzz", "12345", "alrmmm",
+                                  "weather" * 3 + "x", "x" * 512])
 def test_known_short_odd_and_far_words_are_left_alone(corrector: SpellingCorrector, word: str) -> None:
-    assert corrector.correct(word) == word  # known, under 4 letters, not letters, or 2+ edits from anything
+    assert corrector.correct(word) == word  # known, under 4 or over 20 letters, not letters, or 2+ edits away
 
 
 def test_the_vocabulary_keeps_frequent_alphabetic_words(tmp_path: Path) -> None:
