@@ -97,22 +97,20 @@ class ReviewStore:
     def items(self, status: str | None = "pending", limit: int = 100) -> list[dict[str, Any]]:
         """Items of a status (None: all), the least certain first."""
         where, args = ("WHERE status = ?", (status,)) if status else ("", ())
-        with self._lock:
-            rows = self._db.execute(f"SELECT * FROM items {where} ORDER BY uncertainty DESC, id LIMIT ?",
-                                    (*args, limit)).fetchall()
-            names = [d[0] for d in self._db.execute("SELECT * FROM items LIMIT 0").description]
-        return [self._item(dict(zip(names, row, strict=True))) for row in rows]
-
-    @staticmethod
-    def _item(row: dict[str, Any]) -> dict[str, Any]:
-        answer = json.loads(row["answer"])
-        return {**row, "answer": answer, "slots": json.loads(row["slots"]) if row["slots"] else None}
+        return self._select(f"SELECT * FROM items {where} ORDER BY uncertainty DESC, id LIMIT ?", (*args, limit))
 
     def get(self, item_id: int) -> dict[str, Any] | None:
+        found = self._select("SELECT * FROM items WHERE id = ?", (item_id,))
+        return found[0] if found else None
+
+    def _select(self, sql: str, args: tuple) -> list[dict[str, Any]]:
+        """Rows as items: the answer and the reviewed slots decoded from their JSON."""
         with self._lock:
-            cur = self._db.execute("SELECT * FROM items WHERE id = ?", (item_id,))
-            row, names = cur.fetchone(), [d[0] for d in cur.description]
-        return None if row is None else self._item(dict(zip(names, row, strict=True)))
+            cur = self._db.execute(sql, args)
+            rows, names = cur.fetchall(), [d[0] for d in cur.description]
+        items = [dict(zip(names, row, strict=True)) for row in rows]
+        return [{**i, "answer": json.loads(i["answer"]), "slots": json.loads(i["slots"]) if i["slots"] else None}
+                for i in items]
 
     def review(self, item_id: int, status: str, intent: str | None, slots: list[dict] | None) -> bool:
         """Record a person's verdict and corrections; False when the item is gone (evicted or never there)."""

@@ -226,7 +226,8 @@ def unlabeled_losses(student: torch.nn.Module, start_model: torch.nn.Module | No
             start = start_model(chars, lengths)[0]
     if cfg.typo_rate > 0:  # seeded by the batch, so that a resumed run sees the same noise
         rng = random.Random(f"{cfg.seed}:{members[0]}:{len(members)}")
-        noisy = [TypoConfig(cfg.typo_rate).noisy(sentences[i], rng) for i in members]
+        typo = TypoConfig(cfg.typo_rate)
+        noisy = [typo.noisy(sentences[i], rng) for i in members]
         chars = torch.from_numpy(batch_char_ids(noisy, max_chars)[0])
     intent_logits, emissions = student(chars, lengths)
     intent_loss = kd_loss(intent_logits, soft_targets(teacher_logits[members], start, cfg), cfg.temperature)

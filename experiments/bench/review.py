@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sqlite3
 import tempfile
 import time
@@ -25,10 +24,9 @@ from elmol_nlu.manifest import load_manifest
 from elmol_nlu.paths import DEFAULT_MODEL_DIR
 from experiments.bench.corpus import DEFAULT_DATA, load_texts
 from experiments.bench.openloop import closed_loop, open_loop
-from experiments.bench.over_http import pinning
-from experiments.bench.process import serve_command, service_command
+from experiments.bench.process import service_command
 from experiments.bench.report import context
-from experiments.bench.server import percentiles
+from experiments.bench.server import percentiles, pinned
 
 log = logging.getLogger("bench.review")
 TARGETS = {"off": {"ELMOL_REVIEW": "false"}, "on": {"ELMOL_REVIEW": "true"},
@@ -36,23 +34,19 @@ TARGETS = {"off": {"ELMOL_REVIEW": "false"}, "on": {"ELMOL_REVIEW": "true"},
 MAX_P99_RATIO = 1.10  # the issue's bar: p99 with review on within 10% of off
 
 
+def served(args: argparse.Namespace, env: dict[str, str]):
+    return pinned(lambda port: service_command(args.model_dir, 1, port, "auto"), args, env)
+
+
 def run_target(args: argparse.Namespace, env: dict[str, str], rate: float,
                texts: list[str]) -> tuple[list[float], int, int]:
     """Served answers' server-side ms at ``rate``, requests sent, and the items kept for review meanwhile."""
-    server_cpus, client_cpus = pinning(args.server_cpu, args.client_cpu)
-    before = os.sched_getaffinity(0)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "review.sqlite3"
-        with serve_command(lambda port: service_command(args.model_dir, 1, port, "auto"), server_cpus,
-                           env={**env, "ELMOL_REVIEW_DB": str(db)}) as (url, _):
-            if client_cpus:
-                os.sched_setaffinity(0, client_cpus)
-            try:
-                asyncio.run(closed_loop(url, texts, args.clients, 1.0))  # warm up
-                warm = kept(db)
-                outcomes = asyncio.run(open_loop(url, texts, rate, args.seconds, seed=args.seed))
-            finally:
-                os.sched_setaffinity(0, before)
+        with served(args, {**env, "ELMOL_REVIEW_DB": str(db)}) as (url, _):
+            asyncio.run(closed_loop(url, texts, args.clients, 1.0))  # warm up
+            warm = kept(db)
+            outcomes = asyncio.run(open_loop(url, texts, rate, args.seconds, seed=args.seed))
             stored = kept(db) - warm
     return [o.server_ms for o in outcomes if o.status == 200], len(outcomes), stored
 
@@ -67,17 +61,9 @@ def kept(db: Path) -> int:
 
 
 def saturation(args: argparse.Namespace, texts: list[str]) -> float:
-    server_cpus, client_cpus = pinning(args.server_cpu, args.client_cpu)
-    before = os.sched_getaffinity(0)
-    with serve_command(lambda port: service_command(args.model_dir, 1, port, "auto"), server_cpus,
-                       env=TARGETS["off"]) as (url, _):
-        if client_cpus:
-            os.sched_setaffinity(0, client_cpus)
-        try:
-            asyncio.run(closed_loop(url, texts, args.clients, 2.0))
-            return asyncio.run(closed_loop(url, texts, args.clients, args.seconds))[1]
-        finally:
-            os.sched_setaffinity(0, before)
+    with served(args, TARGETS["off"]) as (url, _):
+        asyncio.run(closed_loop(url, texts, args.clients, 2.0))
+        return asyncio.run(closed_loop(url, texts, args.clients, args.seconds))[1]
 
 
 def table(result: dict) -> str:

@@ -24,7 +24,8 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -93,17 +94,26 @@ def summarize_step(outcomes: list[Outcome], offered: float, seconds: float, rss:
             "cpu_ms_per_answer": 1000 * cpu[0] / answered if answered else None}
 
 
-def sweep(command: Callable[[int], list[str]], texts: list[str], args: argparse.Namespace,
-          env: dict[str, str] | None = None) -> dict:
+@contextmanager
+def pinned(command: Callable[[int], list[str]], args: argparse.Namespace,
+           env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """``command(port)`` served on ``args.server_cpu``, this process (the load generator) on ``args.client_cpu``
+    while inside; yields the server's URL and pid."""
     server_cpus, client_cpus = pinning(args.server_cpu, args.client_cpu)
     before = os.sched_getaffinity(0)
     with serve_command(command, server_cpus, env=env) as (url, pid):
         if client_cpus:
             os.sched_setaffinity(0, client_cpus)
         try:
-            return measure(url, pid, texts, args)
+            yield url, pid
         finally:
             os.sched_setaffinity(0, before)
+
+
+def sweep(command: Callable[[int], list[str]], texts: list[str], args: argparse.Namespace,
+          env: dict[str, str] | None = None) -> dict:
+    with pinned(command, args, env) as (url, pid):
+        return measure(url, pid, texts, args)
 
 
 def measure(url: str, pid: int, texts: list[str], args: argparse.Namespace) -> dict:
