@@ -11,7 +11,7 @@ ASSISTANT := data/unlabeled/sources/assistant.txt.gz
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-predictor bench-server results loadtest clean \
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
 	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small \
-	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review bench-default train-kd distil-kd
+	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review bench-default train-kd distil-kd fast-kd mix-data
 
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
@@ -172,6 +172,33 @@ distil-small: $(STAMP)
 	$(PY) -m export --checkpoint checkpoints/massive-en-nlu-fast.pt --out models/fast --name massive-en-elmol-fast
 	$(PY) -m experiments.bench.server --model-dir models/fast --targets int8 fp32 --out reports/server_load_fast.json
 	$(PY) -m experiments.bench.server --model-dir models/default --targets int8 --out reports/server_load_beside_fast.json
+
+## issue 28's fast variant on the new encoder: a 128-wide LM pretrained as `make pretrain-kd` does (MiniLM states
+## distilled in, typo noise; 2 DDP processes, from scratch), 64-wide heads trained with typo noise, then the MiniLM
+## intents and the shipped model's tag paths distilled in (45 min); every step resumable. Exported to
+## runs/models/fast-kd; `make choose-fast` compares it with models/fast on dev only.
+fast-kd: $(STAMP)
+	test -f runs/elmol-128-kd/epoch2.pt || $(VENV)/bin/torchrun --standalone --nproc-per-node 2 -m training.pretrain_lm \
+		--out runs/elmol-128-kd --hidden 128 --teacher-states runs/teacher-states --typo-rate 0.1 \
+		--epochs 2 --lr 1e-3 --threads 1 --batch-tokens 1024
+	test -f runs/nlu-small128-kd/nlu.pt || $(PY) -m training.train_nlu --lm runs/elmol-128-kd/epoch2.pt \
+		--out runs/nlu-small128-kd --shared-hidden 64 --slot-hidden 64 --typo-rate 0.1 --threads 2 --seed 13
+	$(PY) -m training.teacher --unlabeled $(ASSISTANT) --out runs/teacher --threads 2
+	test -f runs/teacher-kd-tags/tags.npz || (mkdir -p runs/teacher-kd-tags && cp runs/teacher/*.npz runs/teacher/teacher.* \
+		runs/teacher-kd-tags/ && $(PY) -m training.tag_teacher --model checkpoints/massive-en-nlu.pt --teacher runs/teacher-kd-tags)
+	$(PY) -m training.distil --student runs/nlu-small128-kd/nlu.pt --teacher runs/teacher-kd-tags --out runs/distil-small128-kd \
+		--passes 3 --kd-weight 4 --tag-weight 1 --minutes 45 --typo-rate 0.1 --threads 2
+	$(PY) -m export --checkpoint runs/distil-small128-kd/nlu.pt --out runs/models/fast-kd --name massive-en-elmol-fast
+
+## issue 30's multi-intent sets (data/mix/README.md): MixSNIPS is committed; MixATIS (ATIS, an LDC licence) is
+## built here, from clones of the two public repositories at the commits the README names
+MIX_SRC := runs/mix-src
+mix-data: $(STAMP)
+	test -d $(MIX_SRC)/AGIF || (git clone --quiet https://github.com/LooperXX/AGIF $(MIX_SRC)/AGIF && \
+		git -C $(MIX_SRC)/AGIF checkout --quiet 6a4b26bef10abd626ef37f5c2bc16e18ca31762f)
+	test -d $(MIX_SRC)/GL-GIN || (git clone --quiet https://github.com/yizhen20133868/GL-GIN $(MIX_SRC)/GL-GIN && \
+		git -C $(MIX_SRC)/GL-GIN checkout --quiet df2bcaf0e9229838707dc9d63a4fe6934b9be307)
+	$(PY) -m tools.mix_data --src $(MIX_SRC)/AGIF/data --src $(MIX_SRC)/GL-GIN/data
 
 ## whether the two int8 graphs evict each other's weights from the core's L2 (docs/PERFORMANCE.md)
 bench-cache: $(STAMP)

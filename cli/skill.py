@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import re
+import shutil
 import sys
 import time
 from collections import Counter
@@ -15,6 +16,8 @@ from pathlib import Path
 from cli.errors import UsageError
 from elmol_nlu.annotations import FORMATS, Annotated, Problem, check_file, has_errors
 from elmol_nlu.datasets import TaggedExample, tag
+from elmol_nlu.intents import split_intents
+from elmol_nlu.manifest import load_manifest
 from elmol_nlu.paths import DEFAULT_MODEL_DIR
 from elmol_nlu.scoring import format_report
 
@@ -70,25 +73,43 @@ def cmd_train(args: argparse.Namespace) -> None:
     if len(items) > len(train_items) + len(dev_items):
         log.info("%d test utterances left out of training: score them with `elmol-nlu skill eval`",
                  len(items) - len(train_items) - len(dev_items))
-    out = args.out or Path("skills") / args.name
+    if args.from_ is None and args.name is None:
+        raise UsageError("name the skill: --name NAME (or go on from one with --from skills/NAME)")
+    name = args.name or load_manifest(args.from_, verify=False).skill
+    out = args.out or args.from_ or Path("skills") / name
     if out.exists() and any(out.iterdir()) and not (out / "manifest.json").exists():
         raise UsageError(f"{out} exists and is not a model directory: pass another --out")
 
     from elmol_nlu.runtime.evaluate import evaluate_dir
     from export.skill import export_skill, source_checkpoint  # torch from here on
     from training.skill import SkillConfig, train_skill
+    from training.skill_incremental import load_previous
 
     started = time.monotonic()
+    previous = load_previous(args.from_) if args.from_ else None
+    old_dev_before = evaluate_dir(args.from_, previous.dev, "auto") if previous else None
     checkpoint = source_checkpoint(args.base)
     budget = max(30.0, args.time_budget - EXPORT_RESERVE_S)
     skill = train_skill(tagged(train_items), tagged(dev_items) or None, checkpoint,
-                        SkillConfig(seed=args.seed, time_budget_s=budget, share_encoder=not args.own_encoder))
-    export_skill(skill, args.name, args.base, out)
+                        SkillConfig(seed=args.seed, time_budget_s=budget, share_encoder=not args.own_encoder), previous)
+    written = out.with_name(out.name + ".new") if previous and out.exists() else out  # the old one stays until done
+    export_skill(skill, name, args.base, written)
+    if written != out:
+        shutil.rmtree(out)
+        written.rename(out)
     report = evaluate_dir(out, skill.dev, "auto")
     rare = rare_intents(train_items + dev_items, report, args.min_per_intent)
-    (out / "report.json").write_text(json.dumps({"dev": report, "rare_intents": rare,
-                                                 "seconds": round(time.monotonic() - started, 1)}, indent=1) + "\n")
-    print(f"\nskill {args.name!r} on its dev split ({len(skill.dev)} utterances held out of training):")
+    result = {"dev": report, "rare_intents": rare, "seconds": round(time.monotonic() - started, 1)}
+    if previous:  # did it forget? The old dev split, scored by the skill before and after
+        result["from"] = {"skill": str(args.from_), "old_dev_before": old_dev_before,
+                          "old_dev_after": evaluate_dir(out, previous.dev, "auto")}
+    (out / "report.json").write_text(json.dumps(result, indent=1) + "\n")
+    if previous:
+        before, after = result["from"]["old_dev_before"], result["from"]["old_dev_after"]
+        print(f"\nold dev split ({len(previous.dev)} utterances), before -> after: intent "
+              f"{before['intent_acc']:.2f} -> {after['intent_acc']:.2f}, slot F1 {before['slot_f1']:.2f} -> "
+              f"{after['slot_f1']:.2f}")
+    print(f"\nskill {name!r} on its dev split ({len(skill.dev)} utterances held out of training):")
     print(format_report(report))
     for name, r in rare.items():
         scored = f"dev accuracy {r['dev_accuracy']:.0f}% on {r['dev']}" if r["dev"] else "none held out for dev"
@@ -99,7 +120,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def rare_intents(items: list[Annotated], dev_report: dict, min_per_intent: int) -> dict[str, dict]:
     """Intents with fewer than ``min_per_intent`` examples: how many, and how the dev split scored them."""
-    counts = Counter(i.example.intent for i in items)
+    counts = Counter(name for i in items for name in split_intents(i.example.intent))
     per_intent = dev_report.get("per_intent", {})
     return {name: {"examples": n, "dev": per_intent.get(name, {}).get("n", 0),
                    "dev_accuracy": per_intent.get(name, {}).get("accuracy")}
@@ -123,7 +144,12 @@ def add_commands(skill: argparse._SubParsersAction) -> None:
                          "(carved out of DATA unless it has one or --dev is given) or at the time budget, "
                          "exports ONNX with a manifest and prints the dev report.")
     t.add_argument("data", type=Path, help="annotated utterances (file or BIO folder)")
-    t.add_argument("--name", type=skill_name, required=True, help="the skill's name in answers and /skills")
+    t.add_argument("--name", type=skill_name, default=None,
+                   help="the skill's name in answers and /skills (required unless --from names it)")
+    t.add_argument("--from", dest="from_", type=Path, default=None, metavar="SKILL_DIR",
+                   help="go on from this trained skill: DATA's examples (new intents too) join the ones it was "
+                   "trained on, its heads are the start; faster than anew, and it keeps what it knew "
+                   "(written to SKILL_DIR unless --out)")
     t.add_argument("--out", type=Path, default=None, help="model directory to write (default skills/NAME)")
     t.add_argument("--base", type=Path, default=DEFAULT_MODEL_DIR, help="model whose encoder the skill shares "
                    "(default: the shipped default model)")

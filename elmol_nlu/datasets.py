@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from elmol_nlu.intents import single_intents
 from elmol_nlu.text import Token, tokenize
 from elmol_nlu.vocab import OUTSIDE, Vocab, bio_spans, slot_tag_vocab
 
@@ -173,7 +174,9 @@ def sample(examples: list[TaggedExample], n: int, seed: int) -> list[TaggedExamp
     return random.Random(f"{seed}:{n}").sample(examples, min(n, len(examples)))
 
 
-def label_vocabs(examples: list[TaggedExample]) -> tuple[Vocab, Vocab]:
-    """The intents (sorted) and BIO slot tags that ``examples`` use."""
-    intents = Vocab(sorted({e.example.intent for e in examples}))
+def label_vocabs(examples: list[TaggedExample], multi_intent: bool = False) -> tuple[Vocab, Vocab]:
+    """The intents (sorted; with ``multi_intent``, the single intents of ``#`` labels) and BIO slot tags that
+    ``examples`` use."""
+    labels = [e.example.intent for e in examples]
+    intents = Vocab(single_intents(labels) if multi_intent else sorted(set(labels)))
     return intents, slot_tag_vocab({t[2:] for e in examples for t in e.tags if t != OUTSIDE})

@@ -109,6 +109,12 @@ class Manifest:
         return SpellingCorrector.load(self.directory / entry["file"])
 
     @property
+    def intent_threshold(self) -> float | None:
+        """A multi-intent model's sigmoid threshold (``elmol_nlu.intents``); None for one softmax over intents."""
+        nlu = (self.raw.get("config") or {}).get("nlu") or {}
+        return float(nlu.get("intent_threshold", 0.5)) if nlu.get("multi_intent") else None
+
+    @property
     def calibration(self) -> dict:
         """Temperatures fitted on the dev split (``intent_temperature``, ``crf_temperature``); {} if none."""
         return self.raw.get("calibration", {})

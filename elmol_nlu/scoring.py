@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from elmol_nlu.datasets import TaggedExample
+from elmol_nlu.intents import canonical
 from elmol_nlu.vocab import bio_spans
 
 
@@ -44,10 +45,15 @@ def percent(flags: list[bool]) -> float:
     return 100 * sum(flags) / len(flags) if flags else float("nan")
 
 
+def intents_right(gold: list[TaggedExample], pred: list[Prediction]) -> list[bool]:
+    """Per utterance, whether the intent is right; for multi-intent labels, whether the set is exactly right."""
+    return [canonical(g.example.intent) == canonical(p.intent) for g, p in zip(gold, pred, strict=True)]
+
+
 def metrics(gold: list[TaggedExample], pred: list[Prediction]) -> dict[str, float]:
     """Percentages, unrounded: intent accuracy, CoNLL span F1 of slots (micro), exact match of intent and all
     tags; and ``n``."""
-    intent_ok = [g.example.intent == p.intent for g, p in zip(gold, pred, strict=True)]
+    intent_ok = intents_right(gold, pred)
     exact = [ok and g.tags == p.tags for ok, g, p in zip(intent_ok, gold, pred, strict=True)]
     counts = slot_counts(gold, pred)
     _, _, slot_f1 = f1(sum(counts["tp"].values()), sum(counts["pred"].values()), sum(counts["gold"].values()))
@@ -59,11 +65,11 @@ def score(gold: list[TaggedExample], pred: list[Prediction], confusions: int = 1
     ``confusions`` most frequent (gold intent, predicted intent) mistakes."""
     if not gold:
         raise ValueError("nothing to score: no annotated utterances")
-    intent_ok = [g.example.intent == p.intent for g, p in zip(gold, pred, strict=True)]
+    intent_ok = intents_right(gold, pred)
     exact = [ok and g.tags == p.tags for ok, g, p in zip(intent_ok, gold, pred, strict=True)]
     per_intent: dict[str, dict] = {}
     for g, ok in zip(gold, intent_ok, strict=True):
-        entry = per_intent.setdefault(g.example.intent, {"n": 0, "correct": 0})
+        entry = per_intent.setdefault(canonical(g.example.intent), {"n": 0, "correct": 0})
         entry["n"] += 1
         entry["correct"] += ok
     for entry in per_intent.values():

@@ -20,6 +20,7 @@ import numpy as np
 
 from elmol_nlu.calibration import binary_nll, fit_temperature, intent_nll, log_softmax, summary
 from elmol_nlu.datasets import TaggedExample
+from elmol_nlu.intents import multi_hot, sigmoid, split_intents
 from elmol_nlu.manifest import load_manifest, write_manifest
 from elmol_nlu.paths import DEFAULT_MODEL_DIR
 from elmol_nlu.posterior import CRFPosterior
@@ -38,6 +39,7 @@ class RawOutputs:
     gold_intents: np.ndarray  # (N,)
     paths: list[list[int]]  # Viterbi tags, which no temperature changes
     slots_right: list[list[tuple[int, int, int, int, bool]]]  # per sentence: (start, stop, B, I, correct)
+    gold_sets: np.ndarray | None = None  # (N, I) multi-hot, for a multi-intent model (a sigmoid per intent)
 
 
 def raw_outputs(predictor: Predictor, gold: list[TaggedExample], batch: int = 64) -> RawOutputs:
@@ -57,10 +59,15 @@ def raw_outputs(predictor: Predictor, gold: list[TaggedExample], batch: int = 64
             emissions.append(e)
             paths.append(path)
     gold_intents = np.array([intent_index.get(g.example.intent, -1) for g in gold])
+    gold_sets = None
+    if m.intent_threshold is not None:  # multi-intent: every single intent of the label must be known
+        known = [all(n in intent_index for n in split_intents(g.example.intent)) for g in gold]
+        gold_intents = np.where(known, 0, -1)
+        gold_sets = multi_hot([g.example.intent for g, k in zip(gold, known, strict=True) if k], m.intents)
     keep = gold_intents >= 0  # an intent the model never saw cannot be scored by likelihood
     return RawOutputs(np.concatenate(logits)[keep], [e for e, k in zip(emissions, keep, strict=True) if k],
                       gold_intents[keep], [p for p, k in zip(paths, keep, strict=True) if k],
-                      [s for s, k in zip(slots, keep, strict=True) if k])
+                      [s for s, k in zip(slots, keep, strict=True) if k], gold_sets)
 
 
 def slot_confidences(raw: RawOutputs, crf: CRFPosterior) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +82,10 @@ def slot_confidences(raw: RawOutputs, crf: CRFPosterior) -> tuple[np.ndarray, np
 
 
 def intent_confidences(raw: RawOutputs, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    """(confidence, correct) of the intent answered; for a multi-intent model, of every intent's presence (each
+    sigmoid against whether the utterance has that intent): its per-label calibration."""
+    if raw.gold_sets is not None:
+        return sigmoid(raw.logits / temperature).ravel(), raw.gold_sets.ravel() > 0.5
     probs = np.exp(log_softmax(raw.logits.astype(np.float64) / temperature))
     return probs.max(axis=1), probs.argmax(axis=1) == raw.gold_intents
 
@@ -82,8 +93,11 @@ def intent_confidences(raw: RawOutputs, temperature: float) -> tuple[np.ndarray,
 def fit(raw: RawOutputs, manifest_crf: tuple) -> dict:
     """Both temperatures and the dev-split calibration before and after them."""
     # one intent (or one seen on dev) leaves the likelihood flat in T: keep the raw softmax
-    one_class = raw.logits.shape[1] < 2 or len(set(raw.gold_intents.tolist())) < 2
-    intent_t = 1.0 if one_class else fit_temperature(lambda t: intent_nll(raw.logits, raw.gold_intents, t))
+    if raw.gold_sets is not None:  # a sigmoid per intent: the binary log loss of each, over all intents
+        intent_t = fit_temperature(lambda t: binary_nll(*intent_confidences(raw, t))) if len(raw.logits) else 1.0
+    else:
+        one_class = raw.logits.shape[1] < 2 or len(set(raw.gold_intents.tolist())) < 2
+        intent_t = 1.0 if one_class else fit_temperature(lambda t: intent_nll(raw.logits, raw.gold_intents, t))
 
     def crf_at(t: float) -> CRFPosterior:
         return CRFPosterior(*manifest_crf, temperature=t)
@@ -94,8 +108,13 @@ def fit(raw: RawOutputs, manifest_crf: tuple) -> dict:
     dev = {}
     for name, (it, ct) in {"before": (1.0, 1.0), "after": (intent_t, crf_t)}.items():
         intent, slot = summary(*intent_confidences(raw, it)), summary(*slot_confidences(raw, crf_at(ct)))
+        parts = [("intent", intent), ("slot", slot)]
+        if raw.gold_sets is not None:  # per label above; the most probable intent's confidence as for one softmax
+            probs = sigmoid(raw.logits / it)
+            top = probs.argmax(axis=1)
+            parts.append(("top_intent", summary(probs.max(axis=1), raw.gold_sets[np.arange(len(top)), top] > 0.5)))
         dev[name] = {what: {"n": r["n"], "ece": round(r["ece"], 4), "brier": round(r["brier"], 4)}
-                     for what, r in (("intent", intent), ("slot", slot))}
+                     for what, r in parts}
     return {"intent_temperature": round(intent_t, 4), "crf_temperature": round(crf_t, 4), "dev": dev}
 
 
@@ -105,7 +124,8 @@ def calibrate(model_dir: Path, dev: list[TaggedExample], data_name: str) -> dict
     m = predictor.manifest
     result = fit(raw_outputs(predictor, dev), (m.tags, m.crf_start, m.crf_transitions, m.crf_end))
     result.update({"fitted_on": f"{data_name} dev ({len(dev)} utterances)", "precision": predictor.precision,
-                   "intent_objective": "NLL of the gold intent",
+                   "intent_objective": "NLL of the gold intent" if m.intent_threshold is None else
+                   "binary log loss of each intent's sigmoid against its presence (per-label calibration)",
                    "crf_objective": "log loss of each predicted slot's confidence against its correctness"})
     log.info("temperatures: intent %.3f, CRF %.3f; dev ECE intent %.4f -> %.4f, slot %.4f -> %.4f",
              result["intent_temperature"], result["crf_temperature"], result["dev"]["before"]["intent"]["ece"],

@@ -20,6 +20,7 @@ from export.parity import check_parity
 from export.quantize import INT8_GRAPHS, int8_gate, write_int8
 from export.to_onnx import GRAPHS, export_encoder, export_heads, manifest_content
 from training.skill import TrainedSkill
+from training.skill_incremental import CHECKPOINT, DATA, save_state
 
 log = logging.getLogger("export.skill")
 SHARED = ("tokens", "encoder")  # the roles a skill takes from its base
@@ -77,6 +78,8 @@ def export_skill(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> d
     if shared and content["encoder_id"] != base["encoder_id"]:
         raise ManifestError("the copied encoder graphs do not match the base's encoder id")
     copy_spelling(base_dir, out, content)
+    content["incremental"] = save_state(model, state, train, dev, out)  # what `skill train --from` goes on from
+    content["files"] = [*content["files"], CHECKPOINT, DATA]
     write_manifest(out, content)
     report = check_parity(model, Predictor.load(out, spelling=False), [e.tokens for e in dev + train[:64]])
     if not report.ok:

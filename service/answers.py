@@ -30,6 +30,7 @@ def answer(parse: Parse, model: ModelOut, top_k: int, threshold: float, detail: 
     return {
         "text": parse.text,
         "intent": None if fallback else {"name": parse.intent, "confidence": parse.confidence},
+        "intents": [] if fallback else [{"name": n, "confidence": c} for n, c in parse.intents],
         "intent_ranking": [{"name": n, "confidence": c} for n, c in parse.intent_ranking(top_k)],
         "fallback": fallback,
         "sequence_confidence": parse.sequence_confidence,

@@ -74,6 +74,12 @@ class ParseResponse(BaseModel):
     text: str
     intent: IntentOut | None = Field(description="the most probable intent; null when its confidence is below the "
                                      "server's ELMOL_INTENT_THRESHOLD (then fallback is true)")
+    intents: list[IntentOut] = Field(
+        description="every intent the utterance asks for, most probable first (the first is intent): one entry for "
+                    "a single-intent skill; a multi-intent skill (trained on labels such as 'a#b') lists each intent "
+                    "whose calibrated probability reaches the threshold fitted on its dev split. Its confidences are "
+                    "then each intent's own probability, and they need not sum to 1. Empty when fallback is true",
+        examples=[[{"name": "alarm_set", "confidence": 0.97}, {"name": "iot_hue_lighton", "confidence": 0.91}]])
     intent_ranking: list[IntentOut] = Field(description="the top_k intents, most probable first; the first is the "
                                             "intent (also when it fell back)")
     fallback: bool = Field(False, description="true when no intent was confident enough: treat as out of scope, "

@@ -39,13 +39,14 @@ def expected_model() -> dict:
 
 def check_parse(body: dict, text: str, top_k: int = 5) -> None:
     """The /parse contract, for any model."""
-    assert set(body) == {"text", "intent", "intent_ranking", "fallback", "sequence_confidence", "slots", "tokens",
-                         "tags", "skill", "model"}
+    assert set(body) == {"text", "intent", "intents", "intent_ranking", "fallback", "sequence_confidence", "slots",
+                         "tokens", "tags", "skill", "model"}
     assert body["text"] == text
     manifest = load_manifest(MODEL_DIR, verify=False)
     assert body["intent"]["name"] in manifest.intents
     assert 0.0 <= body["intent"]["confidence"] <= 1.0
     assert body["fallback"] is False  # no threshold by default
+    assert body["intents"] == [body["intent"]]  # a single-intent model answers with one entry
     ranking = body["intent_ranking"]
     assert len(ranking) == top_k and ranking[0] == body["intent"]
     assert len({r["name"] for r in ranking}) == top_k and all(r["name"] in manifest.intents for r in ranking)

@@ -108,7 +108,7 @@ def test_slot_confidence_can_be_turned_off() -> None:
 def test_openapi_documents_the_confidence_fields(client: TestClient) -> None:
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     response, slot = schemas["ParseResponse"]["properties"], schemas["SlotOut"]["properties"]
-    for field in ("intent_ranking", "fallback", "sequence_confidence"):
+    for field in ("intents", "intent_ranking", "fallback", "sequence_confidence"):
         assert response[field].get("description"), field
     assert "CRF" in slot["confidence"]["description"]
     assert {"top_k", "detail"} <= set(schemas["ParseRequest"]["properties"])

@@ -142,8 +142,8 @@ def check_parse_over_http(port: int) -> None:
     r = httpx.post(f"{base}/parse", json={"text": text}, timeout=10)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"text", "intent", "intent_ranking", "fallback", "sequence_confidence", "slots", "tokens",
-                         "tags", "skill", "model"}
+    assert set(body) == {"text", "intent", "intents", "intent_ranking", "fallback", "sequence_confidence", "slots",
+                         "tokens", "tags", "skill", "model"}
     assert body["intent"]["name"] in manifest.intents and 0 <= body["intent"]["confidence"] <= 1
     assert body["intent_ranking"][0] == body["intent"] and len(body["intent_ranking"]) == 5
     assert body["slots"] and all(0 <= s["confidence"] <= 1 for s in body["slots"])

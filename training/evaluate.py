@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from elmol_nlu.datasets import TaggedExample
+from elmol_nlu.intents import found, join_intents
 from elmol_nlu.scoring import Prediction
 from elmol_nlu.text import batch_char_ids
 from elmol_nlu.vocab import Vocab
@@ -25,8 +26,11 @@ def predict(model: JointNLU, examples: list[TaggedExample], intents: Vocab, tags
         words = word_ids([e.words for e in chunk], model.word_vocab, chars.shape[1])
         intent_logits, emissions = model(chars_t, lengths_t, words)
         paths = model.crf.decode(emissions, lengths_to_mask(lengths_t, chars.shape[1]))
-        probs = torch.softmax(intent_logits, dim=1).numpy()
+        multi, threshold = model.cfg.multi_intent, model.cfg.intent_threshold
+        probs = (torch.sigmoid if multi else lambda z: torch.softmax(z, dim=1))(intent_logits).numpy()
         for p, path in zip(probs, paths, strict=True):
-            out.append(Prediction(intents.itos[int(p.argmax())], [tags.itos[t] for t in path], p))
+            best = found(p, threshold) if multi else [int(p.argmax())]
+            intent = join_intents(intents.itos[i] for i in best)
+            out.append(Prediction(intent, [tags.itos[t] for t in path], p))
     model.train(was_training)
     return out

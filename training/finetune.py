@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from elmol_nlu.datasets import TaggedExample
+from elmol_nlu.intents import multi_hot
 from elmol_nlu.noise import TypoConfig
 from elmol_nlu.text import batch_char_ids, normalize
 from elmol_nlu.vocab import Vocab
@@ -87,9 +88,11 @@ def selection_score(scores: dict[str, float]) -> float:
 
 
 def batches(examples: list[TaggedExample], intents: Vocab, tags: Vocab, batch_size: int, max_chars: int,
-            rng: random.Random, words: Vocab | None = None, typo: TypoConfig | None = None) -> Iterator[NLUBatch]:
+            rng: random.Random, words: Vocab | None = None, typo: TypoConfig | None = None,
+            multi_intent: bool = False) -> Iterator[NLUBatch]:
     """Shuffled batches of similar length (less padding), in random order; ``typo`` edits the characters the
-    encoder sees (tags and word ids stay those of the clean words)."""
+    encoder sees (tags and word ids stay those of the clean words). ``multi_intent``: intent targets are
+    multi-hot rows over the single intents, not indices."""
     typo = typo or TypoConfig()
     for group in length_groups([len(e.tokens) for e in examples], batch_size, rng):
         chunk = [examples[i] for i in group]
@@ -98,15 +101,32 @@ def batches(examples: list[TaggedExample], intents: Vocab, tags: Vocab, batch_si
         for row, e in enumerate(chunk):
             tag_ids[row, : len(e.tags)] = tags.indices(e.tags)
         yield NLUBatch(torch.from_numpy(chars), torch.from_numpy(lengths),
-                       torch.tensor(intents.indices([e.example.intent for e in chunk])), torch.from_numpy(tag_ids),
+                       intent_targets([e.example.intent for e in chunk], intents, multi_intent),
+                       torch.from_numpy(tag_ids),
                        word_ids([e.words for e in chunk], words, chars.shape[1]))
+
+
+def intent_targets(labels: list[str], intents: Vocab, multi_intent: bool) -> torch.Tensor:
+    """(B,) intent indices, or (B, I) multi-hot rows for a multi-intent model."""
+    if multi_intent:
+        return torch.from_numpy(multi_hot(labels, intents.itos))
+    return torch.tensor(intents.indices(labels))
+
+
+def intent_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    """Cross-entropy of one softmax; for multi-hot targets, the sigmoids' binary cross-entropies summed over the
+    intents (so that one utterance weighs about as much as under the softmax) and averaged over the batch."""
+    if targets.dim() == 2:
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+        return bce.sum(dim=1).mean()
+    return torch.nn.functional.cross_entropy(logits, targets, label_smoothing=label_smoothing)
 
 
 def joint_loss(model: JointNLU, batch: NLUBatch, cfg: FitConfig) -> torch.Tensor:
     intent_logits, emissions = model(batch.chars, batch.lengths, batch.words)
     mask = lengths_to_mask(batch.lengths, batch.chars.shape[1])
-    intent_loss = torch.nn.functional.cross_entropy(intent_logits, batch.intents, label_smoothing=cfg.label_smoothing)
-    return cfg.intent_weight * intent_loss + model.crf.nll(emissions, batch.tags, mask)
+    intent_loss_ = intent_loss(intent_logits, batch.intents, cfg.label_smoothing)
+    return cfg.intent_weight * intent_loss_ + model.crf.nll(emissions, batch.tags, mask)
 
 
 def param_groups(model: JointNLU, cfg: FitConfig) -> list[dict]:
@@ -151,7 +171,7 @@ def fit(model: JointNLU, train: list[TaggedExample], intents: Vocab, tags: Vocab
         model.train()
         losses = []
         bar = tqdm(batches(train, intents, tags, cfg.batch_size, model.cfg.lm.max_chars, rng, model.word_vocab,
-                           TypoConfig(cfg.typo_rate)),
+                           TypoConfig(cfg.typo_rate), model.cfg.multi_intent),
                    total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, mininterval=5)
         for batch in bar:
             for group in optimizer.param_groups:

@@ -31,6 +31,8 @@ class NLUConfig:
     embedding: str = "elmol"  # one of training.embedders.EMBEDDINGS
     n_words: int = 0  # word vocabulary of word-based embeddings (fasttext, none)
     word_dim: int = 256
+    multi_intent: bool = False  # a sigmoid per intent (elmol_nlu.intents), not one softmax
+    intent_threshold: float = 0.5  # of a multi-intent model's sigmoids, fitted on dev after training
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -22,15 +22,18 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from elmol_nlu.datasets import TaggedExample, label_vocabs
+from elmol_nlu.intents import fit_threshold, is_multi
 from elmol_nlu.scoring import metrics
 from elmol_nlu.vocab import Vocab
 from training.checkpoint import load_checkpoint
 from training.evaluate import predict
 from training.finetune import FitConfig, fit, selection_score
 from training.nlu import JointNLU, NLUConfig, with_new_outputs
+from training.skill_incremental import Previous
 
 log = logging.getLogger("skill")
 STARTS = ("transfer", "scratch")
@@ -43,6 +46,7 @@ class SkillConfig:
     share_encoder: bool = True  # False: the encoder unfreezes too (top layer first); served only on its own
     min_steps: int = 500  # optimizer steps to aim for: few examples get more epochs ...
     epoch_range: tuple[int, int] = (10, 40)  # ... within these bounds
+    incremental_epochs: tuple[int, int] = (3, 12)  # the bounds when going on from a trained skill (--from)
     batch_size: int = 16
     lr: float = 2e-3
     intent_weight: float = 2.0  # of the intent loss against the CRF's (FitConfig's)
@@ -106,11 +110,14 @@ def load_source(checkpoint: Path) -> tuple[JointNLU, dict]:
     return model, state
 
 
-def fit_config(cfg: SkillConfig, n_train: int, n_encoder_groups: int) -> FitConfig:
-    epochs = min(cfg.epoch_range[1], max(cfg.epoch_range[0], math.ceil(cfg.min_steps * cfg.batch_size / n_train)))
+def fit_config(cfg: SkillConfig, n_train: int, n_encoder_groups: int, incremental: bool = False) -> FitConfig:
+    low, high = cfg.incremental_epochs if incremental else cfg.epoch_range
+    epochs = min(high, max(low, math.ceil(cfg.min_steps * cfg.batch_size / n_train)))
     common = {"epochs": epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "patience": cfg.patience,
-              "min_epochs": cfg.epoch_range[0], "seed": cfg.seed, "time_budget_s": cfg.time_budget_s,
+              "min_epochs": low, "seed": cfg.seed, "time_budget_s": cfg.time_budget_s,
               "intent_weight": cfg.intent_weight, "label_smoothing": cfg.label_smoothing}
+    if incremental:  # trained heads (and new output rows) all train from the start; the encoder stays frozen
+        return FitConfig(**{**common, "patience": min(cfg.patience, 3)}, unfreeze_at=())
     if cfg.start == "transfer":  # output layers alone for the first tenth, then the heads, then (if not shared)
         own = tuple(max(1, round(epochs * f)) for f in (0.25, 0.4)[:n_encoder_groups])  # the encoder top-down
         return FitConfig(**common, new_outputs=True,
@@ -118,13 +125,25 @@ def fit_config(cfg: SkillConfig, n_train: int, n_encoder_groups: int) -> FitConf
     return FitConfig(**common, unfreeze_at=(0,) * n_encoder_groups)  # scratch: everything trains from the start
 
 
-def build(source: JointNLU, intents: Vocab, tags: Vocab, start: str) -> JointNLU:
+def build(source: JointNLU, intents: Vocab, tags: Vocab, start: str, multi_intent: bool = False) -> JointNLU:
+    """The skill's network: ``source`` with new output layers (transfer) or its architecture from scratch; with
+    ``multi_intent``, one sigmoid per single intent instead of a softmax."""
     if start == "transfer":
-        return with_new_outputs(source, len(intents), tags.itos)
+        model = with_new_outputs(source, len(intents), tags.itos)
+        model.cfg = replace(model.cfg, multi_intent=multi_intent, intent_threshold=0.5)
+        return model
     if start == "scratch":  # the same architecture, random weights
         return JointNLU(NLUConfig.from_dict({**source.cfg.to_dict(), "n_intents": len(intents),
-                                             "n_tags": len(tags)}), tags.itos)
+                                             "n_tags": len(tags), "multi_intent": multi_intent}), tags.itos)
     raise ValueError(f"start must be one of {STARTS}, not {start!r}")
+
+
+def tune_threshold(model: JointNLU, dev: list[TaggedExample], intents: Vocab, tags: Vocab) -> None:
+    """Set a multi-intent model's sigmoid threshold to the one that gets the most dev sets exactly right."""
+    probs = np.stack([p.intent_probs for p in predict(model, dev, intents, tags)])
+    threshold = fit_threshold(probs, [e.example.intent for e in dev], intents.itos)
+    model.cfg = replace(model.cfg, intent_threshold=threshold)
+    log.info("multi-intent threshold %.2f (fitted on %d dev utterances)", threshold, len(dev))
 
 
 def rejection_rate(model: JointNLU, negatives: list[TaggedExample], intents: Vocab, tags: Vocab) -> float | None:
@@ -151,22 +170,29 @@ def source_utterances(source_state: dict, checkpoint: Path) -> list[TaggedExampl
 
 
 def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, source_checkpoint: Path,
-                cfg: SkillConfig) -> TrainedSkill:
+                cfg: SkillConfig, previous: Previous | None = None) -> TrainedSkill:
     """Fine-tune a skill; the epoch kept is the best on ``dev`` (split off ``train`` when None) together with
-    held-out out-of-skill utterances."""
+    held-out out-of-skill utterances. With ``previous``, go on from that skill: its examples join the new ones
+    (its dev split stays dev) and its heads are the start (``training.skill_incremental``)."""
     started = time.monotonic()
     source, source_state = load_source(source_checkpoint)
     negative_pool = source_utterances(source_state, source_checkpoint) if cfg.negatives > 0 else []
     if not dev:
         train, dev = split_dev(train, cfg.dev_fraction, cfg.seed)
+    if previous is not None:
+        train, dev = previous.train + train, previous.dev + dev
     n_neg = min(cfg.max_negatives, round(cfg.negatives * (len(train) + len(dev))))
     negatives = sample_negatives(negative_pool, train + dev, n_neg, cfg.seed)
     neg_train, neg_dev = negatives[len(negatives) * len(dev) // (len(train) + len(dev)):], \
         negatives[: len(negatives) * len(dev) // (len(train) + len(dev))]
-    intents, tags = label_vocabs(train + dev + negatives)
+    multi = any(is_multi(e.example.intent) for e in train + dev)
+    intents, tags = label_vocabs(train + dev + negatives, multi_intent=multi)
     torch.manual_seed(cfg.seed)
-    model = build(source, intents, tags, cfg.start)
-    fit_cfg = fit_config(cfg, len(train) + len(neg_train), len(model.encoder_groups()))
+    if previous is None:
+        model = build(source, intents, tags, cfg.start, multi)
+    else:
+        model = previous.model(source, intents, tags, multi)
+    fit_cfg = fit_config(cfg, len(train) + len(neg_train), len(model.encoder_groups()), previous is not None)
     log.info("%s skill: %d train, %d dev examples (+%d, %d out of skill), %d intents, %d slot tags, up to %d "
              "epochs", cfg.start, len(train), len(dev), len(neg_train), len(neg_dev), len(intents), len(tags),
              fit_cfg.epochs)
@@ -175,16 +201,19 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
                         lambda m: metrics(selection, predict(m, selection, intents, tags)))
     model.load_state_dict(best)
     model.eval()
+    if multi:
+        tune_threshold(model, selection, intents, tags)
     dev_metrics = {**metrics(dev, predict(model, dev, intents, tags)),
                    "out_of_skill_rejected": rejection_rate(model, neg_dev, intents, tags)}
     selection_model, refit = None, None
-    if cfg.refit and dev:
+    if cfg.refit and dev and previous is None:
         selection_model, (fit_cfg, refit) = model, refit_config(fit_cfg, history)
         torch.manual_seed(cfg.seed)
-        model = build(load_source(source_checkpoint)[0], intents, tags, cfg.start)  # build() changes its source
+        model = build(load_source(source_checkpoint)[0], intents, tags, cfg.start, multi)  # build() changes its source
         log.info("refit on train + dev (%d examples) for the %d epochs chosen on dev", len(train + dev), fit_cfg.epochs)
         final, _ = fit(model, train + dev + neg_train, intents, tags, fit_cfg, dev_score=None)
         model.load_state_dict(final)
+        model.cfg = replace(model.cfg, intent_threshold=selection_model.cfg.intent_threshold)
         model.eval()
     state = {"config": model.cfg.to_dict(), "fit": fit_cfg.to_dict(), "skill": cfg.to_dict(),
              "intents": intents.itos, "tags": tags.itos, "words": None, "metrics": {"dev": dev_metrics},
@@ -192,6 +221,8 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
              "data": {"train": len(train), "dev": len(dev), "out_of_skill_train": len(neg_train),
                       "out_of_skill_dev": len(neg_dev), "refit": refit},
              "out_of_skill": OUT_OF_SKILL if negatives else None,
+             "from": None if previous is None else {"skill": previous.name, "version": previous.manifest.version,
+                                                    "train": len(previous.train), "dev": len(previous.dev)},
              "lm": source_state.get("lm"), "model": model.state_dict()}
     return TrainedSkill(model, state, train, dev, neg_dev, selection_model)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from elmol_nlu.annotations.records import Annotated, Problem, _warning
 from elmol_nlu.datasets import CharSlot, Example, tag
+from elmol_nlu.intents import canonical, split_intents
 from elmol_nlu.text import Token, normalize, tokenize
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")  # BIO tag vocabularies and the service's JSON need plain names
@@ -24,7 +25,8 @@ def validate(items: list[Annotated], min_per_intent: int = 5, known_slots: set[s
              known_intents: set[str] | None = None) -> list[Problem]:
     """Problems in the examples themselves and across them: labels, typos, conflicts, duplicates."""
     problems = [p for item in items for p in _check_example(item)]
-    problems += _check_labels(items, "intent", lambda e: [e.intent], min_per_intent, known_intents)
+    # a multi-intent label ('a#b') counts for each of its intents: those are what a multi-intent model learns
+    problems += _check_labels(items, "intent", lambda e: split_intents(e.intent), min_per_intent, known_intents)
     problems += _check_labels(items, "slot", lambda e: [s.name for s in e.slots], 0, known_slots)
     return problems + _check_texts(items)
 
@@ -34,6 +36,8 @@ def _check_example(item: Annotated) -> list[Problem]:
     tokens = tokenize(text)
     if not tokens:
         return [Problem(*at, "the utterance is empty: write the words a user would say")]
+    if not split_intents(item.example.intent):
+        return [Problem(*at, f"intent {item.example.intent!r} names no intent: write one, or several joined by '#'")]
     problems = []
     prev: CharSlot | None = None
     prev_end = 0  # where the previous slot ends once widened to whole tokens
@@ -133,7 +137,8 @@ def _check_texts(items: list[Annotated]) -> list[Problem]:
     problems = []
     for item in items:
         tagged = tag(item.example)
-        words, intent, text = tuple(normalize(w) for w in tagged.words), item.example.intent, item.example.text
+        words, text = tuple(normalize(w) for w in tagged.words), item.example.text
+        intent = canonical(item.example.intent)
         if not words:
             continue
         others = intents[words]

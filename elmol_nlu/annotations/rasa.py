@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from elmol_nlu.annotations.records import Annotated, AnnotationFileError, Problem, Read, _read_text, _warning
 from elmol_nlu.datasets import AnnotationError, CharSlot, Example, Mark, parse_marks
+from elmol_nlu.intents import SEPARATOR
 
 if TYPE_CHECKING:
     import yaml
@@ -68,7 +69,8 @@ def _rasa_example(body: str, intent: str, file: str, line_no: int) -> Read:
         text, slots = parse_rasa(body)
     except AnnotationError as e:
         return [], [Problem(file, line_no, f"{body!r}: {e}; {_RASA_HINT}")]
-    return [Annotated(Example(text, intent, slots), file, line_no)], []
+    # Rasa writes several intents of one utterance as 'a+b' (its multi-intent convention); ours is 'a#b'
+    return [Annotated(Example(text, intent.replace("+", SEPARATOR), slots), file, line_no)], []
 
 
 def _read_rasa_yaml(path: Path) -> Read:

@@ -11,6 +11,7 @@ from elmol_nlu.annotations.checks import validate
 from elmol_nlu.annotations.rasa import _read_rasa_md, _read_rasa_yaml
 from elmol_nlu.annotations.records import Annotated, AnnotationFileError, Problem, Read, _read_text, _warning
 from elmol_nlu.datasets import AnnotationError, CharSlot, Example, parse_inline
+from elmol_nlu.intents import SEPARATOR
 from elmol_nlu.vocab import allowed_transition, bio_spans
 
 FORMATS = ("massive", "bio", "rasa-yaml", "rasa-md")
@@ -121,8 +122,11 @@ def _massive_row(line: str, file: str, line_no: int) -> tuple[Annotated | None, 
     annotated, intent = row.get("annot_utt"), row.get("intent")
     if not isinstance(annotated, str):
         return error(f"'annot_utt' is missing or not a string: write the utterance with slot marks, {_MASSIVE_HINT}")
+    if isinstance(intent, list) and intent and all(isinstance(i, str) and i.strip() for i in intent):
+        intent = SEPARATOR.join(i.strip() for i in intent)  # several intents of one utterance
     if not isinstance(intent, str) or not intent.strip():
-        return error(f"'intent' is missing or empty: name the intent of the utterance, {_MASSIVE_HINT}")
+        return error(f"'intent' is missing or empty: name the intent of the utterance (or list its intents), "
+                     f"{_MASSIVE_HINT}")
     try:
         text, slots = parse_inline(annotated)
     except AnnotationError as e:

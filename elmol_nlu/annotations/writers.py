@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from elmol_nlu.datasets import CharSlot
+from elmol_nlu.intents import SEPARATOR
 
 
 @dataclass(frozen=True)
@@ -40,5 +41,5 @@ def rasa_yaml(items: Iterable[Labelled]) -> str:
         by_intent.setdefault(item.intent, []).append(_marked(item, "[{value}]({name})"))
     lines = ['version: "3.1"', "nlu:"]
     for intent, examples in by_intent.items():
-        lines += [f"- intent: {intent}", "  examples: |", *(f"    - {e}" for e in examples)]
+        lines += [f"- intent: {intent.replace(SEPARATOR, '+')}", "  examples: |", *(f"    - {e}" for e in examples)]
     return "\n".join(lines) + "\n"

@@ -20,7 +20,7 @@ def predict_gold(predictor: Predictor, gold: list[TaggedExample], batch: int = B
         for g, parse in zip(chunk, predictor.parse_batch([g.example.text for g in chunk]), strict=True):
             if [t.text for t in parse.tokens] != g.words:
                 raise ValueError(f"the service tokenises {g.example.text!r} unlike the data loader")
-            predictions.append(Prediction(parse.intent, parse.tags, parse.intent_probs))
+            predictions.append(Prediction(parse.intent_label, parse.tags, parse.intent_probs))
     return predictions
 
 

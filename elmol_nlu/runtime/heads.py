@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from elmol_nlu.crf import ViterbiDecoder
+from elmol_nlu.intents import found, sigmoid
 from elmol_nlu.manifest import Manifest, ManifestError
 from elmol_nlu.posterior import CRFPosterior
 from elmol_nlu.runtime.encoder import Chunk
@@ -29,6 +30,7 @@ class SkillHeads:
                 raise ManifestError(f"{path} has {shapes[output][-1]} {what}, the manifest {len(labels)}: re-export")
         self.decoder = ViterbiDecoder(m.tags, m.crf_start, m.crf_transitions, m.crf_end)
         self.intent_temperature = m.temperature("intent") if calibrated else 1.0
+        self.multi_threshold = m.intent_threshold  # None: one softmax; else a sigmoid per intent
         crf_temperature = m.temperature("crf") if calibrated else 1.0
         self.posterior = (CRFPosterior(m.tags, m.crf_start, m.crf_transitions, m.crf_end, crf_temperature)
                           if confidences else None)
@@ -53,6 +55,8 @@ class SkillHeads:
         calls instead of seven, on the path after the graph where each call pays for a cold cache.
         """
         z = np.divide(logits, self.intent_temperature, dtype=np.float64)
+        if self.multi_threshold is not None:  # a multi-intent model: each intent's own probability
+            return sigmoid(z)
         z -= np.maximum.reduce(z)
         np.exp(z, out=z)
         z /= np.add.reduce(z)
@@ -73,4 +77,12 @@ class SkillHeads:
         best = int(probs.argmax())
         sequence = self.posterior.sequence_probability(post, path) if post is not None else None
         return Parse(text, self.manifest.intents[best], float(probs[best]), slots, tokens, tags, sequence,
-                     probs, self.manifest.intents, post, self.name, self.claims(probs))
+                     probs, self.manifest.intents, post, self.name, self.claims(probs), intents=self.found(probs))
+
+    def found(self, probs: np.ndarray) -> list[tuple[str, float]]:
+        """The intents answered, most probable first: the best alone, or for a multi-intent model every one at or
+        above its threshold (the out-of-skill class only when it is the best)."""
+        names = self.manifest.intents
+        chosen = [int(probs.argmax())] if self.multi_threshold is None else found(probs, self.multi_threshold)
+        chosen = [i for i in chosen if i != self.out_of_skill] or chosen[:1]
+        return [(names[i], float(probs[i])) for i in chosen]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from elmol_nlu.intents import join_intents
 from elmol_nlu.posterior import Posterior
 from elmol_nlu.text import Token
 
@@ -34,6 +35,14 @@ class Parse:
     skill: str = ""  # the skill whose heads gave this answer
     claimed: bool = True  # False when the skill's best intent is its out-of-skill class: not its utterance
     per_skill: dict[str, Parse] | None = field(default=None, compare=False, repr=False)  # when asked for
+    # every intent found with its probability, most probable first (the first is ``intent``); one entry unless
+    # the skill is multi-intent
+    intents: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def intent_label(self) -> str:
+        """The intents found as one label (``a#b`` for several, ``elmol_nlu.intents``), as annotations write it."""
+        return join_intents(n for n, _ in self.intents) if len(self.intents) > 1 else self.intent
 
     @property
     def tag_marginals(self) -> np.ndarray | None:

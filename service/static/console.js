@@ -19,8 +19,11 @@ function showRanking(ranking) {
 function showAnswer(answer, ms) {
   highlight(document.getElementById("highlighted"), answer.text, answer.slots);
   const top = answer.intent || answer.intent_ranking[0];
-  document.getElementById("intent-name").textContent = answer.intent ? answer.intent.name : "(none)";
-  document.getElementById("intent-confidence").textContent = top ? percent(top.confidence) : "";
+  // a multi-intent skill may find several: each with its own probability
+  const found = answer.intents.length ? answer.intents : [];
+  document.getElementById("intent-name").textContent = found.length ? found.map((i) => i.name).join(" + ") : "(none)";
+  document.getElementById("intent-confidence").textContent = found.length > 1
+    ? found.map((i) => percent(i.confidence)).join(" + ") : (top ? percent(top.confidence) : "");
   document.getElementById("fallback").hidden = !answer.fallback;
   showRanking(answer.intent_ranking);
   document.querySelector("#slots tbody").replaceChildren(...answer.slots.map((s) =>

@@ -1,0 +1,104 @@
+"""The multi-intent benchmarks (MixSNIPS, MixATIS; data/mix/README.md): a skill trained on each with
+`elmol-nlu skill train`, scored once on test, its batch-1 latency, beside the published figures.
+
+    python -m experiments.multi_intent --sets mixsnips mixatis --time-budget 20m
+
+For each set under data/mix/ the skill trains on train, chooses its epoch and its sigmoid threshold on dev
+(the skill trainer's own rule) and is read on test once. Overall accuracy is every intent and every slot tag
+right (our exact match), intent accuracy the set exactly right, slot F1 CoNLL's. Latency: in process, one
+onnxruntime thread, the served precision, each test utterance parsed once after a warm-up. Writes
+reports/multi_intent/SET.json; resumable (a set whose skill directory and report exist is skipped; --force).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+from cli.main import main as cli
+from elmol_nlu.annotations import read_annotations
+from elmol_nlu.datasets import tag
+from elmol_nlu.manifest import load_manifest
+from elmol_nlu.paths import DEFAULT_MODEL_DIR
+from elmol_nlu.runtime import Predictor
+from elmol_nlu.runtime.evaluate import evaluate_dir
+from experiments.bench.report import context
+from experiments.bench.stats import time_calls
+
+log = logging.getLogger("experiments.multi_intent")
+MIX = Path("data/mix")
+PUBLISHED = MIX / "published.json"
+SEED = 0
+
+
+def test_split(folder: Path) -> list:
+    items, _ = read_annotations(folder / "test", "bio")
+    return [tag(i.example) for i in items]
+
+
+def train(data: Path, name: str, out: Path, budget: str, base: Path) -> float:
+    started = time.monotonic()
+    status = cli(["skill", "train", str(data), "--name", name, "--base", str(base), "--out", str(out),
+                  "--time-budget", budget, "--seed", str(SEED)])
+    if status != 0:
+        raise SystemExit(f"skill train {data} exited with {status}")
+    return time.monotonic() - started
+
+
+def published(name: str) -> dict:
+    """The figures the AGIF and GL-GIN papers report for this set (read from data/mix/published.json)."""
+    source = json.loads(PUBLISHED.read_text())
+    return {model: figures[name] for model, figures in source["models"].items() if figures.get(name)}
+
+
+def run_set(name: str, args: argparse.Namespace) -> dict:
+    data, out = MIX / name, args.runs / name
+    seconds = train(data, name, out, args.time_budget, args.base)
+    gold = test_split(data)
+    report = evaluate_dir(out, gold, "auto")
+    predictor = Predictor.load(out, precision="auto", threads=1)
+    texts = [g.example.text for g in gold]
+    latency = time_calls(predictor.parse, texts, n=len(texts), warmup=min(300, len(texts)))
+    manifest = load_manifest(out)
+    return {**context(manifest), "set": name, "seed": SEED, "split": "test (read once; epoch and threshold chosen "
+            "on dev)", "command": f"python -m experiments.multi_intent --sets {name} --time-budget {args.time_budget}",
+            "train_seconds": round(seconds, 1), "time_budget": args.time_budget, "base": str(args.base),
+            "threshold": manifest.intent_threshold, "precision": predictor.precision,
+            "test": {"overall_acc": report["exact_match"], "intent_acc": report["intent_acc"],
+                     "slot_f1": report["slot_f1"], "n": report["n"]},
+            "dev": json.loads((out / "report.json").read_text())["dev"],
+            "calibration": manifest.raw.get("calibration", {}).get("dev", {}),
+            "latency_ms": latency, "published": published(name)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sets", nargs="+", default=["mixsnips", "mixatis"])
+    p.add_argument("--time-budget", default="20m", help="of each skill's training, as `skill train` takes it")
+    p.add_argument("--base", type=Path, default=DEFAULT_MODEL_DIR)
+    p.add_argument("--runs", type=Path, default=Path("runs/mix"))
+    p.add_argument("--out", type=Path, default=Path("reports/multi_intent"))
+    p.add_argument("--force", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in args.sets:
+        path = args.out / f"{name}.json"
+        if not (MIX / name / "train").is_dir():
+            log.warning("%s is not built (make mix-data): skipped", MIX / name)
+            continue
+        if path.exists() and not args.force:
+            log.info("%s exists: skipped (--force to redo)", path)
+            continue
+        result = run_set(name, args)
+        path.write_text(json.dumps(result, indent=1) + "\n")
+        t = result["test"]
+        log.info("%s test: overall %.2f, intent %.2f, slot F1 %.2f; trained in %.0f s; p50 %.3f ms", name,
+                 t["overall_acc"], t["intent_acc"], t["slot_f1"], result["train_seconds"], result["latency_ms"]["p50"])
+
+
+if __name__ == "__main__":
+    main()

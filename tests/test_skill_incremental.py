@@ -1,0 +1,92 @@
+"""``elmol-nlu skill train DATA --from skills/NAME``: a skill goes on from its trained heads with more examples and
+a new intent (trained for real, seconds, on the tiny model of conftest)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import MASSIVE, TinyModel
+
+from cli.main import main as cli
+from elmol_nlu.annotations import read_annotations
+from elmol_nlu.annotations.writers import massive_lines
+from elmol_nlu.datasets import read_massive
+from elmol_nlu.manifest import load_manifest
+from elmol_nlu.runtime import Predictor
+from training.nlu import JointNLU, NLUConfig
+from training.skill_incremental import grow
+
+FIRST, ADDED = ("weather_query", "alarm_set"), "play_music"
+
+
+def massive_file(path: Path, intents: tuple[str, ...], per_intent: int, skip: int = 0) -> Path:
+    examples = read_massive(MASSIVE, "train")
+    chosen = [e for i in intents for e in [e for e in examples if e.intent == i][skip : skip + per_intent]]
+    path.write_text(massive_lines(chosen))
+    return path
+
+
+def train(*args: str) -> int:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*ill-defined.*")  # seqeval, a model of seconds
+        return cli(["skill", "train", *args, "--time-budget", "60s"])
+
+
+def test_grow_keeps_the_rows_of_known_labels_and_adds_new_ones(tiny_model: TinyModel) -> None:
+    from elmol_nlu.vocab import Vocab
+
+    old_tags = ["O", "B-a", "I-a"]
+    model = JointNLU(NLUConfig(n_intents=2, n_tags=3, shared_hidden=8, slot_hidden=8, intent_hidden=8), old_tags)
+    with torch.no_grad():
+        for p in model.crf.parameters():
+            p.normal_()
+    old = {name: p.detach().clone() for name, p in (("intent", model.intent_mlp[-1].weight),
+                                                     ("slot", model.slot_out.weight), ("crf", model.crf.transitions))}
+    grown = grow(model, ["x", "y"], old_tags, Vocab(["new", "x", "y"]), Vocab(["O", "B-a", "I-a", "B-b", "I-b"]),
+                 multi_intent=False)
+    assert grown.intent_mlp[-1].weight.shape[0] == 3 and grown.slot_out.weight.shape[0] == 5
+    assert torch.equal(grown.intent_mlp[-1].weight[1:], old["intent"])  # x and y moved one row down
+    assert torch.equal(grown.slot_out.weight[:3], old["slot"])
+    assert torch.equal(grown.crf.transitions[:3, :3], old["crf"])
+    assert not grown.crf.transitions[3:].any()  # the new tags start untrained
+
+
+def test_a_skill_goes_on_from_itself_with_a_new_intent_and_keeps_its_old_dev(
+        tiny_model: TinyModel, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    skill = tmp_path / "skills" / "home"
+    first = massive_file(tmp_path / "first.jsonl", FIRST, 30)
+    assert train(str(first), "--name", "home", "--base", str(tiny_model.model_dir), "--out", str(skill)) == 0
+    before = load_manifest(skill)
+    assert before.raw["incremental"]["checkpoint"] == "skill.pt" and (skill / "data.jsonl").is_file()
+    kept, _ = read_annotations(skill / "data.jsonl")
+    assert {i.partition for i in kept} == {"train", "dev"} and len(kept) == 60
+    state = torch.load(skill / "skill.pt", weights_only=False)
+    assert not any(k.startswith("encoder.") for k in state["model"])  # the shared encoder is the base's
+    capsys.readouterr()
+
+    more = massive_file(tmp_path / "more.jsonl", (*FIRST, ADDED), 15, skip=30)
+    assert train(str(more), "--from", str(skill), "--base", str(tiny_model.model_dir)) == 0
+    out = capsys.readouterr().out
+    after = load_manifest(skill)
+    assert after.skill == "home" and ADDED in after.intents and set(before.intents) <= set(after.intents)
+    assert not (tmp_path / "skills" / "home.new").exists()
+    report = json.loads((skill / "report.json").read_text())
+    old = report["from"]
+    assert old["old_dev_before"]["n"] == old["old_dev_after"]["n"] == len([i for i in kept if i.partition == "dev"])
+    assert "old dev split" in out
+    fit = after.raw["config"]["fit"]
+    assert fit["unfreeze_at"] == [] and fit["epochs"] <= 12  # heads go on; fewer epochs than a new skill's 10-40
+    assert after.raw["training"]["data"]["train"] > before.raw["training"]["data"]["train"]
+    Predictor.load(skill).parse("play some jazz")  # a complete model directory still
+
+
+def test_from_a_directory_without_training_state_says_what_to_do(tiny_model: TinyModel, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    data = massive_file(tmp_path / "d.jsonl", FIRST, 10)
+    assert cli(["skill", "train", str(data), "--from", str(tiny_model.model_dir)]) != 0
+    err = capsys.readouterr().err
+    assert "keeps no training state" in err and "Traceback" not in err
