@@ -83,15 +83,20 @@ def cmd_train(args: argparse.Namespace) -> None:
     from elmol_nlu.runtime.evaluate import evaluate_dir
     from export.skill import export_skill, source_checkpoint  # torch from here on
     from training.skill import SkillConfig, train_skill
-    from training.skill_incremental import load_previous
+    from training.skill_incremental import load_previous, other_skills
 
     started = time.monotonic()
     previous = load_previous(args.from_) if args.from_ else None
+    others = other_skills(args.skills_dir, out, args.from_)
+    if others:
+        log.info("examples of %s (in %s) join the base's as utterances that are not this skill's",
+                 ", ".join(others), args.skills_dir)
     old_dev_before = evaluate_dir(args.from_, previous.dev, "auto") if previous else None
     checkpoint = source_checkpoint(args.base)
     budget = max(30.0, args.time_budget - EXPORT_RESERVE_S)
     skill = train_skill(tagged(train_items), tagged(dev_items) or None, checkpoint,
-                        SkillConfig(seed=args.seed, time_budget_s=budget, share_encoder=not args.own_encoder), previous)
+                        SkillConfig(seed=args.seed, time_budget_s=budget, share_encoder=not args.own_encoder), previous,
+                        [e for examples in others.values() for e in examples])
     written = out.with_name(out.name + ".new") if previous and out.exists() else out  # the old one stays until done
     export_skill(skill, name, args.base, written)
     if written != out:
@@ -154,6 +159,8 @@ def add_commands(skill: argparse._SubParsersAction) -> None:
     t.add_argument("--base", type=Path, default=DEFAULT_MODEL_DIR, help="model whose encoder the skill shares "
                    "(default: the shipped default model)")
     t.add_argument("--dev", type=Path, default=None, help="a separate dev file (default: split off DATA)")
+    t.add_argument("--skills-dir", type=Path, default=Path("skills"), help="skills served beside this one: their "
+                   "examples are taught as not this skill's, with the base's (default skills/)")
     t.add_argument("--format", **fmt)
     t.add_argument("--time-budget", type=duration, default=duration("5m"), help="for everything, e.g. 5m (default)")
     t.add_argument("--min-per-intent", type=int, default=5, help="fewer examples of an intent is a warning")

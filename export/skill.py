@@ -12,6 +12,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from elmol_nlu.manifest import MANIFEST, ManifestError, load_manifest, sha256_of, write_manifest
 from elmol_nlu.runtime import Predictor
 from elmol_nlu.text import normalize
@@ -95,6 +97,9 @@ def export_skill(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> d
         write_manifest(out, content)
     content["calibration"] = skill_calibration(skill, name, base_dir, out)
     write_manifest(out, content)
+    if state.get("out_of_skill") and skill.out_of_skill_dev and skill.dev:
+        content["claim"] = fit_claim(Predictor.load(out, precision="auto"), state["out_of_skill"], skill)
+        write_manifest(out, content)
     log.info("wrote skill %s to %s", name, out)
     return content
 
@@ -111,3 +116,29 @@ def skill_calibration(skill: TrainedSkill, name: str, base_dir: Path, out: Path)
         selected = replace(skill, model=skill.selection_model, selection_model=None)
         chosen = export_skill(selected, name, base_dir, Path(tmp))["calibration"]
     return {**chosen, "fitted_on": f"{chosen['fitted_on']}, by the model chosen on dev before the refit"}
+
+
+def fit_claim(predictor: Predictor, other: str, skill: TrainedSkill) -> dict:
+    """The calibrated P(out of skill) under which the skill claims an utterance: the one that best tells its dev
+    split from held-out out-of-skill utterances, each side weighted equally (a skill that claims what is not its
+    own takes it from the model that knows it; one that misses its own leaves it to a model that does not)."""
+    column = predictor.manifest.intents.index(other)
+
+    def p_other(examples: list) -> np.ndarray:
+        texts = [e.example.text for e in examples]
+        return np.array([p.intent_probs[column] for i in range(0, len(texts), 64)
+                         for p in predictor.parse_batch(texts[i : i + 64])])
+
+    own, foreign = p_other(skill.dev), p_other(skill.out_of_skill_dev)
+
+    def balanced(t: float) -> float:
+        return (np.mean(own < t) + np.mean(foreign >= t)) / 2
+
+    grid = (round(float(t), 2) for t in np.arange(0.02, 0.99, 0.02))
+    threshold = max(grid, key=lambda t: (balanced(t), -abs(t - 0.5)))
+    log.info("claim when P(%s) < %.2f: %.1f%% of dev claimed, %.1f%% of held-out out-of-skill utterances left",
+             other, threshold, 100 * np.mean(own < threshold), 100 * np.mean(foreign >= threshold))
+    return {"threshold": threshold, "dev_claimed": round(100 * float(np.mean(own < threshold)), 2),
+            "out_of_skill_left": round(100 * float(np.mean(foreign >= threshold)), 2),
+            "fitted_on": f"{len(own)} dev and {len(foreign)} held-out out-of-skill utterances, calibrated, "
+                         f"{predictor.precision}"}

@@ -1,5 +1,6 @@
 """``elmol-nlu skill train DATA --from skills/NAME``: a skill goes on from its trained heads with more examples and
-a new intent (trained for real, seconds, on the tiny model of conftest)."""
+a new intent; skills learn each other's examples as not their own and claim by a threshold fitted on dev (trained
+for real, seconds, on the tiny model of conftest)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from conftest import MASSIVE, TinyModel
 from cli.main import main as cli
 from elmol_nlu.annotations import read_annotations
 from elmol_nlu.annotations.writers import massive_lines
-from elmol_nlu.datasets import read_massive
+from elmol_nlu.datasets import read_massive, tag
 from elmol_nlu.manifest import load_manifest
 from elmol_nlu.runtime import Predictor
 from training.nlu import JointNLU, NLUConfig
+from training.skill import OUT_OF_SKILL, sample_negatives
 from training.skill_incremental import grow
 
 FIRST, ADDED = ("weather_query", "alarm_set"), "play_music"
@@ -66,6 +68,11 @@ def test_a_skill_goes_on_from_itself_with_a_new_intent_and_keeps_its_old_dev(
     assert {i.partition for i in kept} == {"train", "dev"} and len(kept) == 60
     state = torch.load(skill / "skill.pt", weights_only=False)
     assert not any(k.startswith("encoder.") for k in state["model"])  # the shared encoder is the base's
+    claim = before.raw["claim"]
+    assert 0 < claim["threshold"] < 1 and "dev" in claim["fitted_on"]
+    heads = Predictor.load(skill).primary
+    for parse in Predictor.load(skill).parse_batch(["play some jazz", "what's the weather like", "set an alarm"]):
+        assert parse.claimed == (parse.intent_probs[heads.out_of_skill] < claim["threshold"])
     capsys.readouterr()
 
     more = massive_file(tmp_path / "more.jsonl", (*FIRST, ADDED), 15, skip=30)
@@ -82,6 +89,30 @@ def test_a_skill_goes_on_from_itself_with_a_new_intent_and_keeps_its_old_dev(
     assert fit["unfreeze_at"] == [] and fit["epochs"] <= 12  # heads go on; fewer epochs than a new skill's 10-40
     assert after.raw["training"]["data"]["train"] > before.raw["training"]["data"]["train"]
     Predictor.load(skill).parse("play some jazz")  # a complete model directory still
+
+
+def test_negatives_take_an_equal_share_of_each_pool_and_never_the_skills_own_text() -> None:
+    examples = [tag(e) for e in read_massive(MASSIVE, "train")[:300]]
+    base, others, own = examples[:200], examples[200:230], examples[230:260]
+    picked = sample_negatives([base, others + own[:5]], own, 40, seed=0)
+    texts = {" ".join(e.words) for e in picked}
+    assert len(picked) == 40 and all(e.example.intent == OUT_OF_SKILL and set(e.tags) == {"O"} for e in picked)
+    assert not texts & {" ".join(e.words) for e in own}
+    assert len(texts & {" ".join(e.words) for e in others}) == 20  # half from the other skills
+    assert len(sample_negatives([base, others[:5]], own, 40, seed=0)) == 40  # a small pool's lack made up
+
+
+def test_a_skill_learns_the_other_skills_examples_as_not_its_own(tiny_model: TinyModel, tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    skills = tmp_path / "skills"
+    first = massive_file(tmp_path / "first.jsonl", FIRST, 20)
+    assert train(str(first), "--name", "home", "--base", str(tiny_model.model_dir), "--out", str(skills / "home"),
+                 "--skills-dir", str(skills)) == 0
+    second = massive_file(tmp_path / "second.jsonl", (ADDED,), 30)
+    with caplog.at_level("INFO"):
+        assert train(str(second), "--name", "music", "--base", str(tiny_model.model_dir), "--skills-dir",
+                     str(skills), "--out", str(skills / "music")) == 0
+    assert any("examples of home" in r.getMessage() for r in caplog.records)
 
 
 def test_from_a_directory_without_training_state_says_what_to_do(tiny_model: TinyModel, tmp_path: Path,

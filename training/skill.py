@@ -94,11 +94,19 @@ def split_dev(examples: list[TaggedExample], fraction: float, seed: int) -> tupl
     return train, dev
 
 
-def sample_negatives(pool: list[TaggedExample], skill: list[TaggedExample], n: int, seed: int) -> list[TaggedExample]:
-    """n utterances of ``pool`` not among the skill's texts, relabelled ``OUT_OF_SKILL`` with every tag O."""
+def sample_negatives(pools: list[list[TaggedExample]], skill: list[TaggedExample], n: int,
+                     seed: int) -> list[TaggedExample]:
+    """n utterances of ``pools`` not among the skill's texts, relabelled ``OUT_OF_SKILL`` with every tag O: an
+    equal share from each pool (the base's training data, the other skills' examples), what a small pool lacks
+    made up by the others."""
     own = {" ".join(e.words).lower() for e in skill}
-    candidates = [e for e in pool if " ".join(e.words).lower() not in own]
-    picked = random.Random(f"negatives:{seed}").sample(candidates, min(n, len(candidates)))
+    candidates = sorted(([e for e in pool if " ".join(e.words).lower() not in own] for pool in pools if pool), key=len)
+    rng = random.Random(f"negatives:{seed}")
+    picked: list[TaggedExample] = []
+    for k, pool in enumerate(candidates):
+        picked += rng.sample(pool, min((n - len(picked)) // (len(candidates) - k), len(pool)))
+    if len(candidates) > 1:  # mixed, so that the held-out share (the first ones) has some of each
+        rng.shuffle(picked)
     return [TaggedExample(replace(e.example, intent=OUT_OF_SKILL, slots=()), e.tokens, ["O"] * len(e.tokens))
             for e in picked]
 
@@ -170,10 +178,12 @@ def source_utterances(source_state: dict, checkpoint: Path) -> list[TaggedExampl
 
 
 def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, source_checkpoint: Path,
-                cfg: SkillConfig, previous: Previous | None = None) -> TrainedSkill:
+                cfg: SkillConfig, previous: Previous | None = None,
+                other_skills: list[TaggedExample] | None = None) -> TrainedSkill:
     """Fine-tune a skill; the epoch kept is the best on ``dev`` (split off ``train`` when None) together with
     held-out out-of-skill utterances. With ``previous``, go on from that skill: its examples join the new ones
-    (its dev split stays dev) and its heads are the start (``training.skill_incremental``)."""
+    (its dev split stays dev) and its heads are the start (``training.skill_incremental``). ``other_skills``: the
+    examples of skills served beside it, which it learns are not its own as it learns the base's."""
     started = time.monotonic()
     source, source_state = load_source(source_checkpoint)
     negative_pool = source_utterances(source_state, source_checkpoint) if cfg.negatives > 0 else []
@@ -182,7 +192,7 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
     if previous is not None:
         train, dev = previous.train + train, previous.dev + dev
     n_neg = min(cfg.max_negatives, round(cfg.negatives * (len(train) + len(dev))))
-    negatives = sample_negatives(negative_pool, train + dev, n_neg, cfg.seed)
+    negatives = sample_negatives([negative_pool, other_skills or []], train + dev, n_neg, cfg.seed)
     neg_train, neg_dev = negatives[len(negatives) * len(dev) // (len(train) + len(dev)):], \
         negatives[: len(negatives) * len(dev) // (len(train) + len(dev))]
     multi = any(is_multi(e.example.intent) for e in train + dev)

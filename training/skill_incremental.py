@@ -75,10 +75,29 @@ def load_previous(skill_dir: Path) -> Previous:
         raise ManifestError(f"{skill_dir} keeps no training state (it was trained before `--from` existed): "
                             "train it anew from its annotated data")
     state = torch.load(skill_dir / entry["checkpoint"], map_location="cpu", weights_only=False)
-    items, _ = read_annotations(skill_dir / entry["data"], "massive")
-    train = [tag(i.example) for i in items if i.partition == "train"]
-    dev = [tag(i.example) for i in items if i.partition == "dev"]
+    train, dev = examples_of(skill_dir)
     return Previous(manifest, state, train, dev)
+
+
+def examples_of(skill_dir: Path) -> tuple[list[TaggedExample], list[TaggedExample]]:
+    """The train and dev examples a skill directory keeps (``data.jsonl``); empty when it keeps none."""
+    if not (skill_dir / DATA).is_file():
+        return [], []
+    items, _ = read_annotations(skill_dir / DATA, "massive")
+    return ([tag(i.example) for i in items if i.partition == "train"],
+            [tag(i.example) for i in items if i.partition == "dev"])
+
+
+def other_skills(skills_dir: Path, *exclude: Path) -> dict[str, list[TaggedExample]]:
+    """The examples of every skill in ``skills_dir`` (but ``exclude``), by directory name: what a new skill
+    served beside them learns is not its own."""
+    skip = {p.resolve() for p in exclude if p is not None}
+    found = {}
+    for d in sorted(skills_dir.iterdir()) if skills_dir.is_dir() else []:
+        if d.resolve() not in skip and (d / DATA).is_file():
+            train, dev = examples_of(d)
+            found[d.name] = train + dev
+    return found
 
 
 def grow(model: JointNLU, old_intents: list[str], old_tags: list[str], intents: Vocab, tags: Vocab,

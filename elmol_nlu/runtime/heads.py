@@ -37,9 +37,21 @@ class SkillHeads:
         self._tag_index = {t: i for i, t in enumerate(m.tags)}
         other = m.raw.get("out_of_skill")  # the intent a skill trained with out-of-skill utterances gives them
         self.out_of_skill: int | None = m.intents.index(other) if other in m.intents else None
+        # the skill claims an utterance when P(out of skill) is under this (fitted on dev by export.skill);
+        # skills exported before it claim when their best intent is not the out-of-skill one
+        self.claim_threshold: float | None = (m.raw.get("claim") or {}).get("threshold")
 
     def claims(self, probs: np.ndarray) -> bool:
-        return self.out_of_skill is None or int(probs.argmax()) != self.out_of_skill
+        if self.out_of_skill is None:
+            return True
+        if self.claim_threshold is None:
+            return int(probs.argmax()) != self.out_of_skill
+        return float(probs[self.out_of_skill]) < self.claim_threshold
+
+    def claim_confidence(self, probs: np.ndarray) -> float:
+        """How sure the skill is that the utterance is its own: 1 - P(out of skill) for a skill that learned what
+        is not its own, else its best intent's probability."""
+        return float(probs.max()) if self.out_of_skill is None else 1.0 - float(probs[self.out_of_skill])
 
     def run(self, chunks: list[Chunk], batch: int, time: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw outputs for the encoded batch: logits (batch, I), emissions (batch, time, K); emissions past a

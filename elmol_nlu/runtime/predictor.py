@@ -194,15 +194,16 @@ class Predictor:
 
     def _answer(self, row: int, text: str, tokens: list[Token], selection: Selection, outputs: dict) -> Parse:
         """Specialists first: a skill that learned what is not its own (an out-of-skill class) and claims the
-        utterance answers before one that cannot tell (the base model), the most confident among them;
-        when none claims it, the unclaimed answer is a fallback."""
+        utterance answers before one that cannot tell (the base model); among them the surest that the utterance
+        is its own (the lowest calibrated P(out of skill)); when none claims it, the unclaimed answer is a
+        fallback."""
         names = selection.skills or tuple(self.skills)
         probs = {name: outputs[name][0].probabilities(outputs[name][1][row]) for name in names}
 
         def rank(name: str) -> tuple[bool, bool, float]:
             skill = outputs[name][0]
             claims = skill.claims(probs[name])
-            return claims, claims and skill.out_of_skill is not None, float(probs[name].max())
+            return claims, claims and skill.out_of_skill is not None, skill.claim_confidence(probs[name])
 
         best = max(names, key=rank)  # the first listed wins a tie
 
