@@ -94,3 +94,21 @@ def fit_temperature(loss: Callable[[float], float], low: float = 0.05, high: flo
             d = a + ratio * (b - a)
             fd = loss(math.exp(d))
     return math.exp((a + b) / 2)
+
+
+CLAIM_RULES = ("balanced", "recall95", "recall90", "recall80")
+
+
+def claim_threshold(own: np.ndarray, foreign: np.ndarray, rule: str = "balanced") -> float:
+    """The P(out of skill) under which a skill claims an utterance, from that probability on its own dev
+    utterances and on held-out ones that are not its own:
+    - ``balanced``: the best accuracy with each side weighted equally;
+    - ``recallNN``: the strictest threshold that still claims NN% of its own dev utterances.
+    On a grid of 0.02 steps; ties go to the threshold nearest 0.5."""
+    grid = [round(float(t), 2) for t in np.arange(0.02, 0.99, 0.02)]
+    if rule == "balanced":
+        return max(grid, key=lambda t: ((np.mean(own < t) + np.mean(foreign >= t)) / 2, -abs(t - 0.5)))
+    if rule.startswith("recall") and rule in CLAIM_RULES:
+        needed = int(rule.removeprefix("recall")) / 100
+        return next((t for t in grid if np.mean(own < t) >= needed), grid[-1])
+    raise ValueError(f"claim rule {rule!r} is not one of {CLAIM_RULES}")

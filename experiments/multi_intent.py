@@ -8,6 +8,11 @@ For each set under data/mix/ the skill trains on train, chooses its epoch and it
 right (our exact match), intent accuracy the set exactly right, slot F1 CoNLL's. Latency: in process, one
 onnxruntime thread, the served precision, each test utterance parsed once after a warm-up. Writes
 reports/multi_intent/SET.json; resumable (a set whose skill directory and report exist is skipped; --force).
+
+``--latency SET``: the cost of the sigmoid head. A single-intent skill of the same size (SET's train and dev
+with each label cut to its first intent: the same intents, slots and network) is trained for 3 minutes, and
+the two skills' in-process p50 at batch 1 is measured side by side in one run (experiments.bench.side_by_side,
+on SET's test utterances): reports/multi_intent/latency.json.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 from cli.main import main as cli
 from elmol_nlu.annotations import read_annotations
 from elmol_nlu.datasets import tag
+from elmol_nlu.intents import split_intents
 from elmol_nlu.manifest import load_manifest
 from elmol_nlu.paths import DEFAULT_MODEL_DIR
 from elmol_nlu.runtime import Predictor
@@ -74,6 +80,28 @@ def run_set(name: str, args: argparse.Namespace) -> dict:
             "latency_ms": latency, "published": published(name)}
 
 
+def single_intent_copy(data: Path, out: Path) -> Path:
+    """SET's train and dev folders with every label cut to its first intent."""
+    for split in ("train", "dev"):
+        (out / split).mkdir(parents=True, exist_ok=True)
+        for name in ("seq.in", "seq.out"):
+            (out / split / name).write_text((data / split / name).read_text())
+        labels = (data / split / "label").read_text().splitlines()
+        (out / split / "label").write_text("".join(split_intents(label)[0] + "\n" for label in labels))
+    return out
+
+
+def latency(name: str, args: argparse.Namespace) -> None:
+    from experiments.bench import side_by_side
+
+    single_data = single_intent_copy(MIX / name, args.runs / f"{name}-single-data")
+    single = args.runs / f"{name}-single"
+    if not (single / "manifest.json").exists():
+        train(single_data, f"{name}-single", single, "3m", args.base)
+    side_by_side.main(["--models", str(single), str(args.runs / name), "--labels", "single-intent", "multi-intent",
+                       "--data", str(MIX / name), "--out", str(args.out / "latency.json")])
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sets", nargs="+", default=["mixsnips", "mixatis"])
@@ -82,9 +110,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", type=Path, default=Path("runs/mix"))
     p.add_argument("--out", type=Path, default=Path("reports/multi_intent"))
     p.add_argument("--force", action="store_true")
+    p.add_argument("--latency", metavar="SET", help="only the side-by-side latency against a single-intent skill")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.latency:
+        latency(args.latency, args)
+        return
     for name in args.sets:
         path = args.out / f"{name}.json"
         if not (MIX / name / "train").is_dir():

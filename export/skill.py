@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from elmol_nlu.calibration import claim_threshold
 from elmol_nlu.manifest import MANIFEST, ManifestError, load_manifest, sha256_of, write_manifest
 from elmol_nlu.runtime import Predictor
 from elmol_nlu.text import normalize
@@ -26,6 +27,7 @@ from training.skill_incremental import CHECKPOINT, DATA, save_state
 
 log = logging.getLogger("export.skill")
 SHARED = ("tokens", "encoder")  # the roles a skill takes from its base
+CLAIM_RULE = "balanced"  # elmol_nlu.calibration.claim_threshold's rule
 
 
 def source_checkpoint(base_dir: Path) -> Path:
@@ -119,9 +121,9 @@ def skill_calibration(skill: TrainedSkill, name: str, base_dir: Path, out: Path)
 
 
 def fit_claim(predictor: Predictor, other: str, skill: TrainedSkill) -> dict:
-    """The calibrated P(out of skill) under which the skill claims an utterance: the one that best tells its dev
-    split from held-out out-of-skill utterances, each side weighted equally (a skill that claims what is not its
-    own takes it from the model that knows it; one that misses its own leaves it to a model that does not)."""
+    """The calibrated P(out of skill) under which the skill claims an utterance, fitted by ``CLAIM_RULE`` on its
+    dev split and held-out out-of-skill utterances (a skill that claims what is not its own takes it from the
+    model that knows it; one that misses its own leaves it to a model that does not)."""
     column = predictor.manifest.intents.index(other)
 
     def p_other(examples: list) -> np.ndarray:
@@ -130,15 +132,10 @@ def fit_claim(predictor: Predictor, other: str, skill: TrainedSkill) -> dict:
                          for p in predictor.parse_batch(texts[i : i + 64])])
 
     own, foreign = p_other(skill.dev), p_other(skill.out_of_skill_dev)
-
-    def balanced(t: float) -> float:
-        return (np.mean(own < t) + np.mean(foreign >= t)) / 2
-
-    grid = (round(float(t), 2) for t in np.arange(0.02, 0.99, 0.02))
-    threshold = max(grid, key=lambda t: (balanced(t), -abs(t - 0.5)))
+    threshold = claim_threshold(own, foreign, CLAIM_RULE)
     log.info("claim when P(%s) < %.2f: %.1f%% of dev claimed, %.1f%% of held-out out-of-skill utterances left",
              other, threshold, 100 * np.mean(own < threshold), 100 * np.mean(foreign >= threshold))
-    return {"threshold": threshold, "dev_claimed": round(100 * float(np.mean(own < threshold)), 2),
+    return {"threshold": threshold, "rule": CLAIM_RULE, "dev_claimed": round(100 * float(np.mean(own < threshold)), 2),
             "out_of_skill_left": round(100 * float(np.mean(foreign >= threshold)), 2),
             "fitted_on": f"{len(own)} dev and {len(foreign)} held-out out-of-skill utterances, calibrated, "
                          f"{predictor.precision}"}

@@ -23,7 +23,9 @@ from pathlib import Path
 from elmol_nlu.datasets import load_massive, sample
 from elmol_nlu.manifest import load_manifest
 from elmol_nlu.scoring import Prediction, score
+from experiments.bench import claim_rules
 from experiments.reproduce import TARGETS
+from export.skill import CLAIM_RULE
 from training.skill import SkillConfig
 
 log = logging.getLogger("bench.skill_routing")
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         base = Predictor.load(args.base, precision="auto")
-        skills = []
+        skills, fit_on, rules = [], {}, None
         samples = {domain: sample(data["train"][domain], args.n, 0) for domain in TARGETS}
         cfg = SkillConfig(seed=0, time_budget_s=None, negatives=args.negatives, max_negatives=args.max_negatives)
         for domain in TARGETS:
@@ -63,11 +65,20 @@ def main(argv: list[str] | None = None) -> None:
             skill = train_skill(samples[domain], None, source_checkpoint(args.base), cfg, other_skills=others)
             export_skill(skill, domain, args.base, Path(tmp) / domain)
             skills.append(base.load_skill(Path(tmp) / domain))
+            fit_on[domain] = (skill.dev, skill.out_of_skill_dev)
         served = base.with_skills(skills)
         test = [e for part in data[args.split].values() for e in part]
         parses = []
         for i in range(0, len(test), 64):
             parses += served.parse_batch([g.example.text for g in test[i : i + 64]])
+        if args.split == "dev":  # how each claim rule would route the same utterances
+            texts = [g.example.text for g in test]
+            column = {s.name: s.out_of_skill for s in skills}
+            probs = {s.name: claim_rules.p_other(served, texts, s.name, column[s.name]) for s in skills}
+            fitted = {name: tuple(claim_rules.p_other(served, [e.example.text for e in part], name, column[name])
+                                  for part in parts) for name, parts in fit_on.items()}
+            rules = claim_rules.compare(fitted, probs, [g.example.domain if g.example.domain in TARGETS
+                                                        else base.primary.name for g in test], base.primary.name)
     predicted = [Prediction(p.intent, p.tags) for p in parses]
     skill_of = {d: d for d in TARGETS}
     right_skill = [skill_of.get(g.example.domain, base.primary.name) == p.skill for g, p in zip(test, parses,
@@ -84,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
         "n_train_per_skill": args.n, "base": base.manifest.name, "precision": base.precision,
         "skills": {"negatives": args.negatives, "max_negatives": args.max_negatives,
                    "other_skills_as_negatives": not args.alone,
-                   "claim_thresholds": {s.name: s.claim_threshold for s in skills}},
+                   "claim_thresholds": {s.name: s.claim_threshold for s in skills}, "claim_rule": CLAIM_RULE},
+        **({"claim_rules_compared": rules} if rules else {}),
         "minutes": round((time.monotonic() - started) / 60, 1),
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -15,11 +15,12 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.docs_tables import confidence, console, encoder, performance, results, skills
+from tools.docs_tables import confidence, console, encoder, multi_intent, performance, results, skills
 from tools.docs_tables.common import REPO
 
 TABLES: dict[str, Callable[[], str]] = {**results.TABLES, **performance.TABLES, **confidence.TABLES,
-                                         **skills.TABLES, **encoder.TABLES, **console.TABLES}
+                                         **skills.TABLES, **encoder.TABLES, **console.TABLES,
+                                         **multi_intent.TABLES}
 MARKER = re.compile(r"^<!-- table:(?P<name>[\w-]+) -->\n(?P<body>.*?)^<!-- /table:(?P=name) -->$",
                     re.MULTILINE | re.DOTALL)
 

@@ -34,21 +34,10 @@ def speed() -> str:
     return "\n\n".join([table(["", f"ours ({s['precision']})", "MiniLM (ONNX fp32)"], rows), f"Source: {note}."])
 
 
-def routing() -> str:
-    r = report("reports/skills/routing.json")
-    rows = [["routed to the right model", f"{r['routed_to_the_right_skill']:.2f}%"],
-            ["held-out scenarios' utterances reaching their skill", f"{r['held_out_scenarios_routed_right']:.2f}%"],
-            ["the base's scenarios' utterances kept by the base", f"{r['base_scenarios_kept_by_the_base']:.2f}%"],
-            [f"intent accuracy / slot F1 / exact match, all {r['all']['n']:,}",
-             " / ".join(f2(r["all"][k]) for k in ("intent_acc", "slot_f1", "exact_match"))]]
-    return table(["", ""], rows)
-
-
 TABLES = {
     "skills-means": lambda: study_block(0),
     "skills-error-reduction": lambda: study_block(1),
     "skills-speed": speed,
     "skills-snips": lambda: study_block(0, "reports/skills-snips"),
     "skills-snips-error-reduction": lambda: study_block(1, "reports/skills-snips"),
-    "skills-routing": routing,
 }
