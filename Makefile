@@ -174,15 +174,15 @@ distil-small: $(STAMP)
 	$(PY) -m experiments.bench.server --model-dir models/default --targets int8 --out reports/server_load_beside_fast.json
 
 ## issue 28's fast variant on the new encoder: a 128-wide LM pretrained as `make pretrain-kd` does (MiniLM states
-## distilled in, typo noise; 2 DDP processes, from scratch), 64-wide heads trained with typo noise, then the MiniLM
-## intents and the shipped model's tag paths distilled in (45 min); every step resumable. Exported to
-## runs/models/fast-kd; `make choose-fast` compares it with models/fast on dev only.
+## distilled in, typo noise; 2 DDP processes, from scratch, ~50 min; committed as checkpoints/elmol-128-kd-lm.pt),
+## 64-wide heads trained with typo noise, then the MiniLM intents and the shipped model's tag paths distilled in
+## (45 min); every step resumable. Exported to runs/models/fast-kd, to be compared with models/fast on dev only.
 fast-kd: $(STAMP)
-	test -f runs/elmol-128-kd/epoch2.pt || $(VENV)/bin/torchrun --standalone --nproc-per-node 2 -m training.pretrain_lm \
+	test -f checkpoints/elmol-128-kd-lm.pt || ($(VENV)/bin/torchrun --standalone --nproc-per-node 2 -m training.pretrain_lm \
 		--out runs/elmol-128-kd --hidden 128 --teacher-states runs/teacher-states --typo-rate 0.1 \
-		--epochs 2 --lr 1e-3 --threads 1 --batch-tokens 1024
-	test -f runs/nlu-small128-kd/nlu.pt || $(PY) -m training.train_nlu --lm runs/elmol-128-kd/epoch2.pt \
-		--out runs/nlu-small128-kd --shared-hidden 64 --slot-hidden 64 --typo-rate 0.1 --threads 2 --seed 13
+		--epochs 2 --lr 1e-3 --threads 1 --batch-tokens 1024 && cp runs/elmol-128-kd/epoch2.pt checkpoints/elmol-128-kd-lm.pt)
+	test -f runs/nlu-small128-kd/nlu.pt || $(PY) -m training.train_nlu --lm checkpoints/elmol-128-kd-lm.pt \
+		--out runs/nlu-small128-kd --shared-hidden 64 --slot-hidden 64 --typo-rate 0.1 --threads 2 --seed 13 --epochs 12
 	$(PY) -m training.teacher --unlabeled $(ASSISTANT) --out runs/teacher --threads 2
 	test -f runs/teacher-kd-tags/tags.npz || (mkdir -p runs/teacher-kd-tags && cp runs/teacher/*.npz runs/teacher/teacher.* \
 		runs/teacher-kd-tags/ && $(PY) -m training.tag_teacher --model checkpoints/massive-en-nlu.pt --teacher runs/teacher-kd-tags)
