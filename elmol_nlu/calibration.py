@@ -96,7 +96,7 @@ def fit_temperature(loss: Callable[[float], float], low: float = 0.05, high: flo
     return math.exp((a + b) / 2)
 
 
-CLAIM_RULES = ("balanced", "recall95", "recall90", "recall80")
+CLAIM_RULES = ("balanced", "recall95", "recall92", "recall90", "recall85", "recall80")
 
 
 def claim_threshold(own: np.ndarray, foreign: np.ndarray, rule: str = "balanced") -> float:

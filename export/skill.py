@@ -27,7 +27,9 @@ from training.skill_incremental import CHECKPOINT, DATA, save_state
 
 log = logging.getLogger("export.skill")
 SHARED = ("tokens", "encoder")  # the roles a skill takes from its base
-CLAIM_RULE = "balanced"  # elmol_nlu.calibration.claim_threshold's rule
+# elmol_nlu.calibration.claim_threshold's rule, chosen on MASSIVE dev by the routing bench (recall92: 96.4% routed
+# right, balanced: 92.7%): five skills each claiming a few of the base's utterances add up
+CLAIM_RULE = "recall92"
 
 
 def source_checkpoint(base_dir: Path) -> Path:

@@ -8,12 +8,14 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import MASSIVE, TinyModel
 
 from cli.main import main as cli
 from elmol_nlu.annotations import read_annotations
+from elmol_nlu.calibration import claim_threshold
 from elmol_nlu.annotations.writers import massive_lines
 from elmol_nlu.datasets import read_massive, tag
 from elmol_nlu.manifest import load_manifest
@@ -100,6 +102,16 @@ def test_negatives_come_from_every_pool_and_never_the_skills_own_text() -> None:
     assert not texts & {" ".join(e.words) for e in own}
     everything = sample_negatives([base, others], own, 1000, seed=0)
     assert {" ".join(e.words) for e in others} <= {" ".join(e.words) for e in everything} and len(everything) == 230
+
+
+def test_claim_rules_trade_the_skills_own_utterances_against_the_others() -> None:
+    own = np.array([0.01] * 90 + [0.3] * 5 + [0.7] * 5)  # P(out of skill) of its own dev utterances
+    foreign = np.array([0.2] * 10 + [0.95] * 90)  # and of utterances that are not its own
+    assert claim_threshold(own, foreign, "recall90") == 0.02  # 90% of its own are under 0.02
+    assert claim_threshold(own, foreign, "recall95") == 0.32  # the 0.3s too
+    assert claim_threshold(own, foreign, "balanced") == 0.72  # everything of its own, 10% of the others
+    with pytest.raises(ValueError, match="claim rule"):
+        claim_threshold(own, foreign, "recall101")
 
 
 def test_a_skill_learns_the_other_skills_examples_as_not_its_own(tiny_model: TinyModel, tmp_path: Path,

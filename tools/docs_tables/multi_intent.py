@@ -67,7 +67,24 @@ def routing() -> str:
     return table(["", ""], rows)
 
 
+def routing_choice() -> str:
+    """The settings tried on MASSIVE dev (reports/skills/routing-choice), each claim rule on the same skills."""
+    folder = REPO / "reports/skills/routing-choice"
+    rows = []
+    for path in sorted(folder.glob("*.json")):
+        r = report(str(path.relative_to(REPO)))
+        s = r["skills"]
+        how = f"{s['negatives']:g} per utterance (max {s['max_negatives']:,})"
+        how += ", an equal share from the other skills" if path.stem.endswith("equal-share") else ""
+        rules = r.get("claim_rules_compared") or {}
+        rows.append([how, f"{r['routed_to_the_right_skill']:.2f}% ({s.get('claim_rule', 'balanced')})",
+                     *(f"{rules[k]['routed_right']:.2f}%" if k in rules else "" for k in ("recall95", "recall92",
+                                                                                          "recall90", "recall85"))])
+    return table(["negatives", "routed right as served", "recall95", "recall92", "recall90", "recall85"], rows)
+
+
 TABLES = {
+    "skills-routing-choice": routing_choice,
     "skills-multi-intent": benchmarks,
     "skills-multi-latency": latency,
     "skills-incremental": incremental,
