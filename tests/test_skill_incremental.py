@@ -15,8 +15,8 @@ from conftest import MASSIVE, TinyModel
 
 from cli.main import main as cli
 from elmol_nlu.annotations import read_annotations
-from elmol_nlu.calibration import claim_threshold
 from elmol_nlu.annotations.writers import massive_lines
+from elmol_nlu.calibration import claim_threshold
 from elmol_nlu.datasets import read_massive, tag
 from elmol_nlu.manifest import load_manifest
 from elmol_nlu.runtime import Predictor
