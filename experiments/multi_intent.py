@@ -99,7 +99,7 @@ def latency(name: str, args: argparse.Namespace) -> None:
     if not (single / "manifest.json").exists():
         train(single_data, f"{name}-single", single, "3m", args.base)
     side_by_side.main(["--models", str(single), str(args.runs / name), "--labels", "single-intent", "multi-intent",
-                       "--data", str(MIX / name), "--out", str(args.out / "latency.json")])
+                       "--data", str(MIX / name), "--bar", "1.10", "--out", str(args.out / "latency.json")])
 
 
 def main(argv: list[str] | None = None) -> None:
