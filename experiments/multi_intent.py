@@ -23,7 +23,6 @@ import logging
 import time
 from pathlib import Path
 
-from cli.main import main as cli
 from elmol_nlu.annotations import read_annotations
 from elmol_nlu.datasets import tag
 from elmol_nlu.intents import split_intents
@@ -33,6 +32,7 @@ from elmol_nlu.runtime import Predictor
 from elmol_nlu.runtime.evaluate import evaluate_dir
 from experiments.bench.report import context
 from experiments.bench.stats import time_calls
+from experiments.skill_cli import skill_train
 
 log = logging.getLogger("experiments.multi_intent")
 MIX = Path("data/mix")
@@ -47,8 +47,8 @@ def test_split(folder: Path) -> list:
 
 def train(data: Path, name: str, out: Path, budget: str, base: Path) -> float:
     started = time.monotonic()
-    status = cli(["skill", "train", str(data), "--name", name, "--base", str(base), "--out", str(out),
-                  "--time-budget", budget, "--seed", str(SEED)])
+    status = skill_train(str(data), "--name", name, "--base", str(base), "--out", str(out),
+                         "--time-budget", budget, "--seed", str(SEED))
     if status != 0:
         raise SystemExit(f"skill train {data} exited with {status}")
     return time.monotonic() - started

@@ -21,12 +21,12 @@ import logging
 import random
 from pathlib import Path
 
-from cli.main import main as cli
 from elmol_nlu.annotations import read_annotations
 from elmol_nlu.annotations.writers import massive_lines
 from elmol_nlu.datasets import TaggedExample, read_bio_folder, tag
 from elmol_nlu.paths import DEFAULT_MODEL_DIR
 from elmol_nlu.runtime.evaluate import evaluate_dir
+from experiments.skill_cli import skill_train
 from training.skill import split_dev
 from training.skill_incremental import examples_of
 
@@ -52,8 +52,8 @@ def write(path: Path, examples: list[TaggedExample]) -> Path:
 
 
 def train(args: argparse.Namespace, data: Path, out: Path, *extra: str) -> dict:
-    status = cli(["skill", "train", str(data), "--name", "snips", "--base", str(args.base), "--out", str(out),
-                  "--skills-dir", str(args.runs / "no-other-skills"), "--seed", str(args.seed), *extra])
+    status = skill_train(str(data), "--name", "snips", "--base", str(args.base), "--out", str(out),
+                         "--skills-dir", str(args.runs / "no-other-skills"), "--seed", str(args.seed), *extra)
     if status != 0:
         raise SystemExit(f"skill train {data} exited with {status}")
     return json.loads((out / "report.json").read_text())
