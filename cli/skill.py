@@ -116,9 +116,9 @@ def cmd_train(args: argparse.Namespace) -> None:
               f"{after['slot_f1']:.2f}")
     print(f"\nskill {name!r} on its dev split ({len(skill.dev)} utterances held out of training):")
     print(format_report(report))
-    for name, r in rare.items():
+    for intent, r in rare.items():
         scored = f"dev accuracy {r['dev_accuracy']:.0f}% on {r['dev']}" if r["dev"] else "none held out for dev"
-        print(f"rare intent {name!r}: {r['examples']} example(s), {scored}")
+        print(f"rare intent {intent!r}: {r['examples']} example(s), {scored}")
     print(f"\nwrote {out} in {time.monotonic() - started:.0f} s. Serve it alone: python -m service --model-dir {out}\n"
           f"or beside the model: elmol-nlu skill add {out} [--service http://localhost:8000]")
 

@@ -58,13 +58,14 @@ def raw_outputs(predictor: Predictor, gold: list[TaggedExample], batch: int = 64
                           for s in bio_spans([m.tags[k] for k in path])])
             emissions.append(e)
             paths.append(path)
-    gold_intents = np.array([intent_index.get(g.example.intent, -1) for g in gold])
-    gold_sets = None
-    if m.intent_threshold is not None:  # multi-intent: every single intent of the label must be known
-        known = [all(n in intent_index for n in split_intents(g.example.intent)) for g in gold]
-        gold_intents = np.where(known, 0, -1)
-        gold_sets = multi_hot([g.example.intent for g, k in zip(gold, known, strict=True) if k], m.intents)
-    keep = gold_intents >= 0  # an intent the model never saw cannot be scored by likelihood
+    # an intent the model never saw cannot be scored by likelihood
+    if m.intent_threshold is None:
+        gold_intents = np.array([intent_index.get(g.example.intent, -1) for g in gold])
+        keep, gold_sets = gold_intents >= 0, None
+    else:  # multi-intent: every single intent of the label must be known; scored as a set (gold_sets)
+        keep = np.array([all(n in intent_index for n in split_intents(g.example.intent)) for g in gold], dtype=bool)
+        gold_intents = np.zeros(len(gold), dtype=int)
+        gold_sets = multi_hot([g.example.intent for g, k in zip(gold, keep, strict=True) if k], m.intents)
     return RawOutputs(np.concatenate(logits)[keep], [e for e, k in zip(emissions, keep, strict=True) if k],
                       gold_intents[keep], [p for p, k in zip(paths, keep, strict=True) if k],
                       [s for s, k in zip(slots, keep, strict=True) if k], gold_sets)

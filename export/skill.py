@@ -16,7 +16,7 @@ import numpy as np
 
 from elmol_nlu.calibration import claim_threshold
 from elmol_nlu.manifest import MANIFEST, ManifestError, load_manifest, sha256_of, write_manifest
-from elmol_nlu.runtime import Predictor
+from elmol_nlu.runtime import Predictor, Selection
 from elmol_nlu.text import normalize
 from export.calibrate import calibrate
 from export.parity import check_parity
@@ -127,13 +127,8 @@ def fit_claim(predictor: Predictor, other: str, skill: TrainedSkill) -> dict:
     dev split and held-out out-of-skill utterances (a skill that claims what is not its own takes it from the
     model that knows it; one that misses its own leaves it to a model that does not)."""
     column = predictor.manifest.intents.index(other)
-
-    def p_other(examples: list) -> np.ndarray:
-        texts = [e.example.text for e in examples]
-        return np.array([p.intent_probs[column] for i in range(0, len(texts), 64)
-                         for p in predictor.parse_batch(texts[i : i + 64])])
-
-    own, foreign = p_other(skill.dev), p_other(skill.out_of_skill_dev)
+    own, foreign = (out_of_skill_probabilities(predictor, [e.example.text for e in part], column)
+                    for part in (skill.dev, skill.out_of_skill_dev))
     threshold = claim_threshold(own, foreign, CLAIM_RULE)
     log.info("claim when P(%s) < %.2f: %.1f%% of dev claimed, %.1f%% of held-out out-of-skill utterances left",
              other, threshold, 100 * np.mean(own < threshold), 100 * np.mean(foreign >= threshold))
@@ -141,3 +136,14 @@ def fit_claim(predictor: Predictor, other: str, skill: TrainedSkill) -> dict:
             "out_of_skill_left": round(100 * float(np.mean(foreign >= threshold)), 2),
             "fitted_on": f"{len(own)} dev and {len(foreign)} held-out out-of-skill utterances, calibrated, "
                          f"{predictor.precision}"}
+
+
+def out_of_skill_probabilities(predictor: Predictor, texts: list[str], column: int,
+                               skill: str | None = None) -> np.ndarray:
+    """Calibrated P(out of skill) (intent ``column``) of each text, by the predictor's primary skill or ``skill``."""
+    out: list[float] = []
+    for i in range(0, len(texts), 64):
+        chunk = texts[i : i + 64]
+        parses = predictor.parse_batch(chunk, [Selection((skill,))] * len(chunk) if skill else None)
+        out += [float(p.intent_probs[column]) for p in parses]
+    return np.array(out)

@@ -89,12 +89,13 @@ class SkillHeads:
         best = int(probs.argmax())
         sequence = self.posterior.sequence_probability(post, path) if post is not None else None
         return Parse(text, self.manifest.intents[best], float(probs[best]), slots, tokens, tags, sequence,
-                     probs, self.manifest.intents, post, self.name, self.claims(probs), intents=self.found(probs))
+                     probs, self.manifest.intents, post, self.name, self.claims(probs),
+                     intents=self.answered(probs, best))
 
-    def found(self, probs: np.ndarray) -> list[tuple[str, float]]:
-        """The intents answered, most probable first: the best alone, or for a multi-intent model every one at or
-        above its threshold (the out-of-skill class only when it is the best)."""
+    def answered(self, probs: np.ndarray, best: int) -> list[tuple[str, float]]:
+        """The intents answered, most probable first: the ``best`` alone, or for a multi-intent model every one at
+        or above its threshold (the out-of-skill class only when it is the best)."""
         names = self.manifest.intents
-        chosen = [int(probs.argmax())] if self.multi_threshold is None else found(probs, self.multi_threshold)
+        chosen = [best] if self.multi_threshold is None else found(probs, self.multi_threshold)
         chosen = [i for i in chosen if i != self.out_of_skill] or chosen[:1]
         return [(names[i], float(probs[i])) for i in chosen]

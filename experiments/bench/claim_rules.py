@@ -10,17 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from elmol_nlu.calibration import CLAIM_RULES, claim_threshold
-from elmol_nlu.runtime import Predictor, Selection
-
-
-def p_other(predictor: Predictor, texts: list[str], skill: str, column: int) -> np.ndarray:
-    """P(out of skill) of ``skill`` (served by ``predictor``) for each text."""
-    out = []
-    for i in range(0, len(texts), 64):
-        chunk = texts[i : i + 64]
-        parses = predictor.parse_batch(chunk, [Selection((skill,))] * len(chunk))
-        out += [float(p.intent_probs[column]) for p in parses]
-    return np.array(out)
 
 
 def route(probs: dict[str, np.ndarray], thresholds: dict[str, float], base: str) -> list[str]:

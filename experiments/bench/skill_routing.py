@@ -25,7 +25,7 @@ from elmol_nlu.manifest import load_manifest
 from elmol_nlu.scoring import Prediction, score
 from experiments.bench import claim_rules
 from experiments.reproduce import TARGETS
-from export.skill import CLAIM_RULE
+from export.skill import CLAIM_RULE, out_of_skill_probabilities
 from training.skill import SkillConfig
 
 log = logging.getLogger("bench.skill_routing")
@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.split == "dev":  # how each claim rule would route the same utterances
             texts = [g.example.text for g in test]
             column = {s.name: s.out_of_skill for s in skills}
-            probs = {s.name: claim_rules.p_other(served, texts, s.name, column[s.name]) for s in skills}
-            fitted = {name: tuple(claim_rules.p_other(served, [e.example.text for e in part], name, column[name])
+            probs = {s.name: out_of_skill_probabilities(served, texts, column[s.name], s.name) for s in skills}
+            fitted = {name: tuple(out_of_skill_probabilities(served, [e.example.text for e in part], column[name], name)
                                   for part in parts) for name, parts in fit_on.items()}
             rules = claim_rules.compare(fitted, probs, [g.example.domain if g.example.domain in TARGETS
                                                         else base.primary.name for g in test], base.primary.name)
