@@ -11,7 +11,7 @@ ASSISTANT := data/unlabeled/sources/assistant.txt.gz
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-predictor bench-server results loadtest clean \
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
 	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small \
-	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review bench-default train-kd distil-kd fast-kd mix-data
+	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review bench-default train-kd distil-kd fast-kd mix-data lexical-choice skill-study-lexical
 
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
@@ -318,6 +318,18 @@ out-of-scope-kd: $(STAMP)
 
 skill-study-kd: $(STAMP)
 	$(PY) -m experiments.skill_study --base runs/models/oos-kd --arms transfer --variant kd
+
+## issue 28: how a skill's lexical intent model joins its heads (weight, C), chosen on MASSIVE dev
+## (reports/skills/lexical-choice.json; needs runs/models/oos-kd of `make out-of-scope-kd`)
+lexical-choice: $(STAMP)
+	$(PY) -m experiments.lexical_choice --base runs/models/oos-kd --seeds 0 1
+
+## docs/SKILLS.md: today's skill recipe (lexical intents beside the heads, 5 negatives per example) on the
+## held-out scenarios (out-of-scope KD base) and on SNIPS (shipped model), seeds 0-2, resumable
+skill-study-lexical: $(STAMP)
+	$(PY) -m experiments.skill_study --base runs/models/oos-kd --arms transfer --variant kd-lexical
+	$(PY) -m experiments.skill_study --base models/default --data data/snips --domains snips --arms transfer \
+		--variant lexical --out reports/skills-snips
 
 ## issue 28's typo comparison: the seeded noisy copy of MASSIVE test, then each model's drop beside the CRF's
 typos: $(STAMP)

@@ -34,6 +34,16 @@ def duration(text: str) -> float:
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
+def unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: write a number from 0 to 1")
+    return value
+
+
 def skill_name(text: str) -> str:
     if not SKILL_NAME.fullmatch(text) or text in (".", ".."):
         raise argparse.ArgumentTypeError(f"{text!r}: a skill name is 1 to 64 letters, digits, '_', '.' or '-'")
@@ -95,7 +105,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     checkpoint = source_checkpoint(args.base)
     budget = max(30.0, args.time_budget - EXPORT_RESERVE_S)
     skill = train_skill(tagged(train_items), tagged(dev_items) or None, checkpoint,
-                        SkillConfig(seed=args.seed, time_budget_s=budget, share_encoder=not args.own_encoder), previous,
+                        SkillConfig(seed=args.seed, time_budget_s=budget, share_encoder=not args.own_encoder,
+                                    **({} if args.lexical_weight is None else {"lexical_weight": args.lexical_weight})),
+                        previous,
                         [e for examples in others.values() for e in examples])
     written = out.with_name(out.name + ".new") if previous and out.exists() else out  # the old one stays until done
     export_skill(skill, name, args.base, written)
@@ -167,6 +179,9 @@ def add_commands(skill: argparse._SubParsersAction) -> None:
     t.add_argument("--strict", action="store_true", help="every warning about the data is an error (exit 2)")
     t.add_argument("--own-encoder", action="store_true", help="fine-tune the encoder too: can be more accurate, "
                    "but the skill is then served only on its own (python -m service --model-dir), not beside others")
+    t.add_argument("--lexical-weight", type=unit_interval, default=None,
+                   help="weight of the lexical intent model (n-grams and pooled encoder layers) beside the heads, "
+                   "0 to 1; 0 turns it off (default: the skill recipe's, chosen on MASSIVE dev)")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(run=cmd_train)
 

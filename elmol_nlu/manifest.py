@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from elmol_nlu.lexical import LexicalHead, LexicalIntents
 from elmol_nlu.spelling import SpellingCorrector
 
 # 2: a token graph (chars -> vectors) beside the model graph (vectors -> outputs);
@@ -101,12 +102,28 @@ class Manifest:
 
     def spelling(self) -> SpellingCorrector | None:
         """The spelling corrector of unknown words (``elmol_nlu.spelling``), when the directory has its vocabulary."""
-        entry = self.raw.get("spelling")
+        path = self._listed_file("spelling")
+        return None if path is None else SpellingCorrector.load(path)
+
+    def lexical(self) -> LexicalHead | None:
+        """A skill's lexical intent model and its weight (``elmol_nlu.lexical``), when the directory has one."""
+        path = self._listed_file("lexical")
+        if path is None:
+            return None
+        model = LexicalIntents.load(path)
+        if model.weights.shape[1] != len(self.intents):
+            raise ManifestError(f"{self.directory}: the lexical model has {model.weights.shape[1]} intents, the "
+                                f"manifest {len(self.intents)}: re-export")
+        return LexicalHead(model, float(self.raw["lexical"]["weight"]))
+
+    def _listed_file(self, key: str) -> Path | None:
+        """The file of the manifest's ``key`` entry (``{"file": ...}``), which must be among its checksummed files."""
+        entry = self.raw.get(key)
         if not entry:
             return None
         if entry["file"] not in self.files:
-            raise ManifestError(f"{self.directory}: spelling file {entry['file']} is not among the manifest's files")
-        return SpellingCorrector.load(self.directory / entry["file"])
+            raise ManifestError(f"{self.directory}: {key} file {entry['file']} is not among the manifest's files")
+        return self.directory / entry["file"]
 
     @property
     def intent_threshold(self) -> float | None:

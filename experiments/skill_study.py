@@ -65,7 +65,8 @@ def elmol_run(arm: str, train: list[TaggedExample], test: list[TaggedExample], b
                       **(SCRATCH if arm == "scratch" else {}), **overrides)
     skill = train_skill(train, None, source_checkpoint(base), cfg)
     intents, tags = skill.state["intents"], skill.state["tags"]
-    preds, rejected = own_intent_predictions(predict(skill.model, test, Vocab(intents), Vocab(tags)), intents)
+    preds = predict(skill.model, test, Vocab(intents), Vocab(tags), lexical=skill.lexical)  # as served
+    preds, rejected = own_intent_predictions(preds, intents)
     return {**metrics(test, preds), "rejected": round(rejected, 2), "epochs": len(skill.state["history"])}
 
 

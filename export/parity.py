@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from elmol_nlu.lexical import LexicalHead, pooled_layers
 from elmol_nlu.runtime import Predictor
 from elmol_nlu.text import Token, batch_char_ids
 from training.nlu import JointNLU, lengths_to_mask
@@ -37,23 +38,31 @@ class ParityReport:
 
 
 @torch.no_grad()
-def torch_outputs(model: JointNLU, token_lists: list[list[Token]]) -> tuple[np.ndarray, np.ndarray, list]:
-    chars, lengths = batch_char_ids([[t.text for t in toks] for toks in token_lists], model.cfg.lm.max_chars)
+def torch_outputs(model: JointNLU, token_lists: list[list[Token]],
+                  lexical: LexicalHead | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+    """The PyTorch model's logits, emissions and paths; with ``lexical``, its intent logits combined with the
+    lexical model's on the PyTorch encoder's layers, so that the served combination is checked too."""
+    words = [[t.text for t in toks] for toks in token_lists]
+    chars, lengths = batch_char_ids(words, model.cfg.lm.max_chars)
     chars_t, lengths_t = torch.from_numpy(chars), torch.from_numpy(lengths)
-    logits, emissions = model(chars_t, lengths_t)
+    layers = model.encoder(chars_t, lengths_t)
+    logits, emissions = model.heads(layers, lengths_t)
     paths = model.crf.decode(emissions, lengths_to_mask(lengths_t, chars.shape[1]))
-    return logits.numpy(), emissions.numpy(), paths
+    logits = logits.numpy()
+    if lexical is not None:
+        logits = lexical.intent_logits(logits, words, pooled_layers(torch.stack(layers).numpy(), lengths))
+    return logits, emissions.numpy(), paths
 
 
 def check_parity(model: JointNLU, predictor: Predictor, token_lists: list[list[Token]],
-                 batch_sizes: tuple[int, ...] = (1, 8)) -> ParityReport:
+                 batch_sizes: tuple[int, ...] = (1, 8), lexical: LexicalHead | None = None) -> ParityReport:
     model.eval()
     diff_logits = diff_emissions = 0.0
     same_intents = same_tags = close = True
     for size in batch_sizes:
         for i in range(0, len(token_lists), size):
             chunk = token_lists[i : i + size]
-            t_logits, t_emissions, t_paths = torch_outputs(model, chunk)
+            t_logits, t_emissions, t_paths = torch_outputs(model, chunk, lexical)
             o_logits, o_emissions = predictor.run(chunk)
             mask = np.arange(t_emissions.shape[1])[None, :] < np.array([len(c) for c in chunk])[:, None]
             diff_logits = max(diff_logits, float(np.abs(t_logits - o_logits).max()))

@@ -27,6 +27,7 @@ from training.skill_incremental import CHECKPOINT, DATA, save_state
 
 log = logging.getLogger("export.skill")
 SHARED = ("tokens", "encoder")  # the roles a skill takes from its base
+LEXICAL = "lexical.npz"
 # elmol_nlu.calibration.claim_threshold's rule, chosen on MASSIVE dev by the routing bench (recall92: 96.4% routed
 # right, balanced: 92.7%): five skills each claiming a few of the base's utterances add up
 CLAIM_RULE = "recall92"
@@ -86,8 +87,14 @@ def export_skill(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> d
     copy_spelling(base_dir, out, content)
     content["incremental"] = save_state(model, state, train, dev, out)  # what `skill train --from` goes on from
     content["files"] = [*content["files"], CHECKPOINT, DATA]
+    if skill.lexical is not None:  # the lexical intent model the heads' intents are combined with
+        skill.lexical.model.save(out / LEXICAL)
+        content["lexical"] = {"file": LEXICAL, "weight": skill.lexical.weight,
+                              "terms": len(skill.lexical.model.idf), "fitted_on": "the skill's train split"}
+        content["files"] = [*content["files"], LEXICAL]
     write_manifest(out, content)
-    report = check_parity(model, Predictor.load(out, spelling=False), [e.tokens for e in dev + train[:64]])
+    report = check_parity(model, Predictor.load(out, spelling=False), [e.tokens for e in dev + train[:64]],
+                          lexical=skill.lexical)
     if not report.ok:
         (out / MANIFEST).unlink()
         sys.exit(f"parity failed: {report.to_dict()}")

@@ -73,6 +73,8 @@ def test_a_skill_is_a_complete_model_directory_on_its_base_encoder(tiny_skill: T
     assert skill.raw["parity"]["ok"] and skill.raw["variants"]["int8"]["passed"] in (True, False)
     assert set(skill.intents) == {*INTENTS, "<other>"} and skill.raw["out_of_skill"] == "<other>"
     assert "calibration" in skill.raw and skill.metrics["dev"]["n"] > 0
+    # its intents combine the heads with the lexical model, and parity checked the combination as served
+    assert skill.raw["lexical"]["weight"] > 0 and skill.lexical() is not None and "heads_alone" in skill.metrics["dev"]
     report = json.loads((tiny_skill.skill_dir / "report.json").read_text())
     assert set(report["dev"]["per_intent"]) <= {*INTENTS, "<other>"}
     alone = Predictor.load(tiny_skill.skill_dir)  # what `python -m service --model-dir DIR` serves

@@ -6,6 +6,7 @@ import torch
 
 from elmol_nlu.datasets import TaggedExample
 from elmol_nlu.intents import found, join_intents
+from elmol_nlu.lexical import LexicalHead, pooled_layers
 from elmol_nlu.scoring import Prediction
 from elmol_nlu.text import batch_char_ids
 from elmol_nlu.vocab import Vocab
@@ -15,7 +16,8 @@ from training.nlu import JointNLU, lengths_to_mask
 
 @torch.no_grad()
 def predict(model: JointNLU, examples: list[TaggedExample], intents: Vocab, tags: Vocab,
-            batch_size: int = 64) -> list[Prediction]:
+            batch_size: int = 64, lexical: LexicalHead | None = None) -> list[Prediction]:
+    """The model's answers; with ``lexical``, its intent logits are combined with the lexical model's, as served."""
     was_training = model.training
     model.eval()
     out: list[Prediction] = []
@@ -24,7 +26,14 @@ def predict(model: JointNLU, examples: list[TaggedExample], intents: Vocab, tags
         chars, lengths = batch_char_ids([e.words for e in chunk], model.cfg.lm.max_chars)
         chars_t, lengths_t = torch.from_numpy(chars), torch.from_numpy(lengths)
         words = word_ids([e.words for e in chunk], model.word_vocab, chars.shape[1])
-        intent_logits, emissions = model(chars_t, lengths_t, words)
+        if lexical is None:
+            intent_logits, emissions = model(chars_t, lengths_t, words)
+        else:
+            layers = model.encoder(chars_t, lengths_t)
+            intent_logits, emissions = model.heads(layers, lengths_t)
+            pooled = pooled_layers(torch.stack(layers).numpy(), lengths)
+            intent_logits = torch.from_numpy(lexical.intent_logits(intent_logits.numpy(), [e.words for e in chunk],
+                                                                   pooled))
         paths = model.crf.decode(emissions, lengths_to_mask(lengths_t, chars.shape[1]))
         multi, threshold = model.cfg.multi_intent, model.cfg.intent_threshold
         probs = (torch.sigmoid if multi else lambda z: torch.softmax(z, dim=1))(intent_logits).numpy()

@@ -6,6 +6,7 @@ import numpy as np
 
 from elmol_nlu.crf import ViterbiDecoder
 from elmol_nlu.intents import found, sigmoid
+from elmol_nlu.lexical import pooled_layers
 from elmol_nlu.manifest import Manifest, ManifestError
 from elmol_nlu.posterior import CRFPosterior
 from elmol_nlu.runtime.encoder import Chunk
@@ -40,6 +41,7 @@ class SkillHeads:
         # the skill claims an utterance when P(out of skill) is under this (fitted on dev by export.skill);
         # skills exported before it claim when their best intent is not the out-of-skill one
         self.claim_threshold: float | None = (m.raw.get("claim") or {}).get("threshold")
+        self.lexical = m.lexical()  # a lexical intent model beside the graph (elmol_nlu.lexical), or None
 
     def claims(self, probs: np.ndarray) -> bool:
         if self.out_of_skill is None:
@@ -53,11 +55,17 @@ class SkillHeads:
         is not its own, else its best intent's probability."""
         return float(probs.max()) if self.out_of_skill is None else 1.0 - float(probs[self.out_of_skill])
 
-    def run(self, chunks: list[Chunk], batch: int, time: int) -> tuple[np.ndarray, np.ndarray]:
-        """Raw outputs for the encoded batch: logits (batch, I), emissions (batch, time, K); emissions past a
-        sentence's length are padding, whatever their values (read each sentence's first rows)."""
+    def run(self, chunks: list[Chunk], words: list[list[str]], time: int) -> tuple[np.ndarray, np.ndarray]:
+        """Raw outputs for the encoded batch of tokenised sentences ``words``: logits (batch, I) (with a lexical
+        model, combined with its), emissions (batch, time, K); emissions past a sentence's length are padding,
+        whatever their values (read each sentence's first rows)."""
         calls = [({"layers": chunk.layers, "lengths": chunk.lengths}, chunk.rows) for chunk in chunks]
-        return heads_outputs(self.session, calls, batch, time, len(self.manifest.intents), len(self.manifest.tags))
+        logits, emissions = heads_outputs(self.session, calls, len(words), time, len(self.manifest.intents),
+                                          len(self.manifest.tags))
+        if self.lexical is None:
+            return logits, emissions
+        pooled = np.concatenate([pooled_layers(chunk.layers, chunk.lengths) for chunk in chunks])
+        return self.lexical.intent_logits(logits, words, pooled), emissions
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of one row of logits, softmax(logits / temperature) in float64.

@@ -154,7 +154,8 @@ class Predictor:
         """The primary skill's raw outputs for tokenised sentences: logits (B, I), emissions (B, T, K) (rows past a
         sentence's length are padding)."""
         chunks = self.encoder.encode(token_lists)
-        return self.primary.run(chunks, len(token_lists), max(len(t) for t in token_lists))
+        return self.primary.run(chunks, [[t.text for t in toks] for toks in token_lists],
+                                max(len(t) for t in token_lists))
 
     def check_selection(self, selection: Selection) -> None:
         """Raises KeyError naming a requested skill that is not loaded."""
@@ -180,14 +181,16 @@ class Predictor:
         wanted = {name for s in selections for name in (s.skills or self.skills)}
         # A larger batch runs every encoder call, then every heads call: the weights of each graph stay in the
         # cache across the batch, which one joined call a sentence would lose (at 3 and more, measured).
-        if self.joined is not None and len(texts) <= JOINED_MAX_BATCH and wanted == {self.primary.name}:
+        if (self.joined is not None and len(texts) <= JOINED_MAX_BATCH and wanted == {self.primary.name}
+                and self.primary.lexical is None):
             m = self.manifest
             raw = heads_outputs(self.joined, self.encoder.feeds(token_lists), len(texts), time, len(m.intents),
                                 len(m.tags))
             outputs = {self.primary.name: (self.primary, *raw)}
         else:
             chunks = self.encoder.encode(token_lists)
-            outputs = {name: (skill, *skill.run(chunks, len(texts), time))
+            words = [[t.text for t in toks] for toks in token_lists]
+            outputs = {name: (skill, *skill.run(chunks, words, time))
                        for name, skill in self.skills.items() if name in wanted}
         return [self._answer(i, text, tokens, selection, outputs)
                 for i, (text, tokens, selection) in enumerate(zip(texts, token_lists, selections, strict=True))]

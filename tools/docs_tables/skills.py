@@ -34,7 +34,27 @@ def speed() -> str:
     return "\n\n".join([table(["", f"ours ({s['precision']})", "MiniLM (ONNX fp32)"], rows), f"Source: {note}."])
 
 
+def lexical_choice() -> str:
+    """Own-intent accuracy on MASSIVE dev by (C, weight) of the lexical model (experiments.lexical_choice)."""
+    r = report("reports/skills/lexical-choice.json")
+    cells: dict[tuple[float, float], dict[int, str]] = {}
+    sizes = sorted({run["n"] for run in r["runs"]})
+    for key, value in r["summary"].items():
+        c, weight, n = (float(part.split("=")[1]) for part in key.split())
+        cells.setdefault((c, weight), {})[int(n)] = f"{value['intent_acc']:.2f} ({value['rejected']:.1f}%)"
+    runs = {n: sorted({(run["scenario"], run["seed"]) for run in r["runs"] if run["n"] == n}) for n in sizes}
+    head = ["C", "lexical weight", *(f"n = {n}: intent acc (own dev rejected), {len(runs[n])} runs" for n in sizes)]
+    first_c = min(c for c, _ in cells)
+    rows = [["–" if w == 0 else f"{c:g}", f"{w:g}" + (" (heads alone)" if w == 0 else ""),
+             *(cells[(c, w)].get(n, "") for n in sizes)]
+            for c, w in sorted(cells) if not (w == 0 and c != first_c)]
+    seeds = {n: sorted({s for _, s in runs[n]}) for n in sizes}
+    note = "; ".join(f"n = {n}: seeds {', '.join(map(str, seeds[n]))}" for n in sizes)
+    return table(head, rows) + f"\n\nSource: `reports/skills/lexical-choice.json` (split: {r['split']}; {note})."
+
+
 TABLES = {
+    "skills-lexical-choice": lexical_choice,
     "skills-means": lambda: study_block(0),
     "skills-error-reduction": lambda: study_block(1),
     "skills-speed": speed,
