@@ -189,6 +189,9 @@ fast-kd: $(STAMP)
 	$(PY) -m training.distil --student runs/nlu-small128-kd/nlu.pt --teacher runs/teacher-kd-tags --out runs/distil-small128-kd \
 		--passes 3 --kd-weight 4 --tag-weight 1 --minutes 45 --typo-rate 0.1 --threads 2
 	$(PY) -m export --checkpoint runs/distil-small128-kd/nlu.pt --out runs/models/fast-kd --name massive-en-elmol-fast
+	cp runs/models/fast-kd/manifest.json reports/fast_kd_manifest.json
+	$(PY) -m experiments.bench.server --model-dir models/fast --targets int8 --out reports/server_load_fast_beside_kd.json
+	$(PY) -m experiments.bench.server --model-dir runs/models/fast-kd --targets int8 --out reports/server_load_fast_kd.json
 
 ## issue 30's multi-intent sets (data/mix/README.md): MixSNIPS is committed; MixATIS (ATIS, an LDC licence) is
 ## built here, from clones of the two public repositories at the commits the README names

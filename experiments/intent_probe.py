@@ -40,7 +40,8 @@ SCENARIOS = ("email", "iot", "lists", "transport")  # weather: one intent in alm
 SIZES = (100, 500)
 SEEDS = (0, 1, 2)
 COMBOS = {"tfidf+elmol_sentence": ("tfidf", "elmol_sentence"), "tfidf+elmol_pool": ("tfidf", "elmol_pool"),
-          "tfidf+minilm": ("tfidf", "minilm")}
+          "tfidf+minilm": ("tfidf", "minilm"),
+          "tfidf+elmol_pool+elmol_sentence": ("tfidf", "elmol_pool", "elmol_sentence")}
 
 
 def words(examples: list[TaggedExample]) -> list[list[str]]:

@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--single", type=Path, default=Path("models/default"), help="the model trained on everything")
     p.add_argument("--negatives", type=float, default=SkillConfig.negatives, help="per skill utterance")
     p.add_argument("--max-negatives", type=int, default=SkillConfig.max_negatives)
+    p.add_argument("--lexical-weight", type=float, default=SkillConfig.lexical_weight,
+                   help="of each skill's lexical intent model (0: the heads alone)")
     p.add_argument("--alone", action="store_true", help="train each skill without the others' examples")
     p.add_argument("--split", choices=["dev", "test"], default="test",
                    help="dev to choose a setting (writes routing-dev.json); test once, for the one chosen")
@@ -59,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
         base = Predictor.load(args.base, precision="auto")
         skills, fit_on, rules = [], {}, None
         samples = {domain: sample(data["train"][domain], args.n, 0) for domain in TARGETS}
-        cfg = SkillConfig(seed=0, time_budget_s=None, negatives=args.negatives, max_negatives=args.max_negatives)
+        cfg = SkillConfig(seed=0, time_budget_s=None, negatives=args.negatives, max_negatives=args.max_negatives,
+                          lexical_weight=args.lexical_weight)
         for domain in TARGETS:
             others = [] if args.alone else [e for d in TARGETS if d != domain for e in samples[d]]
             skill = train_skill(samples[domain], None, source_checkpoint(args.base), cfg, other_skills=others)
@@ -94,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         "single_model": {"name": single.name, "version": single.version, args.split: single.metrics[args.split]},
         "n_train_per_skill": args.n, "base": base.manifest.name, "precision": base.precision,
         "skills": {"negatives": args.negatives, "max_negatives": args.max_negatives,
+                   "lexical_weight": args.lexical_weight,
                    "other_skills_as_negatives": not args.alone,
                    "claim_thresholds": {s.name: s.claim_threshold for s in skills}, "claim_rule": CLAIM_RULE},
         **({"claim_rules_compared": rules} if rules else {}),

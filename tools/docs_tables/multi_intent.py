@@ -75,6 +75,7 @@ def routing_choice() -> str:
         s = r["skills"]
         how = f"{s['negatives']:g} per utterance (max {s['max_negatives']:,})"
         how += ", an equal share from the other skills" if path.stem.endswith("equal-share") else ""
+        how += f", lexical intents ({s['lexical_weight']:g})" if s.get("lexical_weight") else ""
         rules = r.get("claim_rules_compared") or {}
         rows.append([how, f"{r['routed_to_the_right_skill']:.2f}% ({s.get('claim_rule', 'balanced')})",
                      *(f"{rules[k]['routed_right']:.2f}%" if k in rules else "" for k in ("recall95", "recall92",

@@ -188,7 +188,39 @@ def soak() -> str:
         f"`reports/soak.json` ({when(r)}, `make soak`, model {r['model']['version']})")])
 
 
+FAST_KD_RUNS = ("reports/server_load_fast_beside_kd.json", "reports/server_load_fast_kd.json",
+                "reports/server_load_fast_kd_2.json", "reports/server_load_fast_beside_kd_2.json")
+
+
+def fast_kd() -> str:
+    """The re-distilled fast variant beside models/fast, int8, runs back to back in the order run."""
+    rows = []
+    for path in FAST_KD_RUNS:
+        rep = report(path)
+        t = rep["targets"]["int8"]
+        half = next(s for s in t["steps"] if s["fraction"] == 0.5)
+        rows.append([when(rep), f"`{rep['args']['model_dir']}`", num(t["saturation_per_s"]),
+                     f2(half["server_ms"]["p50"]), f2(half["server_ms"]["p99"]), f"{half['cpu_ms_per_answer']:.2f}"])
+    return "\n\n".join([table(["run", "model (int8)", "saturation/s", "server p50 ms at 50%", "p99",
+                                "CPU ms an answer"], rows),
+                         source(*(f"`{p}`" for p in FAST_KD_RUNS), "each `python -m experiments.bench.server "
+                                "--model-dir DIR --targets int8`, 8 s a step, seed 0")])
+
+
+def fast_kd_choice() -> str:
+    """Dev metrics of the re-distilled fast variant (its manifest, copied by `make fast-kd`) and models/fast."""
+    rows = []
+    for path in ("models/fast/manifest.json", "reports/fast_kd_manifest.json"):
+        m = report(path)
+        dev = m["metrics"]["dev"]
+        rows.append([f"`{path}`", f"{m['name']} {m['version']}",
+                     *(f2(dev[k]) for k in ("intent_acc", "slot_f1", "exact_match"))])
+    return table(["manifest", "model", "dev intent acc", "slot F1", "exact match"], rows)
+
+
 TABLES = {
+    "fast-kd-choice": fast_kd_choice,
+    "sweep-fast-kd": fast_kd,
     "soak": soak,
     "pretrain-throughput": pretrain_throughput,
     "standing": standing,
