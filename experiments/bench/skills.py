@@ -25,13 +25,14 @@ from pathlib import Path
 from elmol_nlu.annotations import read_annotations
 from elmol_nlu.datasets import tag
 from elmol_nlu.paths import DEFAULT_MODEL_DIR, PROJECT_ROOT
-from elmol_nlu.runtime.evaluate import evaluate_dir
+from elmol_nlu.runtime.evaluate import evaluate_dir, predictor_metrics
 from elmol_nlu.scoring import Prediction, score
 from experiments.bench.stats import summarize
 
 log = logging.getLogger("bench.skills")
 REPO = PROJECT_ROOT
 TEST = REPO / "examples" / "leisure-test.yml"
+METRICS = ("intent_acc", "slot_f1", "exact_match")
 
 
 def train_with_cli(data: Path, base: Path, out: Path) -> float:
@@ -94,11 +95,15 @@ def main(argv: list[str] | None = None) -> None:
         log.info("MiniLM on the same %d utterances ...", len(train))
         peer_scores, peer_s, peer = minilm_peer(train, test, Path(tmp) / "minilm.onnx")
         alone = Predictor.load(skill_dir, precision="auto")
+        heads_only = Predictor.load(skill_dir, precision="auto")
+        heads_only.primary.lexical = None  # the same skill without its lexical intent model, as before it had one
+        ours_heads = {k: v for k, v in predictor_metrics(heads_only, test).items() if k in METRICS}
         shipped = Predictor.load(args.base, precision="auto")
         beside = shipped.with_skills([shipped.load_skill(skill_dir)])
         texts = [g.example.text for g in test]
         latency = interleaved({
             "skill alone": alone.parse,
+            "skill alone, heads only (no lexical model)": heads_only.parse,
             "skill beside the shipped model": lambda t: beside.parse_batch([t], [Selection()]),
             "shipped model alone": shipped.parse,
             "MiniLM ONNX": peer.parse,
@@ -108,8 +113,8 @@ def main(argv: list[str] | None = None) -> None:
                  "test": f"{len(test)} SNIPS test utterances of the same intents ({TEST.name})"},
         "skill_train_seconds": round(train_s, 1),
         "minilm_train_seconds": round(peer_s, 1),
-        "scores": {"ours": {k: ours[k] for k in ("intent_acc", "slot_f1", "exact_match")},
-                   "minilm": {k: peer_scores[k] for k in ("intent_acc", "slot_f1", "exact_match")}},
+        "scores": {"ours": {k: ours[k] for k in METRICS}, "ours, heads only": ours_heads,
+                   "minilm": {k: peer_scores[k] for k in METRICS}},
         "latency_ms": latency,
         "p50_ratio_minilm_over_ours": round(latency["MiniLM ONNX"]["p50"] / latency["skill alone"]["p50"], 2),
         "precision": alone.precision,
