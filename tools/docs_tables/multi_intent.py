@@ -77,10 +77,13 @@ def routing_choice() -> str:
         how += ", an equal share from the other skills" if path.stem.endswith("equal-share") else ""
         how += f", lexical intents ({s['lexical_weight']:g})" if s.get("lexical_weight") else ""
         rules = r.get("claim_rules_compared") or {}
+        single = r["single_model"]["dev"]["intent_acc"]
         rows.append([how, f"{r['routed_to_the_right_skill']:.2f}% ({s.get('claim_rule', 'balanced')})",
+                     f"{r['all']['intent_acc']:.2f} ({r['all']['intent_acc'] - single:+.2f})",
                      *(f"{rules[k]['routed_right']:.2f}%" if k in rules else "" for k in ("recall95", "recall92",
                                                                                           "recall90", "recall85"))])
-    return table(["negatives", "routed right as served", "recall95", "recall92", "recall90", "recall85"], rows)
+    return table(["negatives", "routed right as served", "intent acc as served (against the single model)",
+                  "recall95", "recall92", "recall90", "recall85"], rows)
 
 
 TABLES = {
