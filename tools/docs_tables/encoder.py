@@ -113,8 +113,9 @@ def targets() -> str:
                  "not shipped)", met(max(p50s) <= 1.0)])
     return "\n\n".join([table(["target (issue 28)", "measured", ""], rows),
                         f"Source: `{GRID}`, `{SKILLS}`, `{SNIPS_SKILLS}`, `reports/typos.json` (the shipped model's "
-                        "clean test scores come from the same run as its typo scores), `reports/default_side_by_side.json` "
-                        "(`make bench-default`), `reports/server_load_fast_kd*.json` (`make fast-kd`)."])
+                        "clean test scores come from the same run as its typo scores), "
+                        "`reports/default_side_by_side.json` (`make bench-default`), "
+                        "`reports/server_load_fast_kd*.json` (`make fast-kd`)."])
 
 
 TABLES = {"encoder-grid": grid, "encoder-skills": skills, "encoder-targets": targets}
