@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from elmol_nlu.lexical import LexicalHead, LexicalIntents, combine, log_softmax, pooled_layers, terms
+from elmol_nlu.lexical import LexicalHead, LexicalIntents, log_softmax, pooled_layers, terms
 
 
 def toy_model(vocabulary: list[str], dim: int = 2, intents: int = 2) -> LexicalIntents:
@@ -22,9 +22,18 @@ def toy_model(vocabulary: list[str], dim: int = 2, intents: int = 2) -> LexicalI
 
 def test_terms_are_words_pairs_and_padded_character_ngrams() -> None:
     got = terms(["Play", "it"])
-    assert got[:3] == ["w play", "w it", "w play it"]
+    assert [t for t in got if t.startswith("w ")] == ["w play", "w it", "w play it"]
     assert {"c  p", "c  pl", "c ay ", "c it ", "c  it"} <= set(got)
     assert all(len(t) - 2 in (2, 3, 4) for t in got if t.startswith("c "))
+
+
+def test_served_columns_are_those_of_the_terms_with_their_repeats() -> None:
+    model = toy_model(["w play", "w play play", "c  p", "c pl", "c la", "c ay "])
+    words = ["Play", "play", "zzz"]
+    cols, _ = model.tfidf(words)
+    expected = sorted({model.vocabulary[t] for t in terms(words) if t in model.vocabulary})
+    assert cols.tolist() == expected
+    assert model.tfidf(words)[0].tolist() == expected  # again, from the per-word cache
 
 
 def test_each_group_of_a_tfidf_row_has_unit_length_and_unseen_terms_are_dropped() -> None:
@@ -63,13 +72,30 @@ def test_logits_are_the_linear_layer_over_both_kinds_of_features(tmp_path: Path)
     np.testing.assert_allclose(again.logits([["play"]], pooled), model.logits([["play"]], pooled), rtol=1e-6)
 
 
-def test_combining_weights_the_two_models_log_probabilities() -> None:
-    neural, lexical = np.array([[3.0, 0.0, 0.0]]), np.array([[0.0, 5.0, 0.0]])
-    assert combine(neural, lexical, 0.0).argmax() == 0 and combine(neural, lexical, 1.0).argmax() == 1
-    np.testing.assert_allclose(combine(neural, lexical, 0.5), (log_softmax(neural) + log_softmax(lexical)) / 2,
-                               rtol=1e-6)
-    head = LexicalHead(toy_model(["w play"], intents=3), 0.0)
-    np.testing.assert_allclose(head.intent_logits(neural, [["play"]], np.zeros((1, 2))), log_softmax(neural), rtol=1e-6)
+def softmax(z: np.ndarray) -> np.ndarray:
+    return np.exp(log_softmax(z))
+
+
+def test_served_logits_mix_the_two_models_log_probabilities() -> None:
+    model = toy_model(["w play", "w stop", "c  p"], intents=3)
+    model = LexicalIntents(model.vocabulary, model.idf, model.group, np.array([0.5, -1.0], np.float32),
+                           np.array([2.0, 0.5], np.float32), model.weights, np.array([0.1, -0.2, 0.3], np.float32))
+    neural, pooled, words = np.array([[3.0, 0.0, -1.0]], np.float32), np.array([[1.0, 2.0]], np.float32), [["play"]]
+    lexical = model.logits(words, pooled)
+    for weight in (0.0, 0.25, 0.75, 1.0):
+        served = LexicalHead(model, weight).intent_logits(neural, words, pooled)
+        expected = (1 - weight) * log_softmax(neural) + weight * log_softmax(lexical)
+        np.testing.assert_allclose(softmax(served), softmax(expected), rtol=1e-5, atol=1e-7)
+
+
+def test_one_sentence_pools_as_it_does_in_a_padded_batch() -> None:
+    rng = np.random.default_rng(1)
+    layers = rng.normal(size=(2, 3, 5, 4)).astype(np.float32)
+    lengths = np.array([3, 5, 1])
+    batch = pooled_layers(layers, lengths)
+    for row in range(3):
+        alone = pooled_layers(layers[:, row : row + 1, : lengths[row]], lengths[row : row + 1])
+        np.testing.assert_allclose(alone[0], batch[row], rtol=1e-6)
 
 
 def test_a_fitted_lexical_model_tells_intents_apart_from_their_words(tiny_model) -> None:
