@@ -99,14 +99,6 @@ class LexicalIntents:
     def dense(self, pooled: np.ndarray) -> np.ndarray:
         return (pooled - self.mean) * self.scale
 
-    def logits(self, sentences: list[list[str]], pooled: np.ndarray) -> np.ndarray:
-        """Intent logits (B, I) of tokenised sentences and their pooled layers (B, D)."""
-        n_terms = len(self.idf)
-        out = self.dense(pooled) @ self.weights[n_terms:] + self.bias
-        for row, (cols, values) in enumerate(zip(*self.term_matrix(sentences), strict=True)):
-            out[row] += values @ self.weights[cols]
-        return out.astype(np.float32)
-
     def save(self, path: Path) -> None:
         names = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
         np.savez_compressed(path, terms=np.array(names), idf=self.idf, group=self.group, mean=self.mean,
@@ -145,6 +137,8 @@ class LexicalHead:
         object.__setattr__(self, "_bias", (w * (m.bias - (m.mean * m.scale) @ dense)).astype(np.float32))
 
     def intent_logits(self, neural: np.ndarray, sentences: list[list[str]], pooled: np.ndarray) -> np.ndarray:
+        """Served intent logits (B, I) from the heads' (B, I), the tokenised sentences and their pooled layers (B, D);
+        with weight 1 and any neural logits, the lexical model's own logits."""
         out = pooled @ self._dense
         out += self._bias
         out += (1.0 - self.weight) * neural

@@ -29,6 +29,7 @@ from sklearn.pipeline import make_union
 from sklearn.preprocessing import StandardScaler
 
 from elmol_nlu.datasets import TaggedExample, load_massive, sample
+from elmol_nlu.lexical import pooled_layers
 from elmol_nlu.text import batch_char_ids
 from training.checkpoint import load_checkpoint
 from training.lm import DistilHead, ELMoEncoder, LMConfig
@@ -60,12 +61,11 @@ def elmol_features(lm_path: Path, sentences: list[list[str]]) -> dict[str, np.nd
     pools, projected = [], []
     for start in range(0, len(sentences), 256):
         chars, lengths = batch_char_ids(sentences[start : start + 256], cfg.max_chars)
-        lengths_t = torch.from_numpy(lengths)
-        layers = encoder(torch.from_numpy(chars), lengths_t)
-        mask = (torch.arange(layers[0].shape[1])[None, :] < lengths_t[:, None]).unsqueeze(2)
-        pooled = [torch.cat([h.masked_fill(~mask, -1e4).amax(1), (h * mask).sum(1) / mask.sum(1)], 1) for h in layers]
-        pools.append(torch.cat(pooled, 1).numpy())
-        projected.append(head.sentence(pooled[-1]).numpy())
+        layers = encoder(torch.from_numpy(chars), torch.from_numpy(lengths))
+        pooled = pooled_layers(torch.stack(layers).numpy(), lengths)
+        pools.append(pooled)
+        # the top layer's max and mean, the last columns, are what the projection was trained on
+        projected.append(head.sentence(torch.from_numpy(pooled[:, -2 * encoder.output_dim :])).numpy())
     return {"elmol_pool": np.concatenate(pools), "elmol_sentence": np.concatenate(projected)}
 
 

@@ -7,9 +7,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from elmol_nlu.lexical import LexicalHead, pooled_layers
+from elmol_nlu.lexical import LexicalHead
 from elmol_nlu.runtime import Predictor
 from elmol_nlu.text import Token, batch_char_ids
+from training.evaluate import served_outputs
 from training.nlu import JointNLU, lengths_to_mask
 
 # float32 graphs differ from PyTorch only by operator order and fused kernels
@@ -45,13 +46,9 @@ def torch_outputs(model: JointNLU, token_lists: list[list[Token]],
     words = [[t.text for t in toks] for toks in token_lists]
     chars, lengths = batch_char_ids(words, model.cfg.lm.max_chars)
     chars_t, lengths_t = torch.from_numpy(chars), torch.from_numpy(lengths)
-    layers = model.encoder(chars_t, lengths_t)
-    logits, emissions = model.heads(layers, lengths_t)
+    logits, emissions = served_outputs(model, chars_t, lengths_t, words, lexical)
     paths = model.crf.decode(emissions, lengths_to_mask(lengths_t, chars.shape[1]))
-    logits = logits.numpy()
-    if lexical is not None:
-        logits = lexical.intent_logits(logits, words, pooled_layers(torch.stack(layers).numpy(), lengths))
-    return logits, emissions.numpy(), paths
+    return logits.numpy(), emissions.numpy(), paths
 
 
 def check_parity(model: JointNLU, predictor: Predictor, token_lists: list[list[Token]],

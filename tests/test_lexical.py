@@ -20,6 +20,12 @@ def toy_model(vocabulary: list[str], dim: int = 2, intents: int = 2) -> LexicalI
                           np.zeros(intents, np.float32))
 
 
+def lexical_logits(model: LexicalIntents, words: list[list[str]], pooled: np.ndarray) -> np.ndarray:
+    """The lexical model's own logits: the served combination with all the weight on it."""
+    return LexicalHead(model, 1.0).intent_logits(np.zeros((len(words), model.weights.shape[1]), np.float32), words,
+                                                 pooled)
+
+
 def test_terms_are_words_pairs_and_padded_character_ngrams() -> None:
     got = terms(["Play", "it"])
     assert [t for t in got if t.startswith("w ")] == ["w play", "w it", "w play it"]
@@ -66,10 +72,11 @@ def test_logits_are_the_linear_layer_over_both_kinds_of_features(tmp_path: Path)
     dense[cols[0]] = values[0]
     dense[len(model.idf):] = model.dense(pooled)[0]
     expected = dense @ model.weights + model.bias
-    np.testing.assert_allclose(model.logits([["play"]], pooled)[0], expected, rtol=1e-5)
+    np.testing.assert_allclose(lexical_logits(model, [["play"]], pooled)[0], expected, rtol=1e-5)
     model.save(tmp_path / "lexical.npz")
     again = LexicalIntents.load(tmp_path / "lexical.npz")
-    np.testing.assert_allclose(again.logits([["play"]], pooled), model.logits([["play"]], pooled), rtol=1e-6)
+    np.testing.assert_allclose(lexical_logits(again, [["play"]], pooled), lexical_logits(model, [["play"]], pooled),
+                               rtol=1e-6)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -81,7 +88,7 @@ def test_served_logits_mix_the_two_models_log_probabilities() -> None:
     model = LexicalIntents(model.vocabulary, model.idf, model.group, np.array([0.5, -1.0], np.float32),
                            np.array([2.0, 0.5], np.float32), model.weights, np.array([0.1, -0.2, 0.3], np.float32))
     neural, pooled, words = np.array([[3.0, 0.0, -1.0]], np.float32), np.array([[1.0, 2.0]], np.float32), [["play"]]
-    lexical = model.logits(words, pooled)
+    lexical = lexical_logits(model, words, pooled)
     for weight in (0.0, 0.25, 0.75, 1.0):
         served = LexicalHead(model, weight).intent_logits(neural, words, pooled)
         expected = (1 - weight) * log_softmax(neural) + weight * log_softmax(lexical)
@@ -109,5 +116,6 @@ def test_a_fitted_lexical_model_tells_intents_apart_from_their_words(tiny_model)
     fitted = fit_lexical(model, train, ["alarm_set", "other", "weather_query"], c=10.0, seed=0)
     assert fitted.bias[1] == -30.0  # no example: never chosen
     pooled = np.zeros((2, len(fitted.mean)), np.float32) + fitted.mean
-    logits = fitted.logits([["wake", "me", "up", "at", "seven", "am"], ["is", "it", "raining", "today"]], pooled)
+    logits = lexical_logits(fitted, [["wake", "me", "up", "at", "seven", "am"], ["is", "it", "raining", "today"]],
+                            pooled)
     assert logits.argmax(1).tolist() == [0, 2]

@@ -14,6 +14,19 @@ from training.finetune import word_ids
 from training.nlu import JointNLU, lengths_to_mask
 
 
+def served_outputs(model: JointNLU, chars: torch.Tensor, lengths: torch.Tensor, sentences: list[list[str]],
+                   lexical: LexicalHead | None = None,
+                   words: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Intent logits and slot emissions as the service computes them: with ``lexical``, the intent logits are
+    combined with the lexical model's on the encoder's layers (``elmol_nlu.lexical``)."""
+    if lexical is None:
+        return model(chars, lengths, words)
+    layers = model.encoder(chars, lengths)
+    logits, emissions = model.heads(layers, lengths)
+    pooled = pooled_layers(torch.stack(layers).numpy(), lengths.numpy())
+    return torch.from_numpy(lexical.intent_logits(logits.numpy(), sentences, pooled)), emissions
+
+
 @torch.no_grad()
 def predict(model: JointNLU, examples: list[TaggedExample], intents: Vocab, tags: Vocab,
             batch_size: int = 64, lexical: LexicalHead | None = None) -> list[Prediction]:
@@ -26,14 +39,7 @@ def predict(model: JointNLU, examples: list[TaggedExample], intents: Vocab, tags
         chars, lengths = batch_char_ids([e.words for e in chunk], model.cfg.lm.max_chars)
         chars_t, lengths_t = torch.from_numpy(chars), torch.from_numpy(lengths)
         words = word_ids([e.words for e in chunk], model.word_vocab, chars.shape[1])
-        if lexical is None:
-            intent_logits, emissions = model(chars_t, lengths_t, words)
-        else:
-            layers = model.encoder(chars_t, lengths_t)
-            intent_logits, emissions = model.heads(layers, lengths_t)
-            pooled = pooled_layers(torch.stack(layers).numpy(), lengths)
-            intent_logits = torch.from_numpy(lexical.intent_logits(intent_logits.numpy(), [e.words for e in chunk],
-                                                                   pooled))
+        intent_logits, emissions = served_outputs(model, chars_t, lengths_t, [e.words for e in chunk], lexical, words)
         paths = model.crf.decode(emissions, lengths_to_mask(lengths_t, chars.shape[1]))
         multi, threshold = model.cfg.multi_intent, model.cfg.intent_threshold
         probs = (torch.sigmoid if multi else lambda z: torch.softmax(z, dim=1))(intent_logits).numpy()

@@ -226,10 +226,12 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
     model.eval()
     if multi:
         tune_threshold(model, selection, intents, tags)
-    lexical = None
-    if cfg.lexical_weight > 0 and not multi:  # on the model chosen on dev, which has not trained on it
-        lexical = LexicalHead(fit_lexical(model, train + neg_train, intents.itos, cfg.lexical_c, cfg.seed),
-                              cfg.lexical_weight)
+    def fit_lexical_on(m: JointNLU) -> LexicalHead | None:
+        if cfg.lexical_weight <= 0 or multi:
+            return None
+        return LexicalHead(fit_lexical(m, train + neg_train, intents.itos, cfg.lexical_c, cfg.seed), cfg.lexical_weight)
+
+    lexical = fit_lexical_on(model)  # on the model chosen on dev, which has not trained on it
     dev_metrics = {**metrics(dev, predict(model, dev, intents, tags, lexical=lexical)),
                    "out_of_skill_rejected": rejection_rate(model, neg_dev, intents, tags, lexical)}
     if lexical is not None:
@@ -245,9 +247,8 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
         model.load_state_dict(final)
         model.cfg = replace(model.cfg, intent_threshold=selection_model.cfg.intent_threshold)
         model.eval()
-        if lexical is not None and not cfg.share_encoder:  # its encoder moved: the pooled layers with it
-            lexical = LexicalHead(fit_lexical(model, train + neg_train, intents.itos, cfg.lexical_c, cfg.seed),
-                                  cfg.lexical_weight)
+        if not cfg.share_encoder:  # its encoder moved: the pooled layers with it
+            lexical = fit_lexical_on(model)
     state = {"config": model.cfg.to_dict(), "fit": fit_cfg.to_dict(), "skill": cfg.to_dict(),
              "intents": intents.itos, "tags": tags.itos, "words": None, "metrics": {"dev": dev_metrics},
              "history": history, "train_minutes": round((time.monotonic() - started) / 60, 2),

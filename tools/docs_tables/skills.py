@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import statistics
+
 from tools.docs_tables.common import REPO, f2, report, table
 
 
@@ -62,9 +65,6 @@ def lexical_choice() -> str:
 
 def steps_choice() -> str:
     """Means over the scenarios of the dev runs that tried more optimizer steps for small skills."""
-    import csv
-    import statistics
-
     path = "reports/skills/min-steps-choice-dev.csv"
     with open(REPO / path) as f:
         runs = list(csv.DictReader(f))
