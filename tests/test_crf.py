@@ -117,6 +117,10 @@ def test_nll_matches_brute_force_and_ignores_padding() -> None:
     assert alone == pytest.approx(expected, rel=1e-4, abs=1e-4)
     assert batch_nll == pytest.approx(np.mean(expected), rel=1e-4, abs=1e-4)
     assert min(expected) > 0
+    weights = torch.tensor([1.0, 0.25, 0.0])  # an out-of-skill sentence counts less (training.skill)
+    with torch.no_grad():
+        weighted = float(crf.nll(emissions, tags, mask, weights))
+    assert weighted == pytest.approx(np.mean(np.array(expected) * weights.numpy()), rel=1e-4, abs=1e-4)
 
 
 def test_nll_is_non_negative_and_falls_when_optimised() -> None:

@@ -21,7 +21,7 @@ from elmol_nlu.datasets import read_massive, tag
 from elmol_nlu.manifest import load_manifest
 from elmol_nlu.runtime import Predictor
 from training.nlu import JointNLU, NLUConfig
-from training.skill import OUT_OF_SKILL, sample_negatives
+from training.skill import OUT_OF_SKILL, out_of_skill_tag_weight, sample_negatives
 from training.skill_incremental import grow
 
 FIRST, ADDED = ("weather_query", "alarm_set"), "play_music"
@@ -133,3 +133,11 @@ def test_from_a_directory_without_training_state_says_what_to_do(tiny_model: Tin
     assert cli(["skill", "train", str(data), "--from", str(tiny_model.model_dir)]) != 0
     err = capsys.readouterr().err
     assert "keeps no training state" in err and "Traceback" not in err
+
+
+def test_out_of_skill_examples_weigh_less_in_the_crf_loss_when_asked() -> None:
+    examples = [tag(e) for e in read_massive(MASSIVE, "train")[:40]]
+    negatives = sample_negatives([examples[:30]], examples[30:], 5, seed=0)
+    assert out_of_skill_tag_weight(1.0) is None  # the plain mean, as before
+    weight = out_of_skill_tag_weight(0.25)
+    assert [weight(e) for e in negatives] == [0.25] * 5 and weight(examples[35]) == 1.0

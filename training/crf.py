@@ -29,11 +29,14 @@ class CRF(nn.Module):
     def constrained(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.start + self.start_mask, self.transitions + self.transition_mask, self.end
 
-    def nll(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Mean over the batch of -log p(tags | emissions); emissions (B, T, K), tags and mask (B, T)."""
+    def nll(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor,
+            weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean over the batch of -log p(tags | emissions), each sentence's times its weight (B,) if given;
+        emissions (B, T, K), tags and mask (B, T)."""
         start, trans, end = self.constrained()
-        return (self._log_partition(emissions, mask, start, trans, end)
-                - self._score(emissions, tags, mask, start, trans, end)).mean()
+        nll = self._log_partition(emissions, mask, start, trans, end) - self._score(emissions, tags, mask, start,
+                                                                                      trans, end)
+        return (nll if weights is None else nll * weights).mean()
 
     def _score(self, emissions, tags, mask, start, trans, end) -> torch.Tensor:
         batch = torch.arange(emissions.shape[0])

@@ -29,6 +29,7 @@ from training.nlu import JointNLU, lengths_to_mask
 from training.schedule import slanted_triangular
 
 log = logging.getLogger("finetune")
+TagWeight = Callable[[TaggedExample], float]
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class NLUBatch:
     intents: torch.Tensor  # (B,)
     tags: torch.Tensor  # (B, T)
     words: torch.Tensor | None = None  # (B, T) word ids, for word-based embedders
+    tag_weights: torch.Tensor | None = None  # (B,) of each sentence's CRF loss; None: all 1
 
 
 def word_ids(sentences: list[list[str]], vocab: Vocab | None, width: int) -> torch.Tensor | None:
@@ -89,10 +91,10 @@ def selection_score(scores: dict[str, float]) -> float:
 
 def batches(examples: list[TaggedExample], intents: Vocab, tags: Vocab, batch_size: int, max_chars: int,
             rng: random.Random, words: Vocab | None = None, typo: TypoConfig | None = None,
-            multi_intent: bool = False) -> Iterator[NLUBatch]:
+            multi_intent: bool = False, tag_weight: TagWeight | None = None) -> Iterator[NLUBatch]:
     """Shuffled batches of similar length (less padding), in random order; ``typo`` edits the characters the
     encoder sees (tags and word ids stay those of the clean words). ``multi_intent``: intent targets are
-    multi-hot rows over the single intents, not indices."""
+    multi-hot rows over the single intents, not indices. ``tag_weight``: each example's weight in the CRF loss."""
     typo = typo or TypoConfig()
     for group in length_groups([len(e.tokens) for e in examples], batch_size, rng):
         chunk = [examples[i] for i in group]
@@ -103,7 +105,8 @@ def batches(examples: list[TaggedExample], intents: Vocab, tags: Vocab, batch_si
         yield NLUBatch(torch.from_numpy(chars), torch.from_numpy(lengths),
                        intent_targets([e.example.intent for e in chunk], intents, multi_intent),
                        torch.from_numpy(tag_ids),
-                       word_ids([e.words for e in chunk], words, chars.shape[1]))
+                       word_ids([e.words for e in chunk], words, chars.shape[1]),
+                       None if tag_weight is None else torch.tensor([tag_weight(e) for e in chunk]))
 
 
 def intent_targets(labels: list[str], intents: Vocab, multi_intent: bool) -> torch.Tensor:
@@ -126,7 +129,7 @@ def joint_loss(model: JointNLU, batch: NLUBatch, cfg: FitConfig) -> torch.Tensor
     intent_logits, emissions = model(batch.chars, batch.lengths, batch.words)
     mask = lengths_to_mask(batch.lengths, batch.chars.shape[1])
     intent_loss_ = intent_loss(intent_logits, batch.intents, cfg.label_smoothing)
-    return cfg.intent_weight * intent_loss_ + model.crf.nll(emissions, batch.tags, mask)
+    return cfg.intent_weight * intent_loss_ + model.crf.nll(emissions, batch.tags, mask, batch.tag_weights)
 
 
 def param_groups(model: JointNLU, cfg: FitConfig) -> list[dict]:
@@ -151,9 +154,10 @@ def set_trainable(groups: list[dict], epoch: int, cfg: FitConfig) -> None:
 
 
 def fit(model: JointNLU, train: list[TaggedExample], intents: Vocab, tags: Vocab, cfg: FitConfig,
-        dev_score: Callable[[JointNLU], dict[str, float]] | None) -> tuple[dict, list[dict]]:
+        dev_score: Callable[[JointNLU], dict[str, float]] | None,
+        tag_weight: TagWeight | None = None) -> tuple[dict, list[dict]]:
     """Train; return the state dict with the best dev score (the last one without ``dev_score``) and
-    the per-epoch history."""
+    the per-epoch history. ``tag_weight``: each example's weight in the CRF loss (1 for all when None)."""
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
     groups = param_groups(model, cfg)
@@ -171,7 +175,7 @@ def fit(model: JointNLU, train: list[TaggedExample], intents: Vocab, tags: Vocab
         model.train()
         losses = []
         bar = tqdm(batches(train, intents, tags, cfg.batch_size, model.cfg.lm.max_chars, rng, model.word_vocab,
-                           TypoConfig(cfg.typo_rate), model.cfg.multi_intent),
+                           TypoConfig(cfg.typo_rate), model.cfg.multi_intent, tag_weight),
                    total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, mininterval=5)
         for batch in bar:
             for group in optimizer.param_groups:

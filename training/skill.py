@@ -32,7 +32,7 @@ from elmol_nlu.scoring import metrics
 from elmol_nlu.vocab import Vocab
 from training.checkpoint import load_checkpoint
 from training.evaluate import predict
-from training.finetune import FitConfig, fit, selection_score
+from training.finetune import FitConfig, TagWeight, fit, selection_score
 from training.lexical import fit_lexical
 from training.nlu import JointNLU, NLUConfig, with_new_outputs
 from training.skill_incremental import Previous
@@ -61,6 +61,9 @@ class SkillConfig:
     # most 5,000) routed 92.7% right against 91.4% with 3 and 77.1% with 1 (docs/SKILLS.md)
     negatives: float = 5.0
     max_negatives: int = 5000
+    # of an out-of-skill utterance's CRF loss (its tags are all O) against a skill utterance's 1: at 1, five
+    # negatives per example teach the slot head mostly "O", and 100-example skills lost slot recall
+    out_of_skill_tag_weight: float = 1.0
     # After the epoch count is chosen on dev, train again on train + dev for that many epochs: with a few
     # hundred examples the 15% held out are too many to leave unused. The selection model is kept to
     # calibrate on, since the served one has seen dev.
@@ -157,6 +160,13 @@ def build(source: JointNLU, intents: Vocab, tags: Vocab, start: str, multi_inten
     raise ValueError(f"start must be one of {STARTS}, not {start!r}")
 
 
+def out_of_skill_tag_weight(weight: float) -> TagWeight | None:
+    """Each training example's weight in the CRF loss: ``weight`` for out-of-skill ones; None when all are 1."""
+    if weight == 1.0:
+        return None
+    return lambda e: weight if e.example.intent == OUT_OF_SKILL else 1.0
+
+
 def tune_threshold(model: JointNLU, dev: list[TaggedExample], intents: Vocab, tags: Vocab) -> None:
     """Set a multi-intent model's sigmoid threshold to the one that gets the most dev sets exactly right."""
     probs = np.stack([p.intent_probs for p in predict(model, dev, intents, tags)])
@@ -220,8 +230,9 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
              "epochs", cfg.start, len(train), len(dev), len(neg_train), len(neg_dev), len(intents), len(tags),
              fit_cfg.epochs)
     selection = dev + neg_dev
+    tag_weight = out_of_skill_tag_weight(cfg.out_of_skill_tag_weight)
     best, history = fit(model, train + neg_train, intents, tags, fit_cfg,
-                        lambda m: metrics(selection, predict(m, selection, intents, tags)))
+                        lambda m: metrics(selection, predict(m, selection, intents, tags)), tag_weight)
     model.load_state_dict(best)
     model.eval()
     if multi:
@@ -243,7 +254,7 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
         torch.manual_seed(cfg.seed)
         model = build(load_source(source_checkpoint)[0], intents, tags, cfg.start, multi)  # build() changes its source
         log.info("refit on train + dev (%d examples) for the %d epochs chosen on dev", len(train + dev), fit_cfg.epochs)
-        final, _ = fit(model, train + dev + neg_train, intents, tags, fit_cfg, dev_score=None)
+        final, _ = fit(model, train + dev + neg_train, intents, tags, fit_cfg, dev_score=None, tag_weight=tag_weight)
         model.load_state_dict(final)
         model.cfg = replace(model.cfg, intent_threshold=selection_model.cfg.intent_threshold)
         model.eval()
