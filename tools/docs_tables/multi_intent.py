@@ -64,8 +64,8 @@ def routing() -> str:
              " / ".join(f2(single[split][k]) for k in ("intent_acc", "slot_f1", "exact_match"))],
             ["intent accuracy against it (bar -2)", f"{r['all']['intent_acc'] - single[split]['intent_acc']:+.2f}"]]
     ceiling = report("reports/skills/routing-ceiling.json")[split]
-    rows.append([f"the single model's own answers, counted as routed when their intent's scenario is the right "
-                 f"model's (`experiments.routing_ceiling`): routed right / held-out reaching theirs / base kept",
+    rows.append(["the single model's own answers, counted as routed when their intent's scenario is the right "
+                 "model's (`experiments.routing_ceiling`): routed right / held-out reaching theirs / base kept",
                  f"{ceiling['routed_right']:.2f}% / {ceiling['held_out_scenarios_routed_right']:.2f}% / "
                  f"{ceiling['base_scenarios_kept_by_the_base']:.2f}%"])
     return table(["", ""], rows)
