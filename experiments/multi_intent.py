@@ -54,6 +54,20 @@ def train(data: Path, name: str, out: Path, budget: str, base: Path) -> float:
     return time.monotonic() - started
 
 
+def coverage(folder: Path) -> dict:
+    """Test intents no train utterance carries, and how many test utterances have one: sets that a model
+    learning from train cannot get right."""
+    def labels(part: str) -> list[list[str]]:
+        return [split_intents(line) for line in (folder / part / "label").read_text().split()]
+
+    known = {i for label in labels("train") for i in label}
+    test = labels("test")
+    unseen = sorted({i for label in test for i in label} - known)
+    hit = sum(any(i in unseen for i in label) for label in test)
+    return {"test_intents_unseen_in_train": unseen, "test_utterances_with_one": hit,
+            "share_of_test": round(100 * hit / len(test), 2)}
+
+
 def published(name: str) -> dict:
     """The figures the AGIF and GL-GIN papers report for this set (read from data/mix/published.json)."""
     source = json.loads(PUBLISHED.read_text())
@@ -77,7 +91,7 @@ def run_set(name: str, args: argparse.Namespace) -> dict:
                      "slot_f1": report["slot_f1"], "n": report["n"]},
             "dev": json.loads((out / "report.json").read_text())["dev"],
             "calibration": manifest.raw.get("calibration", {}).get("dev", {}),
-            "latency_ms": latency, "published": published(name)}
+            "latency_ms": latency, "published": published(name), "coverage": coverage(data)}
 
 
 def single_intent_copy(data: Path, out: Path) -> Path:
@@ -123,7 +137,9 @@ def main(argv: list[str] | None = None) -> None:
             log.warning("%s is not built (make mix-data): skipped", MIX / name)
             continue
         if path.exists() and not args.force:
-            log.info("%s exists: skipped (--force to redo)", path)
+            log.info("%s exists: skipped (--force to redo); its data's coverage written", path)
+            result = json.loads(path.read_text())
+            path.write_text(json.dumps({**result, "coverage": coverage(MIX / name)}, indent=1) + "\n")
             continue
         result = run_set(name, args)
         path.write_text(json.dumps(result, indent=1) + "\n")

@@ -9,7 +9,7 @@ PUBLISHED = ("GL-GIN", "AGIF")
 
 
 def benchmarks() -> str:
-    rows = []
+    rows, notes = [], []
     for name, title in SETS.items():
         path = f"reports/multi_intent/{name}.json"
         if not (REPO / path).exists():
@@ -25,7 +25,13 @@ def benchmarks() -> str:
             if p:
                 rows.append(["", f"{model} (published)", f2(p["overall_acc"]), f2(p["intent_acc"]), f2(p["slot_f1"]),
                              "", ""])
-    return table(["set", "model", "overall acc", "intent acc (set right)", "slot F1", "train", "p50, batch 1"], rows)
+        c = r.get("coverage")
+        if c and c["test_intents_unseen_in_train"]:
+            notes.append(f"{title} test: {c['test_utterances_with_one']} utterances ({c['share_of_test']:.1f}%) carry "
+                         f"an intent no train utterance has ({', '.join(c['test_intents_unseen_in_train'])}).")
+        notes.append(f"{title}: `{r['command']}`, {r['date'][:10]}, budget {r['time_budget']}.")
+    head = ["set", "model", "overall acc", "intent acc (set right)", "slot F1", "train", "p50, batch 1"]
+    return table(head, rows) + "\n\n" + " ".join(notes)
 
 
 def latency() -> str:
