@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import statistics
+from collections.abc import Callable
 
 from tools.docs_tables.common import REPO, f2, report, table
 
@@ -63,24 +64,34 @@ def lexical_choice() -> str:
     return table(head, rows) + f"\n\nSource: `reports/skills/lexical-choice.json` (split: {r['split']}; {note})."
 
 
-def steps_choice() -> str:
-    """Means over the scenarios of the dev runs that tried more optimizer steps for small skills."""
-    path = "reports/skills/min-steps-choice-dev.csv"
+def tag_weight(recipe: str) -> str:
+    return "weight 1 (the earlier default)" if recipe == "default" else f"weight {recipe.removeprefix('tagw')}"
+
+
+def dev_choice(path: str, what: str, name: Callable[[str], str] = str) -> str:
+    """Means per recipe of dev runs (experiments.skill_study --split dev) that compared one setting."""
     with open(REPO / path) as f:
         runs = list(csv.DictReader(f))
     rows = []
     for arm in dict.fromkeys(r["arm"] for r in runs):
         mine = [r for r in runs if r["arm"] == arm]
-        rows.append([arm.partition("@")[2], str(len(mine)),
+        rows.append([name(arm.partition("@")[2]), str(len(mine)),
                      *(f"{statistics.mean(float(r[m]) for r in mine):.2f}" for m in ("intent_acc", "slot_f1",
                                                                                       "exact_match", "epochs"))])
-    # (no train time: one run's includes a pause for a latency benchmark)
+    # (no train time: runs share the machine with other jobs)
+    seeds = ", ".join(sorted({r["seed"] for r in runs}))
+    sizes = ", ".join(sorted({r["n"] for r in runs}, key=int))
     head = ["recipe", "runs", "dev intent acc", "slot F1", "exact match", "epochs"]
-    return table(head, rows) + f"\n\nSource: `{path}` (n = 100, seed 0, MASSIVE dev of the five scenarios)."
+    return table(head, rows) + f"\n\nSource: `{path}` (n = {sizes}, seeds {seeds}, {what})."
 
 
 TABLES = {
-    "skills-steps-choice": steps_choice,
+    "skills-steps-choice": lambda: dev_choice("reports/skills/min-steps-choice-dev.csv",
+                                              "MASSIVE dev of the five scenarios"),
+    "skills-tag-weight-choice": lambda: dev_choice("reports/skills/tag-weight-choice-dev.csv",
+                                                   "MASSIVE dev of the five scenarios", tag_weight),
+    "skills-snips-tag-weight-choice": lambda: dev_choice("reports/skills-snips/tag-weight-choice-dev.csv",
+                                                         "SNIPS dev", tag_weight),
     "skills-lexical-choice": lexical_choice,
     "skills-means": lambda: study_block(0),
     "skills-error-reduction": lambda: study_block(1),
