@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         "single_model": {"name": single.name, "version": single.version, args.split: single.metrics[args.split]},
         "n_train_per_skill": args.n, "base": base.manifest.name, "precision": base.precision,
         "skills": {"negatives": args.negatives, "max_negatives": args.max_negatives,
-                   "lexical_weight": args.lexical_weight,
+                   "lexical_weight": args.lexical_weight, "out_of_skill_tag_weight": cfg.out_of_skill_tag_weight,
                    "other_skills_as_negatives": not args.alone,
                    "claim_thresholds": {s.name: s.claim_threshold for s in skills}, "claim_rule": CLAIM_RULE},
         **({"claim_rules_compared": rules} if rules else {}),
