@@ -11,7 +11,8 @@ ASSISTANT := data/unlabeled/sources/assistant.txt.gz
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-predictor bench-server results loadtest clean \
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
 	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small \
-	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review bench-default train-kd distil-kd fast-kd mix-data lexical-choice skill-study-lexical
+	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review bench-default train-kd distil-kd fast-kd mix-data lexical-choice skill-study-lexical \
+	skill-study-minilm tag-weight-choice
 
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
@@ -327,12 +328,30 @@ skill-study-kd: $(STAMP)
 lexical-choice: $(STAMP)
 	$(PY) -m experiments.lexical_choice --base runs/models/oos-kd --seeds 0 1
 
-## docs/SKILLS.md: today's skill recipe (lexical intents beside the heads, 5 negatives per example) on the
-## held-out scenarios (out-of-scope KD base) and on SNIPS (shipped model), seeds 0-2, resumable
+## docs/SKILLS.md: today's skill recipe (lexical intents beside the heads, 5 negatives per example weighing 0.2
+## in the CRF loss) on the held-out scenarios (out-of-scope KD base) and on SNIPS (shipped model), seeds 0-2,
+## resumable; `[kd-lexical]` and `[lexical]` were the same with the negatives at full weight
 skill-study-lexical: $(STAMP)
-	$(PY) -m experiments.skill_study --base runs/models/oos-kd --arms transfer --variant kd-lexical
+	$(PY) -m experiments.skill_study --base runs/models/oos-kd --arms transfer --variant kd-lexical-tagw
 	$(PY) -m experiments.skill_study --base models/default --data data/snips --domains snips --arms transfer \
-		--variant lexical --out reports/skills-snips
+		--variant lexical-tagw --out reports/skills-snips
+
+## the same peers' rows: MiniLM fine-tuned on the same samples (about 2.5 CPU-minutes a run)
+skill-study-minilm: $(STAMP)
+	$(PY) -m experiments.skill_study --base runs/models/oos-kd --arms minilm --seeds 0 1
+	$(PY) -m experiments.skill_study --base models/default --data data/snips --domains snips --arms minilm \
+		--out reports/skills-snips
+
+## issue 28: the out-of-skill utterances' weight in the CRF loss, compared on dev at n = 100
+tag-weight-choice: $(STAMP)
+	for w in 1 0.5 0.2 0; do \
+		$(PY) -m experiments.skill_study --split dev --base runs/models/oos-kd --arms transfer --sizes 100 \
+			--seeds 0 1 --out runs/tagw-dev --variant tagw$$w --set out_of_skill_tag_weight=$$w; \
+		$(PY) -m experiments.skill_study --split dev --base models/default --data data/snips --domains snips \
+			--arms transfer --sizes 100 --seeds 0 1 2 --out runs/tagw-dev-snips --variant tagw$$w \
+			--set out_of_skill_tag_weight=$$w; done
+	cp runs/tagw-dev/runs.csv reports/skills/tag-weight-choice-dev.csv
+	cp runs/tagw-dev-snips/runs.csv reports/skills-snips/tag-weight-choice-dev.csv
 
 ## issue 28's typo comparison: the seeded noisy copy of MASSIVE test, then each model's drop beside the CRF's
 typos: $(STAMP)
