@@ -56,8 +56,8 @@ def skills() -> str:
              for other, by_n in rer.items() for n, v in sorted(by_n.items(), key=lambda x: int(x[0]))]
     return "\n\n".join([
         table(head, rows),
-        "Error reduction of ours (ELMoL-KD base, lexical model, out-of-skill CRF weight 0.2) against each arm, on the runs both made (same "
-        "samples):",
+        "Error reduction of ours (ELMoL-KD base, lexical model, out-of-skill CRF weight 0.2) against each arm, on "
+        "the runs both made (same samples):",
         table(["n", "against", "pairs", "intent", "slot F1", "exact match"], pairs),
         f"Source: `{SKILLS}` and `reports/skills/runs.csv` (MASSIVE test of each held-out scenario; "
         "seeds in the runs column)."])
@@ -89,11 +89,12 @@ def targets() -> str:
             rows.append([f"skills: {NAMES[metric]} error below {label}'s, mean RER over n = 100/200/500",
                          "–" if r is None else f"{signed(r[0])}% ({r[1]} matched runs)",
                          met(None if r is None else r[0] > 0)])
-    for metric in ("intent_acc", "slot_f1"):
-        r = matched_rer("crf", metric, SNIPS_SKILLS, SNIPS_OURS)
-        rows.append([f"skills, SNIPS: {NAMES[metric]} error below the CRF's, mean RER over n = 100/200/500",
-                     "–" if r is None else f"{signed(r[0])}% ({r[1]} matched runs)",
-                     met(None if r is None else r[0] > 0)])
+    for peer, label in (("crf", "the CRF"), ("minilm", "MiniLM")):
+        for metric in ("intent_acc", "slot_f1"):
+            r = matched_rer(peer, metric, SNIPS_SKILLS, SNIPS_OURS)
+            rows.append([f"skills, SNIPS: {NAMES[metric]} error below {label}'s, mean RER over n = 100/200/500",
+                         "–" if r is None else f"{signed(r[0])}% ({r[1]} matched runs)",
+                         met(None if r is None else r[0] > 0)])
     typo = report("reports/typos.json")["models"]["models/default"]
     for metric in ("intent_acc", "slot_f1"):
         ratio = typo["drop_vs_classic"][metric]
