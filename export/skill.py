@@ -90,7 +90,9 @@ def export_skill(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> d
     if skill.lexical is not None:  # the lexical intent model the heads' intents are combined with
         skill.lexical.model.save(out / LEXICAL)
         content["lexical"] = {"file": LEXICAL, "weight": skill.lexical.weight,
-                              "terms": len(skill.lexical.model.idf), "fitted_on": "the skill's train split"}
+                              "terms": len(skill.lexical.model.idf),
+                              "fitted_on": "the skill's train and dev splits" if skill.selection_model is not None
+                              else "the skill's train split"}
         content["files"] = [*content["files"], LEXICAL]
     write_manifest(out, content)
     report = check_parity(model, Predictor.load(out, spelling=False), [e.tokens for e in dev + train[:64]],
@@ -106,27 +108,30 @@ def export_skill(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> d
         # on every annotated utterance: quantisation error is what is measured, and dev alone is small
         content["variants"] = {"int8": {**int8_gate(out, train + dev), "gated_on": "the skill's train and dev"}}
         write_manifest(out, content)
-    content["calibration"] = skill_calibration(skill, name, base_dir, out)
-    write_manifest(out, content)
-    if state.get("out_of_skill") and skill.out_of_skill_dev and skill.dev:
-        content["claim"] = fit_claim(Predictor.load(out, precision="auto"), state["out_of_skill"], skill)
+    if skill.selection_model is None:
+        content["calibration"] = calibrate(out, skill.dev + skill.out_of_skill_dev,
+                                           f"{name} dev split and held-out out-of-skill utterances")
         write_manifest(out, content)
+        if state.get("out_of_skill") and skill.out_of_skill_dev and skill.dev:
+            content["claim"] = fit_claim(Predictor.load(out, precision="auto"), state["out_of_skill"], skill)
+    else:
+        content.update(chosen_on_dev(skill, name, base_dir, out))
+    write_manifest(out, content)
     log.info("wrote skill %s to %s", name, out)
     return content
 
 
-def skill_calibration(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> dict:
-    """Temperatures fitted on dev and held-out out-of-skill utterances. A refit skill has trained on dev, so they
-    are fitted on the model chosen on dev (exported beside, then removed) and carried over: the same recipe and
+def chosen_on_dev(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> dict:
+    """A refit skill's temperatures and claim threshold. It has trained on dev, so they are fitted on the model
+    chosen on dev and its lexical model (exported beside, then removed) and carried over: the same recipe and
     epochs, so nearly the same confidence, where a fit on its own training data would be overconfident."""
-    held_out = skill.dev + skill.out_of_skill_dev
-    data_name = f"{name} dev split and held-out out-of-skill utterances"
-    if skill.selection_model is None:
-        return calibrate(out, held_out, data_name)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        selected = replace(skill, model=skill.selection_model, selection_model=None)
-        chosen = export_skill(selected, name, base_dir, Path(tmp))["calibration"]
-    return {**chosen, "fitted_on": f"{chosen['fitted_on']}, by the model chosen on dev before the refit"}
+        selected = replace(skill, model=skill.selection_model, lexical=skill.selection_lexical,
+                           selection_model=None, selection_lexical=None)
+        chosen = export_skill(selected, name, base_dir, Path(tmp))
+    carried = {"calibration": chosen["calibration"], **({"claim": chosen["claim"]} if "claim" in chosen else {})}
+    suffix = ", by the model chosen on dev before the refit"
+    return {key: {**value, "fitted_on": value["fitted_on"] + suffix} for key, value in carried.items()}
 
 
 def fit_claim(predictor: Predictor, other: str, skill: TrainedSkill) -> dict:

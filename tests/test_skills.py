@@ -308,3 +308,10 @@ def test_a_refit_skill_trains_on_dev_too_and_is_calibrated_by_the_model_chosen_b
     assert served["intent_temperature"] == content["calibration"]["intent_temperature"]
     assert served["fitted_on"].endswith("before the refit")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["refit-skill"]  # the selection model's copy is gone
+    # the lexical model served has seen dev as the heads have; the one beside the selection model has not
+    assert skill.lexical is not None and skill.selection_lexical is not None
+    assert skill.lexical.model.idf.shape != skill.selection_lexical.model.idf.shape or \
+        not np.allclose(skill.lexical.model.weights, skill.selection_lexical.model.weights)
+    assert "dev" in load_manifest(tmp_path / "refit-skill").raw["lexical"]["fitted_on"]
+    if "claim" in content:  # fitted where the dev split is unseen, as the temperatures are
+        assert content["claim"]["fitted_on"].endswith("before the refit")

@@ -91,6 +91,7 @@ class TrainedSkill:
     out_of_skill_dev: list[TaggedExample]  # held-out negatives, for calibration beside dev
     selection_model: JointNLU | None = None  # with refit: the model chosen on dev, which never saw it
     lexical: LexicalHead | None = None  # combined with the heads' intents, as served
+    selection_lexical: LexicalHead | None = None  # with refit: the lexical model beside selection_model (no dev)
     out_of_skill_train: list[TaggedExample] = field(default_factory=list)
 
 
@@ -239,20 +240,21 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
     model.eval()
     if multi:
         tune_threshold(model, selection, intents, tags)
-    def fit_lexical_on(m: JointNLU) -> LexicalHead | None:
+    def fit_lexical_on(m: JointNLU, examples: list[TaggedExample]) -> LexicalHead | None:
         if cfg.lexical_weight <= 0 or multi:
             return None
-        return LexicalHead(fit_lexical(m, train + neg_train, intents.itos, cfg.lexical_c, cfg.seed), cfg.lexical_weight)
+        fitted = fit_lexical(m, examples + neg_train, intents.itos, cfg.lexical_c, cfg.seed)
+        return LexicalHead(fitted, cfg.lexical_weight)
 
-    lexical = fit_lexical_on(model)  # on the model chosen on dev, which has not trained on it
+    lexical = fit_lexical_on(model, train)  # on the model chosen on dev, which has not trained on it
     dev_metrics = {**metrics(dev, predict(model, dev, intents, tags, lexical=lexical)),
                    "out_of_skill_rejected": rejection_rate(model, neg_dev, intents, tags, lexical)}
     if lexical is not None:
         dev_metrics["heads_alone"] = {k: v for k, v in metrics(dev, predict(model, dev, intents, tags)).items()
                                       if k in ("intent_acc", "slot_f1", "exact_match")}
-    selection_model, refit = None, None
+    selection_model, selection_lexical, refit = None, None, None
     if cfg.refit and dev and previous is None:
-        selection_model, (fit_cfg, refit) = model, refit_config(fit_cfg, history)
+        selection_model, selection_lexical, (fit_cfg, refit) = model, lexical, refit_config(fit_cfg, history)
         torch.manual_seed(cfg.seed)
         model = build(load_source(source_checkpoint)[0], intents, tags, cfg.start, multi)  # build() changes its source
         log.info("refit on train + dev (%d examples) for the %d epochs chosen on dev", len(train + dev), fit_cfg.epochs)
@@ -260,8 +262,7 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
         model.load_state_dict(final)
         model.cfg = replace(model.cfg, intent_threshold=selection_model.cfg.intent_threshold)
         model.eval()
-        if not cfg.share_encoder:  # its encoder moved: the pooled layers with it
-            lexical = fit_lexical_on(model)
+        lexical = fit_lexical_on(model, train + dev)  # every example, as the heads now have
     state = {"config": model.cfg.to_dict(), "fit": fit_cfg.to_dict(), "skill": cfg.to_dict(),
              "intents": intents.itos, "tags": tags.itos, "words": None, "metrics": {"dev": dev_metrics},
              "history": history, "train_minutes": round((time.monotonic() - started) / 60, 2),
@@ -271,7 +272,7 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
              "from": None if previous is None else {"skill": previous.name, "version": previous.manifest.version,
                                                     "train": len(previous.train), "dev": len(previous.dev)},
              "lm": source_state.get("lm"), "model": model.state_dict()}
-    return TrainedSkill(model, state, train, dev, neg_dev, selection_model, lexical, neg_train)
+    return TrainedSkill(model, state, train, dev, neg_dev, selection_model, lexical, selection_lexical, neg_train)
 
 
 def refit_config(first: FitConfig, history: list[dict]) -> tuple[FitConfig, dict]:
