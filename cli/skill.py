@@ -106,15 +106,17 @@ def cmd_train(args: argparse.Namespace) -> None:
     budget = max(30.0, args.time_budget - EXPORT_RESERVE_S)
     skill = train_skill(tagged(train_items), tagged(dev_items) or None, checkpoint,
                         SkillConfig(seed=args.seed, time_budget_s=budget, share_encoder=not args.own_encoder,
+                                    refit=not args.no_refit,
                                     **({} if args.lexical_weight is None else {"lexical_weight": args.lexical_weight})),
                         previous,
                         [e for examples in others.values() for e in examples])
     written = out.with_name(out.name + ".new") if previous and out.exists() else out  # the old one stays until done
-    export_skill(skill, name, args.base, written)
+    exported = export_skill(skill, name, args.base, written)
     if written != out:
         shutil.rmtree(out)
         written.rename(out)
-    report = evaluate_dir(out, skill.dev, "auto")
+    # a refit skill has trained on dev too: its dev report is the model's chosen on dev, before the refit
+    report = exported.get("dev_report_before_refit") or evaluate_dir(out, skill.dev, "auto")
     rare = rare_intents(train_items + dev_items, report, args.min_per_intent)
     result = {"dev": report, "rare_intents": rare, "seconds": round(time.monotonic() - started, 1)}
     if previous:  # did it forget? The old dev split, scored by the skill before and after
@@ -126,7 +128,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"\nold dev split ({len(previous.dev)} utterances), before -> after: intent "
               f"{before['intent_acc']:.2f} -> {after['intent_acc']:.2f}, slot F1 {before['slot_f1']:.2f} -> "
               f"{after['slot_f1']:.2f}")
-    print(f"\nskill {name!r} on its dev split ({len(skill.dev)} utterances held out of training):")
+    refit = skill.state["data"]["refit"]
+    print(f"\nskill {name!r} on its dev split ({len(skill.dev)} utterances held out of training" +
+          (f"; then refit on train + dev for {refit['epochs']} epochs):" if refit else "):"))
     print(format_report(report))
     for intent, r in rare.items():
         scored = f"dev accuracy {r['dev_accuracy']:.0f}% on {r['dev']}" if r["dev"] else "none held out for dev"
@@ -182,6 +186,8 @@ def add_commands(skill: argparse._SubParsersAction) -> None:
     t.add_argument("--lexical-weight", type=unit_interval, default=None,
                    help="weight of the lexical intent model (n-grams and pooled encoder layers) beside the heads, "
                    "0 to 1; 0 turns it off (default: the skill recipe's, chosen on MASSIVE dev)")
+    t.add_argument("--no-refit", action="store_true", help="keep the model chosen on dev instead of training "
+                   "again on train + dev for its epochs (done from 200 examples, when the time budget allows)")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(run=cmd_train)
 

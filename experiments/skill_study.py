@@ -149,7 +149,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "choose a recipe, test once for the one chosen")
     p.add_argument("--variant", default="", help="a name for this recipe or base, appended to the arm (transfer@NAME)")
     p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="FIELD=VALUE",
-                   help="SkillConfig fields for ours, e.g. refit=true min_steps=1500")
+                   help="SkillConfig fields for ours, e.g. refit=false min_steps=1500")
     p.add_argument("--report", action="store_true", help="only write the tables and plot from runs.csv")
     return p.parse_args(argv)
 

@@ -17,6 +17,7 @@ import numpy as np
 from elmol_nlu.calibration import claim_threshold
 from elmol_nlu.manifest import MANIFEST, ManifestError, load_manifest, sha256_of, write_manifest
 from elmol_nlu.runtime import Predictor, Selection
+from elmol_nlu.runtime.evaluate import evaluate_dir
 from elmol_nlu.text import normalize
 from export.calibrate import calibrate
 from export.parity import check_parity
@@ -108,6 +109,7 @@ def export_skill(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> d
         # on every annotated utterance: quantisation error is what is measured, and dev alone is small
         content["variants"] = {"int8": {**int8_gate(out, train + dev), "gated_on": "the skill's train and dev"}}
         write_manifest(out, content)
+    dev_report = None
     if skill.selection_model is None:
         content["calibration"] = calibrate(out, skill.dev + skill.out_of_skill_dev,
                                            f"{name} dev split and held-out out-of-skill utterances")
@@ -115,23 +117,27 @@ def export_skill(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> d
         if state.get("out_of_skill") and skill.out_of_skill_dev and skill.dev:
             content["claim"] = fit_claim(Predictor.load(out, precision="auto"), state["out_of_skill"], skill)
     else:
-        content.update(chosen_on_dev(skill, name, base_dir, out))
+        carried, dev_report = chosen_on_dev(skill, name, base_dir, out)
+        content.update(carried)
     write_manifest(out, content)
     log.info("wrote skill %s to %s", name, out)
-    return content
+    # what a refit model cannot say honestly, having trained on dev: dev scored by the model chosen on it
+    return content if dev_report is None else {**content, "dev_report_before_refit": dev_report}
 
 
-def chosen_on_dev(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> dict:
-    """A refit skill's temperatures and claim threshold. It has trained on dev, so they are fitted on the model
-    chosen on dev and its lexical model (exported beside, then removed) and carried over: the same recipe and
-    epochs, so nearly the same confidence, where a fit on its own training data would be overconfident."""
+def chosen_on_dev(skill: TrainedSkill, name: str, base_dir: Path, out: Path) -> tuple[dict, dict]:
+    """A refit skill's temperatures and claim threshold, and its dev report. It has trained on dev, so they come
+    from the model chosen on dev and its lexical model (exported beside, then removed) and are carried over: the
+    same recipe and epochs, so nearly the same confidence, where a fit on its own training data would be
+    overconfident."""
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         selected = replace(skill, model=skill.selection_model, lexical=skill.selection_lexical,
                            selection_model=None, selection_lexical=None)
         chosen = export_skill(selected, name, base_dir, Path(tmp))
+        dev_report = evaluate_dir(Path(tmp), skill.dev, "auto")
     carried = {"calibration": chosen["calibration"], **({"claim": chosen["claim"]} if "claim" in chosen else {})}
     suffix = ", by the model chosen on dev before the refit"
-    return {key: {**value, "fitted_on": value["fitted_on"] + suffix} for key, value in carried.items()}
+    return {key: {**value, "fitted_on": value["fitted_on"] + suffix} for key, value in carried.items()}, dev_report
 
 
 def fit_claim(predictor: Predictor, other: str, skill: TrainedSkill) -> dict:

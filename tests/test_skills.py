@@ -277,10 +277,10 @@ def test_the_skill_study_runs_resumes_and_reports(tiny_skill: TinySkill, tmp_pat
     assert set(summary["means"]) == {"transfer", "scratch"}
     assert "20" in summary["error_reduction"]["transfer"]["scratch"]
     # a variant (a recipe chosen on dev, say) is its own arm, compared with the same peers, on the same samples
-    skill_study.main([*args[:3], "transfer", *args[5:], "--variant", "refit", "--set", "refit=true", "min_steps=50"])
+    skill_study.main([*args[:3], "transfer", *args[5:], "--variant", "steps", "--set", "min_steps=50"])
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary["error_reduction"]) == {"transfer", "transfer@refit"}
-    assert "20" in summary["error_reduction"]["transfer@refit"]["scratch"]
+    assert set(summary["error_reduction"]) == {"transfer", "transfer@steps"}
+    assert "20" in summary["error_reduction"]["transfer@steps"]["scratch"]
     assert (tmp_path / "learning_curves.png").stat().st_size > 10_000 and "| scratch" not in rows[0]
     assert error_reduction({"intent_acc": 90, "slot_f1": 80, "exact_match": 70},
                            {"intent_acc": 80, "slot_f1": 80, "exact_match": 100}) == {
@@ -297,7 +297,8 @@ def test_a_refit_skill_trains_on_dev_too_and_is_calibrated_by_the_model_chosen_b
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*ill-defined.*")
         skill = train_skill(examples, None, source_checkpoint(tiny_skill.base),
-                            SkillConfig(refit=True, min_steps=40, epoch_range=(3, 6), time_budget_s=60))
+                            SkillConfig(refit=True, refit_min_examples=0, min_steps=40, epoch_range=(3, 6),
+                                        time_budget_s=60))
         content = export_skill(skill, "refit-skill", tiny_skill.base, tmp_path / "refit-skill")
     refit = skill.state["data"]["refit"]
     assert skill.selection_model is not None and skill.selection_model is not skill.model
@@ -315,3 +316,11 @@ def test_a_refit_skill_trains_on_dev_too_and_is_calibrated_by_the_model_chosen_b
     assert "dev" in load_manifest(tmp_path / "refit-skill").raw["lexical"]["fitted_on"]
     if "claim" in content:  # fitted where the dev split is unseen, as the temperatures are
         assert content["claim"]["fitted_on"].endswith("before the refit")
+
+
+def test_a_refit_is_skipped_when_it_would_pass_the_time_budget() -> None:
+    from training.skill import refit_in_budget
+
+    assert refit_in_budget(None, 500.0, 10.0, {"epochs": 10})
+    assert refit_in_budget(240.0, 100.0, 10.0, {"epochs": 10})
+    assert not refit_in_budget(240.0, 200.0, 10.0, {"epochs": 10})

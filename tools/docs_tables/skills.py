@@ -68,21 +68,28 @@ def tag_weight(recipe: str) -> str:
     return "weight 1 (the earlier default)" if recipe == "default" else f"weight {recipe.removeprefix('tagw')}"
 
 
-def dev_choice(path: str, what: str, name: Callable[[str], str] = str) -> str:
-    """Means per recipe of dev runs (experiments.skill_study --split dev) that compared one setting."""
+def dev_choice(path: str, what: str, name: Callable[[str], str] = str, by_n: bool = False) -> str:
+    """Means per recipe (and per n with ``by_n``) of dev runs (experiments.skill_study --split dev) that compared
+    one setting."""
     with open(REPO / path) as f:
         runs = list(csv.DictReader(f))
+    sizes = sorted({r["n"] for r in runs}, key=int)
     rows = []
     for arm in dict.fromkeys(r["arm"] for r in runs):
         mine = [r for r in runs if r["arm"] == arm]
-        rows.append([name(arm.partition("@")[2]), str(len(mine)),
-                     *(f"{statistics.mean(float(r[m]) for r in mine):.2f}" for m in ("intent_acc", "slot_f1",
-                                                                                      "exact_match", "epochs"))])
+        groups = [(n, [r for r in mine if r["n"] == n]) for n in sizes] if by_n else []
+        for n, group in [*groups, ("all" if by_n else None, mine)]:
+            rows.append([name(arm.partition("@")[2]), *([n] if by_n else []), str(len(group)),
+                         *(f"{statistics.mean(float(r[m]) for r in group):.2f}"
+                           for m in ("intent_acc", "slot_f1", "exact_match", "epochs"))])
     # (no train time: runs share the machine with other jobs)
     seeds = ", ".join(sorted({r["seed"] for r in runs}))
-    sizes = ", ".join(sorted({r["n"] for r in runs}, key=int))
-    head = ["recipe", "runs", "dev intent acc", "slot F1", "exact match", "epochs"]
-    return table(head, rows) + f"\n\nSource: `{path}` (n = {sizes}, seeds {seeds}, {what})."
+    head = ["recipe", *(["n"] if by_n else []), "runs", "dev intent acc", "slot F1", "exact match", "epochs"]
+    return table(head, rows) + f"\n\nSource: `{path}` (n = {', '.join(sizes)}, seeds {seeds}, {what})."
+
+
+def refit(recipe: str) -> str:
+    return "refit on train + dev" if recipe == "refit" else "no refit (the earlier default)"
 
 
 TABLES = {
@@ -92,6 +99,10 @@ TABLES = {
                                                    "MASSIVE dev of the five scenarios", tag_weight),
     "skills-snips-tag-weight-choice": lambda: dev_choice("reports/skills-snips/tag-weight-choice-dev.csv",
                                                          "SNIPS dev", tag_weight),
+    "skills-refit-choice": lambda: dev_choice("reports/skills/refit-choice-dev.csv",
+                                              "MASSIVE dev of the five scenarios", refit, by_n=True),
+    "skills-snips-refit-choice": lambda: dev_choice("reports/skills-snips/refit-choice-dev.csv", "SNIPS dev",
+                                                    refit, by_n=True),
     "skills-lexical-choice": lexical_choice,
     "skills-means": lambda: study_block(0),
     "skills-error-reduction": lambda: study_block(1),
