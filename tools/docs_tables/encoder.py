@@ -43,7 +43,8 @@ def skills() -> str:
     means, rer = skill_means(), report(SKILLS)["error_reduction"].get(OURS, {})
     rows = []
     for n in sorted(means.get(OURS, {}), key=int):
-        for arm, label in ((OURS, "ours, ELMoL-KD base, lexical model, out-of-skill CRF weight 0.2"),
+        for arm, label in ((OURS, "ours, ELMoL-KD base, lexical model, out-of-skill CRF weight 0.2, refit"),
+                           ("transfer@kd-lexical-tagw", "ours, the same without the refit"),
                            ("transfer@kd-lexical", "ours, ELMoL-KD base, lexical model"),
                            ("transfer@kd", "ours, ELMoL-KD base, heads alone"),
                            ("transfer", "ours, ELMoL base, heads alone"),
