@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
                 torch.manual_seed(seed)
                 skill = train_skill(sample(data["train"][scenario], n, seed), None, checkpoint,
                                     SkillConfig(seed=seed, time_budget_s=None, lexical_weight=0.0,
-                                                refit=False))  # as it was chosen
+                                                refit=False))  # as when the weight was chosen
                 intents, tags = Vocab(skill.state["intents"]), Vocab(skill.state["tags"])
                 dev = data["dev"][scenario]
                 for c in CS:

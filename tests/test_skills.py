@@ -321,6 +321,6 @@ def test_a_refit_skill_trains_on_dev_too_and_is_calibrated_by_the_model_chosen_b
 def test_a_refit_is_skipped_when_it_would_pass_the_time_budget() -> None:
     from training.skill import refit_in_budget
 
-    assert refit_in_budget(None, 500.0, 10.0, {"epochs": 10})
-    assert refit_in_budget(240.0, 100.0, 10.0, {"epochs": 10})
-    assert not refit_in_budget(240.0, 200.0, 10.0, {"epochs": 10})
+    assert refit_in_budget(None, 500.0, 100.0)
+    assert refit_in_budget(240.0, 100.0, 100.0)
+    assert not refit_in_budget(240.0, 200.0, 100.0)

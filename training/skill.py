@@ -258,11 +258,15 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
     if lexical is not None:
         dev_metrics["heads_alone"] = {k: v for k, v in metrics(dev, predict(model, dev, intents, tags)).items()
                                       if k in ("intent_acc", "slot_f1", "exact_match")}
-    selection_model, selection_lexical = None, None
-    refit_cfg, refit = refit_config(fit_cfg, history)
-    growth = (len(train) + len(dev) + len(neg_train)) / (len(train) + len(neg_train))
-    if cfg.refit and dev and previous is None and len(train) + len(dev) >= cfg.refit_min_examples and \
-            refit_in_budget(cfg.time_budget_s, time.monotonic() - started, first_pass / len(history) * growth, refit):
+    selection_model, selection_lexical, refit = None, None, None
+    if cfg.refit and dev and previous is None and len(train) + len(dev) >= cfg.refit_min_examples:
+        refit_cfg, refit = refit_config(fit_cfg, history)
+        # at the first pass's pace on the larger data, which errs long: that pass also scored dev every epoch
+        growth = (len(train) + len(dev) + len(neg_train)) / (len(train) + len(neg_train))
+        need_s = first_pass / len(history) * growth * refit["epochs"]
+        if not refit_in_budget(cfg.time_budget_s, time.monotonic() - started, need_s):
+            refit = None
+    if refit is not None:
         selection_model, selection_lexical = model, lexical
         left = None if cfg.time_budget_s is None else cfg.time_budget_s - (time.monotonic() - started)
         fit_cfg = replace(refit_cfg, time_budget_s=left)
@@ -278,7 +282,7 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
              "intents": intents.itos, "tags": tags.itos, "words": None, "metrics": {"dev": dev_metrics},
              "history": history, "train_minutes": round((time.monotonic() - started) / 60, 2),
              "data": {"train": len(train), "dev": len(dev), "out_of_skill_train": len(neg_train),
-                      "out_of_skill_dev": len(neg_dev), "refit": refit if selection_model is not None else None},
+                      "out_of_skill_dev": len(neg_dev), "refit": refit},
              "out_of_skill": OUT_OF_SKILL if negatives else None,
              "from": None if previous is None else {"skill": previous.name, "version": previous.manifest.version,
                                                     "train": len(previous.train), "dev": len(previous.dev)},
@@ -286,14 +290,12 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
     return TrainedSkill(model, state, train, dev, neg_dev, selection_model, lexical, selection_lexical, neg_train)
 
 
-def refit_in_budget(budget_s: float | None, elapsed_s: float, epoch_s: float, refit: dict) -> bool:
-    """Whether a refit of ``refit["epochs"]`` at ``epoch_s`` a epoch (the first pass's pace on the larger data,
-    which errs long: that pass also scored dev) likely ends within the budget."""
-    need = epoch_s * refit["epochs"]
-    if budget_s is None or elapsed_s + need <= budget_s:
+def refit_in_budget(budget_s: float | None, elapsed_s: float, need_s: float) -> bool:
+    """Whether a refit estimated to take ``need_s`` likely ends within the budget."""
+    if budget_s is None or elapsed_s + need_s <= budget_s:
         return True
     log.warning("no refit on train + dev: its ~%.0f s would pass the time budget (%.0f of %.0f s used)",
-                need, elapsed_s, budget_s)
+                need_s, elapsed_s, budget_s)
     return False
 
 

@@ -58,8 +58,7 @@ def skills() -> str:
     return "\n\n".join([
         table(head, rows),
         "Error reduction of ours (ELMoL-KD base, lexical model, out-of-skill CRF weight 0.2, refit from 200 "
-        "examples) against each arm, on "
-        "the runs both made (same samples):",
+        "examples) against each arm, on the runs both made (same samples):",
         table(["n", "against", "pairs", "intent", "slot F1", "exact match"], pairs),
         f"Source: `{SKILLS}` and `reports/skills/runs.csv` (MASSIVE test of each held-out scenario; "
         "seeds in the runs column)."])
