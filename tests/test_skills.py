@@ -287,7 +287,7 @@ def test_the_skill_study_runs_resumes_and_reports(tiny_skill: TinySkill, tmp_pat
         "intent_acc": 50.0, "slot_f1": 0.0, "exact_match": None}
 
 
-def test_a_refit_skill_trains_on_dev_too_and_is_calibrated_by_the_model_chosen_before(
+def test_a_refit_skill_trains_on_dev_and_its_copies_too_and_is_calibrated_by_the_model_chosen_before(
         tiny_skill: TinySkill, tmp_path: Path) -> None:
     from elmol_nlu.datasets import load_split
     from export.skill import export_skill, source_checkpoint
@@ -298,9 +298,10 @@ def test_a_refit_skill_trains_on_dev_too_and_is_calibrated_by_the_model_chosen_b
         warnings.filterwarnings("ignore", message=r".*ill-defined.*")
         skill = train_skill(examples, None, source_checkpoint(tiny_skill.base),
                             SkillConfig(refit=True, refit_min_examples=0, min_steps=40, epoch_range=(3, 6),
-                                        time_budget_s=60))
+                                        time_budget_s=60, mention_copies=1, mention_slots_only=True))
         content = export_skill(skill, "refit-skill", tiny_skill.base, tmp_path / "refit-skill")
     refit = skill.state["data"]["refit"]
+    assert skill.state["data"]["mention_copies"] > 0  # copies of train + dev trained the served heads
     assert skill.selection_model is not None and skill.selection_model is not skill.model
     assert 1 <= refit["epochs"] <= refit["of"] == len(skill.state["history"])
     assert skill.state["fit"]["epochs"] == refit["epochs"]
@@ -319,7 +320,7 @@ def test_a_refit_skill_trains_on_dev_too_and_is_calibrated_by_the_model_chosen_b
 
 
 def test_a_refit_is_skipped_when_it_would_pass_the_time_budget() -> None:
-    from training.skill import refit_in_budget
+    from training.skill_refit import refit_in_budget
 
     assert refit_in_budget(None, 500.0, 100.0)
     assert refit_in_budget(240.0, 100.0, 100.0)

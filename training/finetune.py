@@ -64,6 +64,7 @@ class NLUBatch:
     tags: torch.Tensor  # (B, T)
     words: torch.Tensor | None = None  # (B, T) word ids, for word-based embedders
     tag_weights: torch.Tensor | None = None  # (B,) of each sentence's CRF loss; None: all 1
+    intent_weights: torch.Tensor | None = None  # (B,) of each sentence's intent loss; None: all 1
 
 
 def word_ids(sentences: list[list[str]], vocab: Vocab | None, width: int) -> torch.Tensor | None:
@@ -91,10 +92,12 @@ def selection_score(scores: dict[str, float]) -> float:
 
 def batches(examples: list[TaggedExample], intents: Vocab, tags: Vocab, batch_size: int, max_chars: int,
             rng: random.Random, words: Vocab | None = None, typo: TypoConfig | None = None,
-            multi_intent: bool = False, tag_weight: TagWeight | None = None) -> Iterator[NLUBatch]:
+            multi_intent: bool = False, tag_weight: TagWeight | None = None,
+            intent_weight: TagWeight | None = None) -> Iterator[NLUBatch]:
     """Shuffled batches of similar length (less padding), in random order; ``typo`` edits the characters the
     encoder sees (tags and word ids stay those of the clean words). ``multi_intent``: intent targets are
-    multi-hot rows over the single intents, not indices. ``tag_weight``: each example's weight in the CRF loss."""
+    multi-hot rows over the single intents, not indices. ``tag_weight``, ``intent_weight``: each example's
+    weight in the CRF loss and in the intent loss."""
     typo = typo or TypoConfig()
     for group in length_groups([len(e.tokens) for e in examples], batch_size, rng):
         chunk = [examples[i] for i in group]
@@ -106,7 +109,8 @@ def batches(examples: list[TaggedExample], intents: Vocab, tags: Vocab, batch_si
                        intent_targets([e.example.intent for e in chunk], intents, multi_intent),
                        torch.from_numpy(tag_ids),
                        word_ids([e.words for e in chunk], words, chars.shape[1]),
-                       None if tag_weight is None else torch.tensor([tag_weight(e) for e in chunk]))
+                       None if tag_weight is None else torch.tensor([tag_weight(e) for e in chunk]),
+                       None if intent_weight is None else torch.tensor([intent_weight(e) for e in chunk]))
 
 
 def intent_targets(labels: list[str], intents: Vocab, multi_intent: bool) -> torch.Tensor:
@@ -116,19 +120,24 @@ def intent_targets(labels: list[str], intents: Vocab, multi_intent: bool) -> tor
     return torch.tensor(intents.indices(labels))
 
 
-def intent_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+def intent_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy of one softmax; for multi-hot targets, the sigmoids' binary cross-entropies summed over the
-    intents (so that one utterance weighs about as much as under the softmax) and averaged over the batch."""
+    intents (so that one utterance weighs about as much as under the softmax). Averaged over the batch, each
+    sentence's times its weight (B,) if given."""
     if targets.dim() == 2:
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-        return bce.sum(dim=1).mean()
-    return torch.nn.functional.cross_entropy(logits, targets, label_smoothing=label_smoothing)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(dim=1)
+        return (loss if weights is None else loss * weights).mean()
+    if weights is None:
+        return torch.nn.functional.cross_entropy(logits, targets, label_smoothing=label_smoothing)
+    loss = torch.nn.functional.cross_entropy(logits, targets, label_smoothing=label_smoothing, reduction="none")
+    return (loss * weights).mean()
 
 
 def joint_loss(model: JointNLU, batch: NLUBatch, cfg: FitConfig) -> torch.Tensor:
     intent_logits, emissions = model(batch.chars, batch.lengths, batch.words)
     mask = lengths_to_mask(batch.lengths, batch.chars.shape[1])
-    intent_loss_ = intent_loss(intent_logits, batch.intents, cfg.label_smoothing)
+    intent_loss_ = intent_loss(intent_logits, batch.intents, cfg.label_smoothing, batch.intent_weights)
     return cfg.intent_weight * intent_loss_ + model.crf.nll(emissions, batch.tags, mask, batch.tag_weights)
 
 
@@ -155,9 +164,10 @@ def set_trainable(groups: list[dict], epoch: int, cfg: FitConfig) -> None:
 
 def fit(model: JointNLU, train: list[TaggedExample], intents: Vocab, tags: Vocab, cfg: FitConfig,
         dev_score: Callable[[JointNLU], dict[str, float]] | None,
-        tag_weight: TagWeight | None = None) -> tuple[dict, list[dict]]:
+        tag_weight: TagWeight | None = None, intent_weight: TagWeight | None = None) -> tuple[dict, list[dict]]:
     """Train; return the state dict with the best dev score (the last one without ``dev_score``) and
-    the per-epoch history. ``tag_weight``: each example's weight in the CRF loss (1 for all when None)."""
+    the per-epoch history. ``tag_weight``, ``intent_weight``: each example's weight in the CRF loss and in the
+    intent loss (1 for all when None)."""
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
     groups = param_groups(model, cfg)
@@ -175,7 +185,7 @@ def fit(model: JointNLU, train: list[TaggedExample], intents: Vocab, tags: Vocab
         model.train()
         losses = []
         bar = tqdm(batches(train, intents, tags, cfg.batch_size, model.cfg.lm.max_chars, rng, model.word_vocab,
-                           TypoConfig(cfg.typo_rate), model.cfg.multi_intent, tag_weight),
+                           TypoConfig(cfg.typo_rate), model.cfg.multi_intent, tag_weight, intent_weight),
                    total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, mininterval=5)
         for batch in bar:
             for group in optimizer.param_groups:

@@ -29,13 +29,16 @@ from elmol_nlu.datasets import TaggedExample, label_vocabs
 from elmol_nlu.intents import fit_threshold, is_multi
 from elmol_nlu.lexical import LexicalHead
 from elmol_nlu.scoring import metrics
+from elmol_nlu.text import match_key
 from elmol_nlu.vocab import Vocab
 from training.checkpoint import load_checkpoint
 from training.evaluate import predict
-from training.finetune import FitConfig, TagWeight, fit, selection_score
+from training.finetune import FitConfig, TagWeight, fit
 from training.lexical import fit_lexical
+from training.mentions import copies_intent_weight, skill_copies
 from training.nlu import JointNLU, NLUConfig, with_new_outputs
 from training.skill_incremental import Previous
+from training.skill_refit import refit_plan
 
 log = logging.getLogger("skill")
 STARTS = ("transfer", "scratch")
@@ -80,6 +83,11 @@ class SkillConfig:
     # 96.6% own-intent accuracy at n = 100 and 500, against 90.5% and 94.8% for the heads alone
     lexical_weight: float = 0.75
     lexical_c: float = 10.0
+    # Mention replacement (training.mentions): this many copies of each training example with slots, each
+    # slot taking another value of its slot with probability mention_rate. 0: none
+    mention_copies: int = 0
+    mention_rate: float = 0.5
+    mention_slots_only: bool = False  # copies train the slot head alone: no intent loss, not in the lexical model
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -232,15 +240,19 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
         model = build(source, intents, tags, cfg.start, multi)
     else:
         model = previous.model(source, intents, tags, multi)
-    fit_cfg = fit_config(cfg, len(train) + len(neg_train), len(model.encoder_groups()), previous is not None)
+    dev_keys = {match_key(e.example.text) for e in dev}
+    extra = skill_copies(train, cfg.mention_copies, cfg.mention_rate, cfg.seed, dev_keys)
+    fit_cfg = fit_config(cfg, len(train) + len(extra) + len(neg_train), len(model.encoder_groups()),
+                         previous is not None)
     log.info("%s skill: %d train, %d dev examples (+%d, %d out of skill), %d intents, %d slot tags, up to %d "
              "epochs", cfg.start, len(train), len(dev), len(neg_train), len(neg_dev), len(intents), len(tags),
              fit_cfg.epochs)
     selection = dev + neg_dev
     tag_weight = out_of_skill_tag_weight(cfg.out_of_skill_tag_weight)
     first_pass = time.monotonic()
-    best, history = fit(model, train + neg_train, intents, tags, fit_cfg,
-                        lambda m: metrics(selection, predict(m, selection, intents, tags)), tag_weight)
+    intent_weight = copies_intent_weight(extra if cfg.mention_slots_only else [])
+    best, history = fit(model, train + extra + neg_train, intents, tags, fit_cfg,
+                        lambda m: metrics(selection, predict(m, selection, intents, tags)), tag_weight, intent_weight)
     first_pass = time.monotonic() - first_pass
     model.load_state_dict(best)
     model.eval()
@@ -252,7 +264,8 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
         fitted = fit_lexical(m, examples + neg_train, intents.itos, cfg.lexical_c, cfg.seed)
         return LexicalHead(fitted, cfg.lexical_weight)
 
-    lexical = fit_lexical_on(model, train)  # on the model chosen on dev, which has not trained on it
+    lexical_extra = [] if cfg.mention_slots_only else extra
+    lexical = fit_lexical_on(model, train + lexical_extra)  # on the model chosen on dev, which has not trained on it
     dev_metrics = {**metrics(dev, predict(model, dev, intents, tags, lexical=lexical)),
                    "out_of_skill_rejected": rejection_rate(model, neg_dev, intents, tags, lexical)}
     if lexical is not None:
@@ -260,29 +273,23 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
                                       if k in ("intent_acc", "slot_f1", "exact_match")}
     selection_model, selection_lexical, refit = None, None, None
     if cfg.refit and dev and previous is None and len(train) + len(dev) >= cfg.refit_min_examples:
-        refit_cfg, refit = refit_config(fit_cfg, history)
-        # at the first pass's pace on the larger data, which errs long: that pass also scored dev every epoch
-        growth = (len(train) + len(dev) + len(neg_train)) / (len(train) + len(neg_train))
-        need_s = first_pass / len(history) * growth * refit["epochs"]
-        if not refit_in_budget(cfg.time_budget_s, time.monotonic() - started, need_s):
-            refit = None
-    if refit is not None:
-        selection_model, selection_lexical = model, lexical
-        left = None if cfg.time_budget_s is None else cfg.time_budget_s - (time.monotonic() - started)
-        fit_cfg = replace(refit_cfg, time_budget_s=left)
-        torch.manual_seed(cfg.seed)
-        model = build(load_source(source_checkpoint)[0], intents, tags, cfg.start, multi)  # build() changes its source
-        log.info("refit on train + dev (%d examples) for the %d epochs chosen on dev", len(train + dev), fit_cfg.epochs)
-        final, _ = fit(model, train + dev + neg_train, intents, tags, fit_cfg, dev_score=None, tag_weight=tag_weight)
-        model.load_state_dict(final)
-        model.cfg = replace(model.cfg, intent_threshold=selection_model.cfg.intent_threshold)
-        model.eval()
-        lexical = fit_lexical_on(model, train + dev)  # every example, as the heads now have
+        extra = skill_copies(train + dev, cfg.mention_copies, cfg.mention_rate, cfg.seed)
+        refit_data, lexical_extra = train + dev + extra, [] if cfg.mention_slots_only else extra
+        plan = refit_plan(cfg.time_budget_s, fit_cfg, history, first_pass, len(train) + len(extra) + len(neg_train),
+                          len(refit_data) + len(neg_train), time.monotonic() - started)
+        if plan is not None:
+            (fit_cfg, refit), selection_model, selection_lexical = plan, model, lexical
+            log.info("refit on train + dev (%d examples) for the %d epochs chosen on dev", len(refit_data),
+                     fit_cfg.epochs)
+            model = refit_model(source_checkpoint, refit_data + neg_train, intents, tags, cfg, fit_cfg, multi,
+                                (tag_weight, copies_intent_weight(extra if cfg.mention_slots_only else [])),
+                                selection_model.cfg.intent_threshold)
+            lexical = fit_lexical_on(model, train + dev + lexical_extra)  # every example, as the heads now have
     state = {"config": model.cfg.to_dict(), "fit": fit_cfg.to_dict(), "skill": cfg.to_dict(),
              "intents": intents.itos, "tags": tags.itos, "words": None, "metrics": {"dev": dev_metrics},
              "history": history, "train_minutes": round((time.monotonic() - started) / 60, 2),
              "data": {"train": len(train), "dev": len(dev), "out_of_skill_train": len(neg_train),
-                      "out_of_skill_dev": len(neg_dev), "refit": refit},
+                      "out_of_skill_dev": len(neg_dev), "mention_copies": len(extra), "refit": refit},
              "out_of_skill": OUT_OF_SKILL if negatives else None,
              "from": None if previous is None else {"skill": previous.name, "version": previous.manifest.version,
                                                     "train": len(previous.train), "dev": len(previous.dev)},
@@ -290,20 +297,14 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
     return TrainedSkill(model, state, train, dev, neg_dev, selection_model, lexical, selection_lexical, neg_train)
 
 
-def refit_in_budget(budget_s: float | None, elapsed_s: float, need_s: float) -> bool:
-    """Whether a refit estimated to take ``need_s`` likely ends within the budget."""
-    if budget_s is None or elapsed_s + need_s <= budget_s:
-        return True
-    log.warning("no refit on train + dev: its ~%.0f s would pass the time budget (%.0f of %.0f s used)",
-                need_s, elapsed_s, budget_s)
-    return False
-
-
-def refit_config(first: FitConfig, history: list[dict]) -> tuple[FitConfig, dict]:
-    """The second pass: the first pass's config cut to the epochs of its best dev score (as its selection
-    measured it), so the same unfreezing up to there, the learning-rate schedule over them, no early stopping."""
-    scored = [h for h in history if "intent_acc" in h]
-    epochs = max(1, max(scored, key=selection_score)["epoch"] if scored else len(history))
-    fit_cfg = replace(first, epochs=epochs, patience=epochs, min_epochs=0,
-                      unfreeze_at=tuple(min(u, max(0, epochs - 1)) for u in first.unfreeze_at))
-    return fit_cfg, {"epochs": epochs, "of": len(history)}
+def refit_model(source_checkpoint: Path, examples: list[TaggedExample], intents: Vocab, tags: Vocab,
+                cfg: SkillConfig, fit_cfg: FitConfig, multi: bool,
+                weights: tuple[TagWeight | None, TagWeight | None], threshold: float) -> JointNLU:
+    """The skill's network trained afresh on ``examples`` for ``fit_cfg``'s epochs, no early stopping;
+    ``weights``: each example's in the CRF loss and in the intent loss."""
+    torch.manual_seed(cfg.seed)
+    model = build(load_source(source_checkpoint)[0], intents, tags, cfg.start, multi)  # build() changes its source
+    final, _ = fit(model, examples, intents, tags, fit_cfg, None, *weights)
+    model.load_state_dict(final)
+    model.cfg = replace(model.cfg, intent_threshold=threshold)
+    return model.eval()

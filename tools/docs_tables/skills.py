@@ -92,6 +92,11 @@ def refit(recipe: str) -> str:
     return "refit on train + dev" if recipe == "refit" else "no refit (the earlier default)"
 
 
+def mentions(recipe: str) -> str:
+    return {"mentions2": "two mention copies, both losses",
+            "mentions2-slots": "two mention copies, slot loss alone"}.get(recipe, "no copies (the earlier default)")
+
+
 TABLES = {
     "skills-steps-choice": lambda: dev_choice("reports/skills/min-steps-choice-dev.csv",
                                               "MASSIVE dev of the five scenarios"),
@@ -103,6 +108,10 @@ TABLES = {
                                               "MASSIVE dev of the five scenarios", refit, by_n=True),
     "skills-snips-refit-choice": lambda: dev_choice("reports/skills-snips/refit-choice-dev.csv", "SNIPS dev",
                                                     refit, by_n=True),
+    "skills-mention-choice": lambda: dev_choice("reports/skills/mention-choice-dev.csv",
+                                                "MASSIVE dev of the five scenarios", mentions, by_n=True),
+    "skills-snips-mention-choice": lambda: dev_choice("reports/skills-snips/mention-choice-dev.csv", "SNIPS dev",
+                                                      mentions, by_n=True),
     "skills-lexical-choice": lexical_choice,
     "skills-means": lambda: study_block(0),
     "skills-error-reduction": lambda: study_block(1),
