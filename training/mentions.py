@@ -98,12 +98,15 @@ def evaluation_keys_here() -> frozenset[str]:
 
 
 def skill_copies(examples: list[TaggedExample], copies: int, rate: float, seed: int,
-                 held_out: set[str] | frozenset[str] = frozenset()) -> list[TaggedExample]:
+                 held_out: set[str] | frozenset[str] = frozenset(), most: int = 1000) -> list[TaggedExample]:
     """A skill's mention copies of ``examples``: none matching ``held_out`` (its dev split's match keys) or an
-    evaluation utterance."""
+    evaluation utterance, at most ``most`` of them (drawn at random: with thousands of examples the copies
+    would add more training time than they are worth)."""
     if copies <= 0:
         return []
     extra = mention_copies(examples, copies, rate, seed, evaluation_keys_here() | frozenset(held_out))
+    if len(extra) > most:
+        extra = random.Random(f"mentions-cap:{seed}").sample(extra, most)
     log.info("%d mention-replaced copies of %d examples", len(extra), len(examples))
     return extra
 

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -37,12 +35,12 @@ from training.finetune import FitConfig, TagWeight, fit
 from training.lexical import fit_lexical
 from training.mentions import copies_intent_weight, skill_copies
 from training.nlu import JointNLU, NLUConfig, with_new_outputs
+from training.skill_data import OUT_OF_SKILL, sample_negatives, source_utterances, split_dev
 from training.skill_incremental import Previous
 from training.skill_refit import refit_plan
 
 log = logging.getLogger("skill")
 STARTS = ("transfer", "scratch")
-OUT_OF_SKILL = "<other>"  # the intent of utterances that belong to no intent of the skill
 
 
 @dataclass(frozen=True)
@@ -84,10 +82,14 @@ class SkillConfig:
     lexical_weight: float = 0.75
     lexical_c: float = 10.0
     # Mention replacement (training.mentions): this many copies of each training example with slots, each
-    # slot taking another value of its slot with probability mention_rate. 0: none
+    # slot taking another value of its slot with probability mention_rate. Off: on dev (reports/skills/
+    # mention-choice-dev.csv, reports/skills-snips/...) two copies raised SNIPS's slot F1 5-6 points but not
+    # MASSIVE's scenarios', whose intent accuracy fell 0.7-0.8 at n = 100-200 (`elmol-nlu skill train
+    # --mention-copies 2` for skills whose slots are names and titles)
     mention_copies: int = 0
     mention_rate: float = 0.5
-    mention_slots_only: bool = False  # copies train the slot head alone: no intent loss, not in the lexical model
+    mention_slots_only: bool = True  # copies train the slot head alone: no intent loss, not in the lexical model
+    mention_epochs: bool = True  # copies count toward min_steps (fewer epochs); False: they only lengthen each
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -105,37 +107,6 @@ class TrainedSkill:
     lexical: LexicalHead | None = None  # combined with the heads' intents, as served
     selection_lexical: LexicalHead | None = None  # with refit: the lexical model beside selection_model (no dev)
     out_of_skill_train: list[TaggedExample] = field(default_factory=list)
-
-
-def split_dev(examples: list[TaggedExample], fraction: float, seed: int) -> tuple[list, list]:
-    """(train, dev), dev stratified by intent: ``fraction`` of each intent's examples, at least one of any
-    intent with three or more, none of rarer ones (they are too few to spare)."""
-    by_intent: dict[str, list[TaggedExample]] = defaultdict(list)
-    for e in examples:
-        by_intent[e.example.intent].append(e)
-    rng = random.Random(seed)
-    train, dev = [], []
-    for intent in sorted(by_intent):
-        group = by_intent[intent][:]
-        rng.shuffle(group)
-        n_dev = max(1, round(fraction * len(group))) if len(group) >= 3 else 0
-        dev += group[:n_dev]
-        train += group[n_dev:]
-    rng.shuffle(train)
-    return train, dev
-
-
-def sample_negatives(pools: list[list[TaggedExample]], skill: list[TaggedExample], n: int,
-                     seed: int) -> list[TaggedExample]:
-    """n utterances of ``pools`` (the base's training data, the other skills' examples) not among the skill's
-    texts, drawn alike from all of them, relabelled ``OUT_OF_SKILL`` with every tag O. Alike, not an equal share
-    of each: the base's utterances are most of what a skill must leave alone (an equal share let the five
-    skills of the routing bench take 31% of the base's dev utterances, against 16% before)."""
-    own = {" ".join(e.words).lower() for e in skill}
-    candidates = [e for pool in pools for e in pool if " ".join(e.words).lower() not in own]
-    picked = random.Random(f"negatives:{seed}").sample(candidates, min(n, len(candidates)))
-    return [TaggedExample(replace(e.example, intent=OUT_OF_SKILL, slots=()), e.tokens, ["O"] * len(e.tokens))
-            for e in picked]
 
 
 def load_source(checkpoint: Path) -> tuple[JointNLU, dict]:
@@ -199,22 +170,6 @@ def rejection_rate(model: JointNLU, negatives: list[TaggedExample], intents: Voc
     return 100 * sum(p.intent == OUT_OF_SKILL for p in preds) / len(negatives)
 
 
-def source_utterances(source_state: dict, checkpoint: Path) -> list[TaggedExample]:
-    """The source model's training split, as its checkpoint records it (train_nlu's ``data``, a path relative
-    to the working directory or to the repository the checkpoint is in); [] if it is not here."""
-    from elmol_nlu.datasets import load_split
-
-    data = source_state.get("data") or {}
-    path = Path(data.get("path", ""))
-    if not path.is_absolute() and not path.exists():
-        path = checkpoint.resolve().parent.parent / path
-    if not data.get("path") or not path.exists():
-        log.warning("the source model's training data (%s) is not here: the skill learns no out-of-skill class",
-                    data.get("path"))
-        return []
-    return load_split(path, "train", None, frozenset(data.get("excluded_scenarios", ())))
-
-
 def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, source_checkpoint: Path,
                 cfg: SkillConfig, previous: Previous | None = None,
                 other_skills: list[TaggedExample] | None = None) -> TrainedSkill:
@@ -242,8 +197,8 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
         model = previous.model(source, intents, tags, multi)
     dev_keys = {match_key(e.example.text) for e in dev}
     extra = skill_copies(train, cfg.mention_copies, cfg.mention_rate, cfg.seed, dev_keys)
-    fit_cfg = fit_config(cfg, len(train) + len(extra) + len(neg_train), len(model.encoder_groups()),
-                         previous is not None)
+    n_fit = len(train) + len(neg_train) + (len(extra) if cfg.mention_epochs else 0)
+    fit_cfg = fit_config(cfg, n_fit, len(model.encoder_groups()), previous is not None)
     log.info("%s skill: %d train, %d dev examples (+%d, %d out of skill), %d intents, %d slot tags, up to %d "
              "epochs", cfg.start, len(train), len(dev), len(neg_train), len(neg_dev), len(intents), len(tags),
              fit_cfg.epochs)

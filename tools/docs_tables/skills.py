@@ -94,7 +94,8 @@ def refit(recipe: str) -> str:
 
 def mentions(recipe: str) -> str:
     return {"mentions2": "two mention copies, both losses",
-            "mentions2-slots": "two mention copies, slot loss alone"}.get(recipe, "no copies (the earlier default)")
+            "mentions2-slots": "two mention copies, slot loss alone",
+            "mentions2-slots-e": "the same, epochs as without copies"}.get(recipe, "no copies (the earlier default)")
 
 
 TABLES = {
