@@ -190,8 +190,8 @@ def add_commands(skill: argparse._SubParsersAction) -> None:
                    "again on train + dev for its epochs (done from 200 examples, when the time budget allows)")
     t.add_argument("--mention-copies", type=int, default=0, metavar="N",
                    help="train the slot head also on N copies of each example with slot values swapped within its "
-                   "intent: +5-6 slot F1 on SNIPS dev (names, titles), none on MASSIVE's scenarios, where it cost "
-                   "0.7 intent accuracy (docs/SKILLS.md); default 0")
+                   "intent: +5-6 slot F1 on SNIPS dev (names and titles), nothing on MASSIVE's scenarios "
+                   "(docs/SKILLS.md); default 0")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(run=cmd_train)
 

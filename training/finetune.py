@@ -123,15 +123,15 @@ def intent_targets(labels: list[str], intents: Vocab, multi_intent: bool) -> tor
 def intent_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float,
                 weights: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy of one softmax; for multi-hot targets, the sigmoids' binary cross-entropies summed over the
-    intents (so that one utterance weighs about as much as under the softmax). Averaged over the batch, each
-    sentence's times its weight (B,) if given."""
+    intents (so that one utterance weighs about as much as under the softmax). Averaged over the batch, or with
+    weights (B,) their weighted mean: sentences of weight 0 neither count nor dilute the others' loss."""
     if targets.dim() == 2:
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(dim=1)
-        return (loss if weights is None else loss * weights).mean()
-    if weights is None:
+    elif weights is None:
         return torch.nn.functional.cross_entropy(logits, targets, label_smoothing=label_smoothing)
-    loss = torch.nn.functional.cross_entropy(logits, targets, label_smoothing=label_smoothing, reduction="none")
-    return (loss * weights).mean()
+    else:
+        loss = torch.nn.functional.cross_entropy(logits, targets, label_smoothing=label_smoothing, reduction="none")
+    return loss.mean() if weights is None else (loss * weights).sum() / weights.sum().clamp_min(1e-6)
 
 
 def joint_loss(model: JointNLU, batch: NLUBatch, cfg: FitConfig) -> torch.Tensor:

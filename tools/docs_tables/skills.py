@@ -92,10 +92,36 @@ def refit(recipe: str) -> str:
     return "refit on train + dev" if recipe == "refit" else "no refit (the earlier default)"
 
 
+def paired_gains(paths: list[str]) -> str:
+    """Mean dev gains of each variant in ``paths`` (runs.csv rows beside the default's of the same scenario, n
+    and seed) against the default: dev runs stopped or superseded before they covered every size and seed."""
+    rows = []
+    for path in paths:
+        with open(REPO / path) as f:
+            runs = list(csv.DictReader(f))
+        base = {(r["domain"], r["n"], r["seed"]): r for r in runs if r["arm"] == "transfer@default"}
+        data = "SNIPS" if "snips" in path else "MASSIVE's scenarios"
+        for arm in dict.fromkeys(r["arm"] for r in runs if r["arm"] != "transfer@default"):
+            for n in sorted({r["n"] for r in runs if r["arm"] == arm}, key=int):
+                mine = [r for r in runs if r["arm"] == arm and r["n"] == n]
+                gain = {m: statistics.mean(float(r[m]) - float(base[r["domain"], n, r["seed"]][m]) for r in mine)
+                        for m in ("intent_acc", "slot_f1")}
+                rows.append([mentions(arm.partition("@")[2]), data, n, str(len(mine)),
+                             f"{gain['intent_acc']:+.2f}", f"{gain['slot_f1']:+.2f}"])
+    sources = ", ".join(f"`{p}`" for p in paths)
+    return (table(["variant", "data", "n", "runs", "dev intent acc gain", "dev slot F1 gain"], rows)
+            + f"\n\nSource: {sources} (against the default's runs of the same scenario, n and seed).")
+
+
 def mentions(recipe: str) -> str:
-    return {"mentions2": "two mention copies, both losses",
-            "mentions2-slots": "two mention copies, slot loss alone",
-            "mentions2-slots-e": "the same, epochs as without copies"}.get(recipe, "no copies (the earlier default)")
+    return {"mentions2": "two copies, both losses",
+            "mentions2-slots": "two copies, slot loss alone, diluting the intent loss",
+            "mentions2-slots-e": "the same, epochs counted without the copies",
+            "mentions2-slots-n": "two copies, slot loss alone"}.get(recipe, "no copies (the default)")
+
+
+MENTION_TRIES = [f"reports/{d}/mention-{v}-dev-partial.csv" for v in ("both-losses", "slots-diluted", "slots-epochs")
+                 for d in ("skills", "skills-snips")]
 
 
 TABLES = {
@@ -113,6 +139,7 @@ TABLES = {
                                                 "MASSIVE dev of the five scenarios", mentions, by_n=True),
     "skills-snips-mention-choice": lambda: dev_choice("reports/skills-snips/mention-choice-dev.csv", "SNIPS dev",
                                                       mentions, by_n=True),
+    "skills-mention-tries": lambda: paired_gains([p for p in MENTION_TRIES if (REPO / p).exists()]),
     "skills-lexical-choice": lexical_choice,
     "skills-means": lambda: study_block(0),
     "skills-error-reduction": lambda: study_block(1),
