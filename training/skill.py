@@ -227,12 +227,13 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
                                       if k in ("intent_acc", "slot_f1", "exact_match")}
     selection_model, selection_lexical, refit = None, None, None
     if cfg.refit and dev and previous is None and len(train) + len(dev) >= cfg.refit_min_examples:
-        extra = skill_copies(train + dev, cfg.mention_copies, cfg.mention_rate, cfg.seed)
-        refit_data, lexical_extra = train + dev + extra, [] if cfg.mention_slots_only else extra
+        refit_extra = skill_copies(train + dev, cfg.mention_copies, cfg.mention_rate, cfg.seed)
+        refit_data = train + dev + refit_extra
         plan = refit_plan(cfg.time_budget_s, fit_cfg, history, first_pass, len(train) + len(extra) + len(neg_train),
                           len(refit_data) + len(neg_train), time.monotonic() - started)
         if plan is not None:
             (fit_cfg, refit), selection_model, selection_lexical = plan, model, lexical
+            extra, lexical_extra = refit_extra, [] if cfg.mention_slots_only else refit_extra
             log.info("refit on train + dev (%d examples) for the %d epochs chosen on dev", len(refit_data),
                      fit_cfg.epochs)
             model = refit_model(source_checkpoint, refit_data + neg_train, intents, tags, cfg, fit_cfg, multi,
