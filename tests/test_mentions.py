@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from elmol_nlu.datasets import Example, parse_inline, tag
 from elmol_nlu.text import match_key
-from training.mentions import copies_intent_weight, mention_copies, slot_values, with_values
+from training.mentions import copies_intent_weight, mention_copies, open_slots, slot_values, with_values
 
 
 def tagged(annotated: str, intent: str = "ask"):
@@ -76,3 +76,15 @@ def test_a_zero_intent_weight_takes_an_utterance_out_of_the_intent_loss():
     first = torch.nn.functional.cross_entropy(logits[:1], targets[:1])
     assert torch.isclose(intent_loss(logits, targets, 0.0, torch.tensor([1.0, 0.0])), first)  # no dilution
     assert torch.isclose(intent_loss(logits, targets, 0.0), torch.nn.functional.cross_entropy(logits, targets))
+
+
+def test_open_slots_are_those_whose_values_rarely_repeat():
+    days = ("today", "today", "monday", "today", "monday", "today")
+    names = [tagged(f"call [person : {p}] [date : {d}] about {t}")
+             for p, d, t in zip(("ann", "bob", "cy", "di", "ed", "flo"), days, "abcdef", strict=True)]
+    assert open_slots(names, 0.8) == {"person"}  # six people, two dates
+    copies = mention_copies(names, 2, 1.0, seed=0, open_ratio=0.8)
+    assert copies and all(f" {d} about {c.example.text[-1]}" in c.example.text
+                          for c in copies for d in [days["abcdef".index(c.example.text[-1])]])
+    assert any(" monday about a" in c.example.text for c in mention_copies(names, 2, 1.0, seed=0))  # ungated
+    assert open_slots(names[:4], 0.8) == set()  # too few mentions to tell

@@ -51,14 +51,29 @@ def with_values(example: Example, new: dict[int, str]) -> Example:
     return replace(example, text="".join(pieces), slots=tuple(slots))
 
 
+def open_slots(examples: list[TaggedExample], ratio: float, least: int = 5) -> set[str]:
+    """Slot names whose values rarely repeat in ``examples``: at least ``least`` mentions, and distinct values
+    (lower-cased) at least ``ratio`` of them. Names and titles are open like this; dates, devices and list
+    names repeat."""
+    mentions: dict[str, list[str]] = defaultdict(list)
+    for e in examples:
+        for s in e.example.slots:
+            mentions[s.name].append(e.example.text[s.start : s.end].lower())
+    return {name for name, v in mentions.items() if len(v) >= least and len(set(v)) >= ratio * len(v)}
+
+
 def mention_copies(examples: list[TaggedExample], copies: int, rate: float, seed: int,
-                   exclude: frozenset[str] = frozenset()) -> list[TaggedExample]:
+                   exclude: frozenset[str] = frozenset(), open_ratio: float = 0.0) -> list[TaggedExample]:
     """Up to ``copies`` new utterances per example with slots: each slot with another value in the same
-    intent's examples takes one at random with probability ``rate`` (at least one slot does). Copies that
-    match a training example, an earlier copy or ``exclude`` (``match_key``) are dropped."""
+    intent's examples takes one at random with probability ``rate`` (at least one slot does). With
+    ``open_ratio`` > 0, only slots of ``open_slots(examples, open_ratio)`` are swapped. Copies that match a
+    training example, an earlier copy or ``exclude`` (``match_key``) are dropped."""
     if copies <= 0:
         return []
     values = slot_values(examples)
+    if open_ratio > 0:
+        names = open_slots(examples, open_ratio)
+        values = {key: v for key, v in values.items() if key[1] in names}
     rng = random.Random(f"mentions:{seed}")
     seen = {match_key(e.example.text) for e in examples} | exclude
     out: list[TaggedExample] = []
@@ -98,13 +113,14 @@ def evaluation_keys_here() -> frozenset[str]:
 
 
 def skill_copies(examples: list[TaggedExample], copies: int, rate: float, seed: int,
-                 held_out: set[str] | frozenset[str] = frozenset(), most: int = 1000) -> list[TaggedExample]:
+                 held_out: set[str] | frozenset[str] = frozenset(), most: int = 1000,
+                 open_ratio: float = 0.0) -> list[TaggedExample]:
     """A skill's mention copies of ``examples``: none matching ``held_out`` (its dev split's match keys) or an
     evaluation utterance, at most ``most`` of them (drawn at random: with thousands of examples the copies
     would add more training time than they are worth)."""
     if copies <= 0:
         return []
-    extra = mention_copies(examples, copies, rate, seed, evaluation_keys_here() | frozenset(held_out))
+    extra = mention_copies(examples, copies, rate, seed, evaluation_keys_here() | frozenset(held_out), open_ratio)
     if len(extra) > most:
         extra = random.Random(f"mentions-cap:{seed}").sample(extra, most)
     log.info("%d mention-replaced copies of %d examples", len(extra), len(examples))

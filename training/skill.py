@@ -89,6 +89,7 @@ class SkillConfig:
     mention_copies: int = 0
     mention_rate: float = 0.5
     mention_slots_only: bool = True  # copies train the slot head alone: no intent loss, not in the lexical model
+    mention_open_ratio: float = 0.0  # > 0: swap only slots whose distinct values are this share of their mentions
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -195,7 +196,8 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
     else:
         model = previous.model(source, intents, tags, multi)
     dev_keys = {match_key(e.example.text) for e in dev}
-    extra = skill_copies(train, cfg.mention_copies, cfg.mention_rate, cfg.seed, dev_keys)
+    extra = skill_copies(train, cfg.mention_copies, cfg.mention_rate, cfg.seed, dev_keys,
+                         open_ratio=cfg.mention_open_ratio)
     fit_cfg = fit_config(cfg, len(train) + len(extra) + len(neg_train), len(model.encoder_groups()),
                          previous is not None)
     log.info("%s skill: %d train, %d dev examples (+%d, %d out of skill), %d intents, %d slot tags, up to %d "
@@ -227,7 +229,8 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
                                       if k in ("intent_acc", "slot_f1", "exact_match")}
     selection_model, selection_lexical, refit = None, None, None
     if cfg.refit and dev and previous is None and len(train) + len(dev) >= cfg.refit_min_examples:
-        refit_extra = skill_copies(train + dev, cfg.mention_copies, cfg.mention_rate, cfg.seed)
+        refit_extra = skill_copies(train + dev, cfg.mention_copies, cfg.mention_rate, cfg.seed,
+                                   open_ratio=cfg.mention_open_ratio)
         refit_data = train + dev + refit_extra
         plan = refit_plan(cfg.time_budget_s, fit_cfg, history, first_pass, len(train) + len(extra) + len(neg_train),
                           len(refit_data) + len(neg_train), time.monotonic() - started)
