@@ -117,7 +117,8 @@ def mentions(recipe: str) -> str:
     return {"mentions2": "two copies, both losses",
             "mentions2-slots": "two copies, slot loss alone, diluting the intent loss",
             "mentions2-slots-e": "the same, epochs counted without the copies",
-            "mentions2-slots-n": "two copies, slot loss alone"}.get(recipe, "no copies (the default)")
+            "mentions2-slots-n": "two copies, slot loss alone",
+            "mentions2-open": "the same, open slots only"}.get(recipe, "no copies (the default)")
 
 
 MENTION_TRIES = [f"reports/{d}/mention-{v}-dev-partial.csv" for v in ("both-losses", "slots-diluted", "slots-epochs")
