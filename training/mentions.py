@@ -6,7 +6,7 @@ hundred examples, the heads otherwise learn that a slot is the few strings they 
 read the context around it and spans of other lengths (Dai and Adel, "An Analysis of Simple Data
 Augmentation for Named Entity Recognition", COLING 2020). Values come from examples of the same intent: in
 MASSIVE's iot scenario the device ("lights" or "plug") is what tells two intents apart, and swapping across
-intents cost up to 7 points of dev intent accuracy in a first try.
+intents cost dev intent accuracy in a first try.
 
 A copy never repeats a training utterance or one of ``exclude`` (match keys: the skill's dev split and every
 evaluation utterance we score on), so no held-out text enters training by recombination.
