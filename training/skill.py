@@ -208,7 +208,7 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
     selection = dev + neg_dev
     tag_weight = out_of_skill_tag_weight(cfg.out_of_skill_tag_weight)
     first_pass = time.monotonic()
-    intent_weight = copies_intent_weight(extra if cfg.mention_slots_only else [])
+    intent_weight, lexical_extra = copies_use(cfg, extra)
     best, history = fit(model, train + extra + neg_train, intents, tags, fit_cfg,
                         lambda m: metrics(selection, predict(m, selection, intents, tags)), tag_weight, intent_weight)
     first_pass = time.monotonic() - first_pass
@@ -222,7 +222,6 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
         fitted = fit_lexical(m, examples + neg_train, intents.itos, cfg.lexical_c, cfg.seed)
         return LexicalHead(fitted, cfg.lexical_weight)
 
-    lexical_extra = [] if cfg.mention_slots_only else extra
     lexical = fit_lexical_on(model, train + lexical_extra)  # on the model chosen on dev, which has not trained on it
     dev_metrics = {**metrics(dev, predict(model, dev, intents, tags, lexical=lexical)),
                    "out_of_skill_rejected": rejection_rate(model, neg_dev, intents, tags, lexical)}
@@ -238,11 +237,11 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
                           len(refit_data) + len(neg_train), time.monotonic() - started)
         if plan is not None:
             (fit_cfg, refit), selection_model, selection_lexical = plan, model, lexical
-            extra, lexical_extra = refit_extra, [] if cfg.mention_slots_only else refit_extra
+            extra, (intent_weight, lexical_extra) = refit_extra, copies_use(cfg, refit_extra)
             log.info("refit on train + dev (%d examples) for the %d epochs chosen on dev", len(refit_data),
                      fit_cfg.epochs)
             model = refit_model(source_checkpoint, refit_data + neg_train, intents, tags, cfg, fit_cfg, multi,
-                                (tag_weight, copies_intent_weight(extra if cfg.mention_slots_only else [])),
+                                (tag_weight, intent_weight),
                                 selection_model.cfg.intent_threshold)
             lexical = fit_lexical_on(model, train + dev + lexical_extra)  # every example, as the heads now have
     state = {"config": model.cfg.to_dict(), "fit": fit_cfg.to_dict(), "skill": cfg.to_dict(),
@@ -255,6 +254,14 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
                                                     "train": len(previous.train), "dev": len(previous.dev)},
              "lm": source_state.get("lm"), "model": model.state_dict()}
     return TrainedSkill(model, state, train, dev, neg_dev, selection_model, lexical, selection_lexical, neg_train)
+
+
+def copies_use(cfg: SkillConfig, copies: list[TaggedExample]) -> tuple[TagWeight | None, list[TaggedExample]]:
+    """The intent-loss weights that mention copies bring and the copies the lexical model sees: with
+    ``mention_slots_only``, weight 0 and none of them; otherwise all weights 1 and all of them."""
+    if cfg.mention_slots_only:
+        return copies_intent_weight(copies), []
+    return None, copies
 
 
 def refit_model(source_checkpoint: Path, examples: list[TaggedExample], intents: Vocab, tags: Vocab,
