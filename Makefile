@@ -12,7 +12,7 @@ ASSISTANT := data/unlabeled/sources/assistant.txt.gz
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
 	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small \
 	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review bench-default train-kd distil-kd fast-kd mix-data lexical-choice skill-study-lexical \
-	skill-study-minilm tag-weight-choice refit-choice mention-choice skill-study-mentions
+	skill-study-minilm tag-weight-choice refit-choice mention-choice skill-study-mentions mention-fresh
 
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
@@ -387,7 +387,8 @@ refit-choice: $(STAMP)
 ## (mention_open_ratio=0.8: distinct values at least 80% of at least 5 mentions; names and titles, not dates or
 ## devices), mentions2-open, adopted by the same rule against the same default rows. Then, fixed before its runs:
 ## mentions2-open-head, the same copies training the slot biLSTM and CRF alone (mention_slot_head_only: their
-## gradient stops before the shared biLSTM the intent head pools), adopted by the same rule.
+## gradient stops before the shared biLSTM the intent head pools), adopted by the same rule. Stopped after 6 runs
+## (reports/skills/mention-slot-head-dev-partial.csv, commit 9f5ce71): intent -1.20, slot F1 -1.36 at n = 100.
 mention-choice: $(STAMP)
 	for v in default mentions2-slots-n mentions2-open mentions2-open-head; do s=""; \
 		m="mention_copies=2 mention_rate=0.5"; [ $$v = mentions2-slots-n ] && s="--set $$m"; \
@@ -401,6 +402,24 @@ mention-choice: $(STAMP)
 		> reports/skills/mention-choice-dev.csv
 	grep -E 'arm|@default,|@mentions2-slots-n,|@mentions2-open,|@mentions2-open-head,' runs/mention-dev-snips/runs.csv \
 		> reports/skills-snips/mention-choice-dev.csv
+
+## issue 28: mentions2-open judged again, on fresh seeds (MASSIVE dev seeds 2-3, SNIPS dev seeds 3-5: none run
+## before), by a rule that allows intent noise. Why: a slot-only remedy moves dev intents by chance (the
+## slot-head-only copies, which cannot reach the intent head's layers, still moved email's by 2.5), and "no fall
+## at all" fails such a remedy half the time on each of six checks. The tolerance below was set after seeing
+## mentions2-open's intents on seeds 0-1 (-0.05 to -0.19), so those seeds do not count toward this verdict.
+## Rule, fixed before these runs: adopt mentions2-open as the default if, averaged over n = 100/200/500, slot F1
+## rises on both MASSIVE's scenarios and SNIPS, intent accuracy falls by at most 0.25 point on each, and at no n
+## does either data set lose more than 0.5 intent or slot F1 point. Otherwise it stays opt-in.
+mention-fresh: $(STAMP)
+	for v in default mentions2-open; do s=""; [ $$v = mentions2-open ] && \
+		s="--set mention_copies=2 mention_rate=0.5 mention_open_ratio=0.8"; \
+		$(PY) -m experiments.skill_study --split dev --base runs/models/oos-kd --arms transfer --sizes 100 200 500 \
+			--seeds 2 3 --out runs/mention-fresh --variant $$v $$s; \
+		$(PY) -m experiments.skill_study --split dev --base models/default --data data/snips --domains snips \
+			--arms transfer --sizes 100 200 500 --seeds 3 4 5 --out runs/mention-fresh-snips --variant $$v $$s; done
+	cp runs/mention-fresh/runs.csv reports/skills/mention-fresh-dev.csv
+	cp runs/mention-fresh-snips/runs.csv reports/skills-snips/mention-fresh-dev.csv
 
 ## issue 28's typo comparison: the seeded noisy copy of MASSIVE test, then each model's drop beside the CRF's
 typos: $(STAMP)

@@ -118,11 +118,12 @@ def mentions(recipe: str) -> str:
             "mentions2-slots": "two copies, slot loss alone, diluting the intent loss",
             "mentions2-slots-e": "the same, epochs counted without the copies",
             "mentions2-slots-n": "two copies, slot loss alone",
-            "mentions2-open": "the same, open slots only"}.get(recipe, "no copies (the default)")
+            "mentions2-open": "the same, open slots only",
+            "mentions2-open-head": "open slots only, the slot head alone"}.get(recipe, "no copies (the default)")
 
 
-MENTION_TRIES = [f"reports/{d}/mention-{v}-dev-partial.csv" for v in ("both-losses", "slots-diluted", "slots-epochs")
-                 for d in ("skills", "skills-snips")]
+MENTION_TRIES = [f"reports/{d}/mention-{v}-dev-partial.csv"
+                 for v in ("both-losses", "slots-diluted", "slots-epochs", "slot-head") for d in ("skills", "skills-snips")]
 
 
 TABLES = {
