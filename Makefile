@@ -388,19 +388,18 @@ refit-choice: $(STAMP)
 ## devices), mentions2-open, adopted by the same rule against the same default rows. Then, fixed before its runs:
 ## mentions2-open-head, the same copies training the slot biLSTM and CRF alone (mention_slot_head_only: their
 ## gradient stops before the shared biLSTM the intent head pools), adopted by the same rule. Stopped after 6 runs
-## (reports/skills/mention-slot-head-dev-partial.csv, commit 9f5ce71): intent -1.20, slot F1 -1.36 at n = 100.
+## (reports/skills/mention-slot-head-dev-partial.csv, code at commit 9f5ce71, since removed): intent -1.20, slot
+## F1 -1.36 at n = 100.
 mention-choice: $(STAMP)
-	for v in default mentions2-slots-n mentions2-open mentions2-open-head; do s=""; \
-		m="mention_copies=2 mention_rate=0.5"; [ $$v = mentions2-slots-n ] && s="--set $$m"; \
-		[ $$v = mentions2-open ] && s="--set $$m mention_open_ratio=0.8"; \
-		[ $$v = mentions2-open-head ] && s="--set $$m mention_open_ratio=0.8 mention_slot_head_only=true"; \
+	for v in default mentions2-slots-n mentions2-open; do s=""; m="mention_copies=2 mention_rate=0.5"; \
+		[ $$v = mentions2-slots-n ] && s="--set $$m"; [ $$v = mentions2-open ] && s="--set $$m mention_open_ratio=0.8"; \
 		$(PY) -m experiments.skill_study --split dev --base runs/models/oos-kd --arms transfer --sizes 100 200 500 \
 			--seeds 0 1 --out runs/mention-dev --variant $$v $$s; \
 		$(PY) -m experiments.skill_study --split dev --base models/default --data data/snips --domains snips \
 			--arms transfer --sizes 100 200 500 --seeds 0 1 2 --out runs/mention-dev-snips --variant $$v $$s; done
-	grep -E 'arm|@default,|@mentions2-slots-n,|@mentions2-open,|@mentions2-open-head,' runs/mention-dev/runs.csv \
+	grep -E 'arm|@default,|@mentions2-slots-n,|@mentions2-open,' runs/mention-dev/runs.csv \
 		> reports/skills/mention-choice-dev.csv
-	grep -E 'arm|@default,|@mentions2-slots-n,|@mentions2-open,|@mentions2-open-head,' runs/mention-dev-snips/runs.csv \
+	grep -E 'arm|@default,|@mentions2-slots-n,|@mentions2-open,' runs/mention-dev-snips/runs.csv \
 		> reports/skills-snips/mention-choice-dev.csv
 
 ## issue 28: mentions2-open judged again, on fresh seeds (MASSIVE dev seeds 2-3, SNIPS dev seeds 3-5: none run

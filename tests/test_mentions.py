@@ -88,29 +88,3 @@ def test_open_slots_are_those_whose_values_rarely_repeat():
                           for c in copies for d in [days["abcdef".index(c.example.text[-1])]])
     assert any(" monday about a" in c.example.text for c in mention_copies(names, 2, 1.0, seed=0))  # ungated
     assert open_slots(names[:4], 0.8) == set()  # too few mentions to tell
-
-
-def test_slot_head_only_rows_leave_the_shared_layer_to_the_real_examples():
-    import torch
-
-    from elmol_nlu.text import batch_char_ids
-    from training.lm import LMConfig
-    from training.nlu import JointNLU, NLUConfig
-
-    torch.manual_seed(0)
-    lm = LMConfig(filters=((1, 8), (2, 8)), proj_dim=16, hidden_dim=16, vocab_size=100, cutoffs=(50,))
-    model = JointNLU(NLUConfig(lm=lm, n_intents=2, n_tags=3, shared_hidden=8, slot_hidden=8, intent_hidden=8),
-                     ["O", "B-x", "I-x"])
-    model.dropout.p = model.embed_dropout.p = 0.0
-    chars, lengths = (torch.from_numpy(a) for a in batch_char_ids([["play", "jazz"], ["call", "ann"]], 16))
-
-    def grads(slot_head_only):
-        model.zero_grad()
-        _, emissions = model(chars, lengths, None, slot_head_only)
-        emissions[1].sum().backward()  # a loss on the second row's slots alone
-        return model.shared.fwd.weight_ih_l0.grad, model.slot_out.weight.grad
-
-    shared, slot = grads(torch.tensor([False, False]))
-    assert shared.abs().sum() > 0 and slot.abs().sum() > 0
-    shared, slot = grads(torch.tensor([False, True]))
-    assert shared.abs().sum() == 0 and slot.abs().sum() > 0  # the slot head still learns from the copy

@@ -50,9 +50,6 @@ class FitConfig:
     body_lr: float = 0.5  # with new_outputs: the body's rate relative to the output layers'
     time_budget_s: float | None = None  # no epoch starts that would likely end past this many seconds
     typo_rate: float = 0.0  # share of training words of 4+ letters given one character edit (elmol_nlu.noise)
-    # rows of intent weight 0 (mention copies) train the slot biLSTM and CRF alone: their gradient stops at the
-    # shared biLSTM's output, so the states the intent head pools are learned from real examples only
-    intentless_rows_slot_head_only: bool = False
     seed: int = 13
 
     def to_dict(self) -> dict:
@@ -138,10 +135,7 @@ def intent_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: fl
 
 
 def joint_loss(model: JointNLU, batch: NLUBatch, cfg: FitConfig) -> torch.Tensor:
-    slot_head_only = None
-    if cfg.intentless_rows_slot_head_only and batch.intent_weights is not None:
-        slot_head_only = batch.intent_weights == 0
-    intent_logits, emissions = model(batch.chars, batch.lengths, batch.words, slot_head_only)
+    intent_logits, emissions = model(batch.chars, batch.lengths, batch.words)
     mask = lengths_to_mask(batch.lengths, batch.chars.shape[1])
     intent_loss_ = intent_loss(intent_logits, batch.intents, cfg.label_smoothing, batch.intent_weights)
     return cfg.intent_weight * intent_loss_ + model.crf.nll(emissions, batch.tags, mask, batch.tag_weights)

@@ -90,23 +90,21 @@ class JointNLU(nn.Module):
         self.slot_out = nn.Linear(2 * cfg.slot_hidden, cfg.n_tags)
         self.crf = CRF(tags)
 
-    def forward(self, chars: torch.Tensor, lengths: torch.Tensor, words: torch.Tensor | None = None,
-                slot_head_only: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, chars: torch.Tensor, lengths: torch.Tensor,
+                words: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Intent logits (B, n_intents) and slot emissions (B, T, n_tags) from char ids (B, T, C).
 
         ``words`` (B, T) are ids in the embedder's word vocabulary, for word-based embedders only.
-        ``slot_head_only`` (B,) bool, training only: these rows' slot loss does not reach the shared biLSTM.
         """
         layers = self.encoder(chars, lengths, words) if self.encoder.uses_words else self.encoder(chars, lengths)
-        return self.heads(layers, lengths, slot_head_only)
+        return self.heads(layers, lengths)
 
     def forward_from_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``forward`` from the char CNN's token vectors (B, T, D): they depend on the word alone, so serving
         computes each word's once and caches it. Character-only (ELMo) encoders only."""
         return self.heads(self.encoder.contextualize(tokens, lengths), lengths)
 
-    def heads(self, layers: list[torch.Tensor], lengths: torch.Tensor,
-              slot_head_only: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def heads(self, layers: list[torch.Tensor], lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         time = layers[0].shape[1]
         mask = lengths_to_mask(lengths, time).unsqueeze(2)  # (B, T, 1)
         reversal = reversal_index(lengths, time)
@@ -116,8 +114,6 @@ class JointNLU(nn.Module):
         if self.cfg.pool_embeddings:
             pooled.append(max_mean_pool(x, mask, lengths))
         intent_logits = self.intent_mlp(torch.cat(pooled, dim=1))
-        if slot_head_only is not None:
-            h = torch.where(slot_head_only[:, None, None], h.detach(), h)
         s = self.dropout(self.slot_lstm(h, reversal))
         return intent_logits, self.slot_out(s)
 

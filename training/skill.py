@@ -92,8 +92,6 @@ class SkillConfig:
     # > 0: swap only slots whose distinct values are at least this share of their mentions (names, titles); 0.8
     # also failed on dev: slot F1 up on both data sets, intents down 0.05-0.19
     mention_open_ratio: float = 0.0
-    # copies train the slot biLSTM and CRF alone, not the shared biLSTM the intent head pools
-    mention_slot_head_only: bool = False
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -127,8 +125,7 @@ def fit_config(cfg: SkillConfig, n_train: int, n_encoder_groups: int, incrementa
     epochs = min(high, max(low, math.ceil(cfg.min_steps * batch_size / n_train)))
     common = {"epochs": epochs, "batch_size": batch_size, "lr": cfg.lr, "patience": cfg.patience,
               "min_epochs": low, "seed": cfg.seed, "time_budget_s": cfg.time_budget_s,
-              "intent_weight": cfg.intent_weight, "label_smoothing": cfg.label_smoothing,
-              "intentless_rows_slot_head_only": cfg.mention_slot_head_only}
+              "intent_weight": cfg.intent_weight, "label_smoothing": cfg.label_smoothing}
     if incremental:  # trained heads (and new output rows) all train from the start; the encoder stays frozen
         return FitConfig(**{**common, "patience": min(cfg.patience, 3)}, unfreeze_at=())
     if cfg.start == "transfer":  # output layers alone for the first tenth, then the heads, then (if not shared)

@@ -123,7 +123,8 @@ def mentions(recipe: str) -> str:
 
 
 MENTION_TRIES = [f"reports/{d}/mention-{v}-dev-partial.csv"
-                 for v in ("both-losses", "slots-diluted", "slots-epochs", "slot-head") for d in ("skills", "skills-snips")]
+                 for v in ("both-losses", "slots-diluted", "slots-epochs", "slot-head")
+                 for d in ("skills", "skills-snips")]
 
 
 TABLES = {
