@@ -3,6 +3,10 @@ held-out scenarios (weather aside: every arm gets it right), scored on their dev
 figure of record comes from it).
 
     python -m experiments.intent_probe --lm checkpoints/elmol-kd-lm.pt --out reports/intent_probe.json
+    python -m experiments.intent_probe --encoder runs/nlu-oos-kd/nlu.pt --out reports/intent_probe_oos_kd.json
+
+``--encoder``: the encoder's weights from a trained NLU checkpoint (a skill base, whose supervised training
+moved them), the sentence projection still the pretraining's: whether it survives that drift.
 
 For n = 100 and 500 sampled train utterances (seeds 0-2), a logistic regression over each feature set:
 - ``minilm``: MiniLM's own sentence embedding (mean of its last layer), the teacher: what to reach;
@@ -50,12 +54,12 @@ def words(examples: list[TaggedExample]) -> list[list[str]]:
 
 
 @torch.no_grad()
-def elmol_features(lm_path: Path, sentences: list[list[str]]) -> dict[str, np.ndarray]:
+def elmol_features(lm_path: Path, sentences: list[list[str]], weights: Path | None = None) -> dict[str, np.ndarray]:
     state = load_checkpoint(lm_path)
     cfg = LMConfig.from_dict(state["config"])
     encoder = ELMoEncoder(cfg).eval()
-    encoder.load_state_dict({k.removeprefix("encoder."): v for k, v in state["model"].items()
-                             if k.startswith("encoder.")})
+    model = (load_checkpoint(weights) if weights else state)["model"]
+    encoder.load_state_dict({k.removeprefix("encoder."): v for k, v in model.items() if k.startswith("encoder.")})
     head = DistilHead(encoder.output_dim, state["distil_head"]["word.weight"].shape[0]).eval()
     head.load_state_dict(state["distil_head"])
     pools, projected = [], []
@@ -98,6 +102,7 @@ def design(name: str, dense: dict[str, np.ndarray], train_idx, dev_idx, texts: l
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lm", type=Path, default=Path("checkpoints/elmol-kd-lm.pt"))
+    p.add_argument("--encoder", type=Path, help="NLU checkpoint whose encoder weights to use (default: the LM's)")
     p.add_argument("--data", type=Path, default=Path("data/massive/en-US.jsonl"))
     p.add_argument("--out", type=Path, default=Path("reports/intent_probe.json"))
     p.add_argument("--c", type=float, default=10.0, help="inverse regularisation of every probe")
@@ -114,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
             pool.extend(examples)
     sentences = words(pool)
     texts = [" ".join(s).lower() for s in sentences]
-    dense = elmol_features(args.lm, sentences)
+    dense = elmol_features(args.lm, sentences, args.encoder)
     dense["minilm"] = minilm_features(sentences)
     log.info("features of %d utterances", len(pool))
     names = ["minilm", "elmol_pool", "elmol_sentence", "tfidf", *COMBOS]
@@ -135,8 +140,9 @@ def main(argv: list[str] | None = None) -> None:
                                                     if r["features"] == name and r["n"] == n])), 2)
              for name in names for n in SIZES}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"lm": str(args.lm), "split": "dev", "seeds": list(SEEDS), "c": args.c,
-                                    "means": means, "runs": rows}, indent=2))
+    encoder = str(args.encoder or args.lm)
+    args.out.write_text(json.dumps({"lm": str(args.lm), "encoder": encoder, "split": "dev", "seeds": list(SEEDS),
+                                    "c": args.c, "means": means, "runs": rows}, indent=2))
     for key, value in means.items():
         log.info("%-32s %.2f", key, value)
 
