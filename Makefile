@@ -329,19 +329,22 @@ lexical-choice: $(STAMP)
 	$(PY) -m experiments.lexical_choice --base runs/models/oos-kd --seeds 0 1
 
 ## docs/SKILLS.md: today's skill recipe (lexical intents beside the heads, 5 negatives per example weighing 0.2
-## in the CRF loss, refit on train + dev from 200 examples) on the held-out scenarios (out-of-scope KD base)
-## and on SNIPS (shipped model), seeds 0-2, resumable. The [kd-lexical-tagw] and [lexical-tagw] rows are the
-## same with --set refit=false; [kd-lexical] and [lexical] also had the negatives at full weight
+## in the CRF loss, refit on train + dev from 200 examples, two mention copies of open slots) on the held-out
+## scenarios (out-of-scope KD base) and on SNIPS (shipped model), seeds 0-2, resumable. The
+## [kd-lexical-tagw-refit200] and [lexical-tagw-refit200] rows are the same with --set mention_copies=0, the
+## [kd-lexical-tagw] and [lexical-tagw] rows also with refit=false; [kd-lexical] and [lexical] also had the
+## negatives at full weight
 skill-study-lexical: $(STAMP)
-	$(PY) -m experiments.skill_study --base runs/models/oos-kd --arms transfer --variant kd-lexical-tagw-refit200
+	$(PY) -m experiments.skill_study --base runs/models/oos-kd --arms transfer \
+		--variant kd-lexical-tagw-refit200-mentions2-open
 	$(PY) -m experiments.skill_study --base models/default --data data/snips --domains snips --arms transfer \
-		--variant lexical-tagw-refit200 --out reports/skills-snips
+		--variant lexical-tagw-refit200-mentions2-open --out reports/skills-snips
 
 ## the opt-in mention copies (skill train --mention-copies 2) on SNIPS test, read once after make mention-choice
 ## showed +5-6 slot F1 on SNIPS dev; not the default (MASSIVE's scenarios did not gain), so not the figures of record
 skill-study-mentions: $(STAMP)
 	$(PY) -m experiments.skill_study --base models/default --data data/snips --domains snips --arms transfer \
-		--variant lexical-tagw-refit200-mentions2 --set mention_copies=2 --out reports/skills-snips
+		--variant lexical-tagw-refit200-mentions2 --set mention_copies=2 mention_open_ratio=0 --out reports/skills-snips
 
 ## the same peers' rows: MiniLM fine-tuned on the same samples (about 2.5 CPU-minutes a run)
 skill-study-minilm: $(STAMP)
@@ -353,10 +356,10 @@ skill-study-minilm: $(STAMP)
 tag-weight-choice: $(STAMP)
 	for w in 1 0.5 0.2 0; do \
 		$(PY) -m experiments.skill_study --split dev --base runs/models/oos-kd --arms transfer --sizes 100 \
-			--seeds 0 1 --out runs/tagw-dev --variant tagw$$w --set out_of_skill_tag_weight=$$w; \
+			--seeds 0 1 --out runs/tagw-dev --variant tagw$$w --set out_of_skill_tag_weight=$$w mention_copies=0; \
 		$(PY) -m experiments.skill_study --split dev --base models/default --data data/snips --domains snips \
 			--arms transfer --sizes 100 --seeds 0 1 2 --out runs/tagw-dev-snips --variant tagw$$w \
-			--set out_of_skill_tag_weight=$$w; done
+			--set out_of_skill_tag_weight=$$w mention_copies=0; done
 	cp runs/tagw-dev/runs.csv reports/skills/tag-weight-choice-dev.csv
 	cp runs/tagw-dev-snips/runs.csv reports/skills-snips/tag-weight-choice-dev.csv
 
@@ -365,7 +368,8 @@ tag-weight-choice: $(STAMP)
 ## and slot F1 on both MASSIVE's scenarios and SNIPS, neither falling by more than 0.2 point anywhere (the
 ## default row is refit=false; the refit row refits at every size; docs/SKILLS.md says what was chosen)
 refit-choice: $(STAMP)
-	for v in default refit; do s="--set refit=false"; [ $$v = refit ] && s="--set refit=true refit_min_examples=0"; \
+	for v in default refit; do s="--set refit=false mention_copies=0"; \
+		[ $$v = refit ] && s="--set refit=true refit_min_examples=0 mention_copies=0"; \
 		$(PY) -m experiments.skill_study --split dev --base runs/models/oos-kd --arms transfer --sizes 100 200 500 \
 			--seeds 0 1 --out runs/refit-dev --variant $$v $$s; \
 		$(PY) -m experiments.skill_study --split dev --base models/default --data data/snips --domains snips \
@@ -391,8 +395,9 @@ refit-choice: $(STAMP)
 ## (reports/skills/mention-slot-head-dev-partial.csv, code at commit 9f5ce71, since removed): intent -1.20, slot
 ## F1 -1.36 at n = 100.
 mention-choice: $(STAMP)
-	for v in default mentions2-slots-n mentions2-open; do s=""; m="mention_copies=2 mention_rate=0.5"; \
-		[ $$v = mentions2-slots-n ] && s="--set $$m"; [ $$v = mentions2-open ] && s="--set $$m mention_open_ratio=0.8"; \
+	for v in default mentions2-slots-n mentions2-open; do s="--set mention_copies=0"; m="mention_copies=2 mention_rate=0.5"; \
+		[ $$v = mentions2-slots-n ] && s="--set $$m mention_open_ratio=0"; \
+		[ $$v = mentions2-open ] && s="--set $$m mention_open_ratio=0.8"; \
 		$(PY) -m experiments.skill_study --split dev --base runs/models/oos-kd --arms transfer --sizes 100 200 500 \
 			--seeds 0 1 --out runs/mention-dev --variant $$v $$s; \
 		$(PY) -m experiments.skill_study --split dev --base models/default --data data/snips --domains snips \
@@ -411,7 +416,7 @@ mention-choice: $(STAMP)
 ## rises on both MASSIVE's scenarios and SNIPS, intent accuracy falls by at most 0.25 point on each, and at no n
 ## does either data set lose more than 0.5 intent or slot F1 point. Otherwise it stays opt-in.
 mention-fresh: $(STAMP)
-	for v in default mentions2-open; do s=""; [ $$v = mentions2-open ] && \
+	for v in default mentions2-open; do s="--set mention_copies=0"; [ $$v = mentions2-open ] && \
 		s="--set mention_copies=2 mention_rate=0.5 mention_open_ratio=0.8"; \
 		$(PY) -m experiments.skill_study --split dev --base runs/models/oos-kd --arms transfer --sizes 100 200 500 \
 			--seeds 2 3 --out runs/mention-fresh --variant $$v $$s; \

@@ -106,7 +106,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     budget = max(30.0, args.time_budget - EXPORT_RESERVE_S)
     skill = train_skill(tagged(train_items), tagged(dev_items) or None, checkpoint,
                         SkillConfig(seed=args.seed, time_budget_s=budget, share_encoder=not args.own_encoder,
-                                    refit=not args.no_refit, mention_copies=args.mention_copies,
+                                    refit=not args.no_refit,
+                                    **({} if args.mention_copies is None else {"mention_copies": args.mention_copies}),
                                     **({} if args.lexical_weight is None else {"lexical_weight": args.lexical_weight})),
                         previous,
                         [e for examples in others.values() for e in examples])
@@ -188,10 +189,10 @@ def add_commands(skill: argparse._SubParsersAction) -> None:
                    "0 to 1; 0 turns it off (default: the skill recipe's, chosen on MASSIVE dev)")
     t.add_argument("--no-refit", action="store_true", help="keep the model chosen on dev instead of training "
                    "again on train + dev for its epochs (done from 200 examples, when the time budget allows)")
-    t.add_argument("--mention-copies", type=int, default=0, metavar="N",
-                   help="train the slot head also on N copies of each example with slot values swapped within its "
-                   "intent: +5-6 slot F1 on SNIPS dev (names and titles), nothing on MASSIVE's scenarios "
-                   "(docs/SKILLS.md); default 0")
+    t.add_argument("--mention-copies", type=int, default=None, metavar="N",
+                   help="train the slot head also on N copies of each example whose open slots (names, titles) "
+                   "take other values of the same intent's examples; 0 turns it off (default: the skill "
+                   "recipe's, 2, chosen on dev: docs/SKILLS.md)")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(run=cmd_train)
 

@@ -298,7 +298,7 @@ def test_a_refit_skill_trains_on_dev_and_its_copies_too_and_is_calibrated_by_the
         warnings.filterwarnings("ignore", message=r".*ill-defined.*")
         skill = train_skill(examples, None, source_checkpoint(tiny_skill.base),
                             SkillConfig(refit=True, refit_min_examples=0, min_steps=40, epoch_range=(3, 6),
-                                        time_budget_s=60, mention_copies=1, mention_slots_only=True))
+                                        time_budget_s=60, mention_copies=1, mention_open_ratio=0.0))
         content = export_skill(skill, "refit-skill", tiny_skill.base, tmp_path / "refit-skill")
     refit = skill.state["data"]["refit"]
     assert skill.state["data"]["mention_copies"] > 0  # copies of train + dev trained the served heads

@@ -82,16 +82,14 @@ class SkillConfig:
     lexical_weight: float = 0.75
     lexical_c: float = 10.0
     # Mention replacement (training.mentions): this many copies of each training example with slots, each
-    # slot taking another value of its slot with probability mention_rate. Off: on dev (reports/skills/
-    # mention-choice-dev.csv, reports/skills-snips/...) two copies raised SNIPS's slot F1 5-6 points, but
-    # MASSIVE's scenarios lost 0.13 slot F1 and 0.17 intent accuracy on average (1.0 slot F1 at n = 500).
-    # `elmol-nlu skill train --mention-copies 2` turns it on, for slots that are names and titles
-    mention_copies: int = 0
+    # swappable slot taking another value of its slot (within the example's intent) with probability
+    # mention_rate; only slots whose distinct values are at least mention_open_ratio of at least 5 mentions
+    # (names and titles, not dates or devices). Chosen on dev, fresh seeds (reports/skills/mention-fresh-dev.csv,
+    # reports/skills-snips/...; docs/SKILLS.md "Mention replacement"); 0 copies turns it off
+    mention_copies: int = 2
     mention_rate: float = 0.5
     mention_slots_only: bool = True  # copies train the slot head alone: no intent loss, not in the lexical model
-    # > 0: swap only slots whose distinct values are at least this share of their mentions (names, titles); 0.8
-    # also failed on dev: slot F1 up on both data sets, intents down 0.05-0.19
-    mention_open_ratio: float = 0.0
+    mention_open_ratio: float = 0.8
     seed: int = 0
 
     def to_dict(self) -> dict:

@@ -9,8 +9,8 @@ GRID = "reports/reproduce/full/summary.json"
 SKILLS = "reports/skills/summary.json"
 SNIPS_SKILLS = "reports/skills-snips/summary.json"
 FAST_KD = ("reports/server_load_fast_kd.json", "reports/server_load_fast_kd_2.json")
-OURS = "transfer@kd-lexical-tagw-refit200"  # today's skill recipe on the ELMoL-KD base (docs/SKILLS.md)
-SNIPS_OURS = "transfer@lexical-tagw-refit200"  # the same recipe on the shipped model, SNIPS as the new skill
+OURS = "transfer@kd-lexical-tagw-refit200-mentions2-open"  # today's skill recipe on the ELMoL-KD base (SKILLS.md)
+SNIPS_OURS = "transfer@lexical-tagw-refit200-mentions2-open"  # the same recipe on the shipped model, SNIPS the skill
 ARMS = "with supervised pretraining"
 NAMES = {"intent_acc": "intent", "slot_f1": "slot F1", "exact_match": "exact match"}
 

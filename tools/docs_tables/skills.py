@@ -92,34 +92,41 @@ def refit(recipe: str) -> str:
     return "refit on train + dev" if recipe == "refit" else "no refit (the earlier default)"
 
 
-def paired_gains(paths: list[str]) -> str:
+def paired_gains(paths: list[str], overall: bool = False, name: Callable[[str], str] | None = None) -> str:
     """Mean dev gains of each variant in ``paths`` (runs.csv rows beside the default's of the same scenario, n
-    and seed) against the default: dev runs stopped or superseded before they covered every size and seed."""
-    rows = []
+    and seed) against the default; ``overall`` adds the mean over the sizes (each size weighing alike)."""
+    rows, name = [], name or mentions
     for path in paths:
         with open(REPO / path) as f:
             runs = list(csv.DictReader(f))
         base = {(r["domain"], r["n"], r["seed"]): r for r in runs if r["arm"] == "transfer@default"}
         data = "SNIPS" if "snips" in path else "MASSIVE's scenarios"
         for arm in dict.fromkeys(r["arm"] for r in runs if r["arm"] != "transfer@default"):
+            gains = []
             for n in sorted({r["n"] for r in runs if r["arm"] == arm}, key=int):
                 mine = [r for r in runs if r["arm"] == arm and r["n"] == n]
-                gain = {m: statistics.mean(float(r[m]) - float(base[r["domain"], n, r["seed"]][m]) for r in mine)
-                        for m in ("intent_acc", "slot_f1")}
-                rows.append([mentions(arm.partition("@")[2]), data, n, str(len(mine)),
-                             f"{gain['intent_acc']:+.2f}", f"{gain['slot_f1']:+.2f}"])
+                gains.append([statistics.mean(float(r[m]) - float(base[r["domain"], n, r["seed"]][m]) for r in mine)
+                              for m in ("intent_acc", "slot_f1")])
+                rows.append([name(arm.partition("@")[2]), data, n, str(len(mine)),
+                             *(f"{g:+.2f}" for g in gains[-1])])
+            if overall:
+                rows.append([name(arm.partition("@")[2]), data, "mean over n", "",
+                             *(f"{statistics.mean(g[i] for g in gains):+.2f}" for i in (0, 1))])
     sources = ", ".join(f"`{p}`" for p in paths)
     return (table(["variant", "data", "n", "runs", "dev intent acc gain", "dev slot F1 gain"], rows)
             + f"\n\nSource: {sources} (against the default's runs of the same scenario, n and seed).")
 
 
+MENTION_RECIPES = {"mentions2": "two copies, both losses",
+                   "mentions2-slots": "two copies, slot loss alone, diluting the intent loss",
+                   "mentions2-slots-e": "the same, epochs counted without the copies",
+                   "mentions2-slots-n": "two copies, slot loss alone",
+                   "mentions2-open": "the same, open slots only (the default)",
+                   "mentions2-open-head": "open slots only, the slot head alone"}
+
+
 def mentions(recipe: str) -> str:
-    return {"mentions2": "two copies, both losses",
-            "mentions2-slots": "two copies, slot loss alone, diluting the intent loss",
-            "mentions2-slots-e": "the same, epochs counted without the copies",
-            "mentions2-slots-n": "two copies, slot loss alone",
-            "mentions2-open": "the same, open slots only",
-            "mentions2-open-head": "open slots only, the slot head alone"}.get(recipe, "no copies (the default)")
+    return MENTION_RECIPES.get(recipe, "no copies (the earlier default)")
 
 
 MENTION_TRIES = [f"reports/{d}/mention-{v}-dev-partial.csv"
@@ -143,6 +150,9 @@ TABLES = {
     "skills-snips-mention-choice": lambda: dev_choice("reports/skills-snips/mention-choice-dev.csv", "SNIPS dev",
                                                       mentions, by_n=True),
     "skills-mention-tries": lambda: paired_gains([p for p in MENTION_TRIES if (REPO / p).exists()]),
+    "skills-mention-fresh": lambda: paired_gains(["reports/skills/mention-fresh-dev.csv",
+                                                  "reports/skills-snips/mention-fresh-dev.csv"], overall=True,
+                                                 name=lambda _: "two copies, open slots only"),
     "skills-lexical-choice": lexical_choice,
     "skills-means": lambda: study_block(0),
     "skills-error-reduction": lambda: study_block(1),
