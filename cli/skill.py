@@ -92,7 +92,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     from elmol_nlu.runtime.evaluate import evaluate_dir
     from export.skill import export_skill, source_checkpoint  # torch from here on
-    from training.skill import SkillConfig, train_skill
+    from training.skill import train_skill
     from training.skill_incremental import load_previous, other_skills
 
     started = time.monotonic()
@@ -104,11 +104,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     old_dev_before = evaluate_dir(args.from_, previous.dev, "auto") if previous else None
     checkpoint = source_checkpoint(args.base)
     budget = max(30.0, args.time_budget - EXPORT_RESERVE_S)
-    skill = train_skill(tagged(train_items), tagged(dev_items) or None, checkpoint,
-                        SkillConfig(seed=args.seed, time_budget_s=budget, share_encoder=not args.own_encoder,
-                                    refit=not args.no_refit,
-                                    **({} if args.mention_copies is None else {"mention_copies": args.mention_copies}),
-                                    **({} if args.lexical_weight is None else {"lexical_weight": args.lexical_weight})),
+    skill = train_skill(tagged(train_items), tagged(dev_items) or None, checkpoint, skill_config(args, budget),
                         previous,
                         [e for examples in others.values() for e in examples])
     written = out.with_name(out.name + ".new") if previous and out.exists() else out  # the old one stays until done
@@ -138,6 +134,15 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"rare intent {intent!r}: {r['examples']} example(s), {scored}")
     print(f"\nwrote {out} in {time.monotonic() - started:.0f} s. Serve it alone: python -m service --model-dir {out}\n"
           f"or beside the model: elmol-nlu skill add {out} [--service http://localhost:8000]")
+
+
+def skill_config(args: argparse.Namespace, budget_s: float):
+    """The recipe a `skill train` command line asks for: SkillConfig's defaults, but for what its flags set."""
+    from training.skill import SkillConfig
+
+    given = {"mention_copies": args.mention_copies, "lexical_weight": args.lexical_weight}
+    return SkillConfig(seed=args.seed, time_budget_s=budget_s, share_encoder=not args.own_encoder,
+                       refit=not args.no_refit, **{k: v for k, v in given.items() if v is not None})
 
 
 def rare_intents(items: list[Annotated], dev_report: dict, min_per_intent: int) -> dict[str, dict]:

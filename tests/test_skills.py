@@ -325,3 +325,18 @@ def test_a_refit_is_skipped_when_it_would_pass_the_time_budget() -> None:
     assert refit_in_budget(None, 500.0, 100.0)
     assert refit_in_budget(240.0, 100.0, 100.0)
     assert not refit_in_budget(240.0, 200.0, 100.0)
+
+
+@pytest.mark.parametrize(("flags", "field", "value"), [
+    ([], "mention_copies", None), (["--mention-copies", "0"], "mention_copies", 0),
+    ([], "lexical_weight", None), (["--lexical-weight", "0"], "lexical_weight", 0.0),
+    (["--no-refit"], "refit", False), (["--own-encoder"], "share_encoder", False)])
+def test_skill_train_flags_override_the_recipe_and_nothing_else(flags: list[str], field: str, value: object) -> None:
+    from cli.main import parser
+    from cli.skill import skill_config
+    from training.skill import SkillConfig
+
+    recipe = SkillConfig(time_budget_s=60.0).to_dict()
+    cfg = skill_config(parser().parse_args(["skill", "train", "data.jsonl", "--name", "x", *flags]), 60.0).to_dict()
+    assert cfg[field] == (recipe[field] if value is None else value)  # None: the flag left out
+    assert {k: v for k, v in cfg.items() if k != field} == {k: v for k, v in recipe.items() if k != field}
