@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
                    "lexical_weight": args.lexical_weight, "out_of_skill_tag_weight": cfg.out_of_skill_tag_weight,
                    "other_skills_as_negatives": not args.alone,
                    "refit_from": cfg.refit_min_examples if cfg.refit else None,
+                   "mention_copies": cfg.mention_copies, "mention_open_ratio": cfg.mention_open_ratio,
                    "claim_thresholds": {s.name: s.claim_threshold for s in skills}, "claim_rule": CLAIM_RULE},
         **({"claim_rules_compared": rules} if rules else {}),
         "minutes": round((time.monotonic() - started) / 60, 1),

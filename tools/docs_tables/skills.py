@@ -95,12 +95,13 @@ def refit(recipe: str) -> str:
 def paired_gains(paths: list[str], overall: bool = False, name: Callable[[str], str] | None = None) -> str:
     """Mean dev gains of each variant in ``paths`` (runs.csv rows beside the default's of the same scenario, n
     and seed) against the default; ``overall`` adds the mean over the sizes (each size weighing alike)."""
-    rows, name = [], name or mentions
+    rows, name, seeds = [], name or mentions, {}
     for path in paths:
         with open(REPO / path) as f:
             runs = list(csv.DictReader(f))
         base = {(r["domain"], r["n"], r["seed"]): r for r in runs if r["arm"] == "transfer@default"}
         data = "SNIPS" if "snips" in path else "MASSIVE's scenarios"
+        seeds[path] = ", ".join(sorted({r["seed"] for r in runs}, key=int))
         for arm in dict.fromkeys(r["arm"] for r in runs if r["arm"] != "transfer@default"):
             gains = []
             for n in sorted({r["n"] for r in runs if r["arm"] == arm}, key=int):
@@ -112,9 +113,10 @@ def paired_gains(paths: list[str], overall: bool = False, name: Callable[[str], 
             if overall:
                 rows.append([name(arm.partition("@")[2]), data, "mean over n", "",
                              *(f"{statistics.mean(g[i] for g in gains):+.2f}" for i in (0, 1))])
-    sources = ", ".join(f"`{p}`" for p in paths)
+    sources = ", ".join(f"`{p}` (seeds {seeds[p]})" for p in paths)
     return (table(["variant", "data", "n", "runs", "dev intent acc gain", "dev slot F1 gain"], rows)
-            + f"\n\nSource: {sources} (against the default's runs of the same scenario, n and seed).")
+            + f"\n\nSource: {sources}; dev splits, each run against the run without copies (`transfer@default`) "
+            "of the same scenario, n and seed.")
 
 
 MENTION_RECIPES = {"mentions2": "two copies, both losses",
