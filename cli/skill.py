@@ -12,7 +12,6 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cli.errors import UsageError
 from elmol_nlu.annotations import FORMATS, Annotated, Problem, check_file, has_errors
@@ -21,9 +20,6 @@ from elmol_nlu.intents import split_intents
 from elmol_nlu.manifest import load_manifest
 from elmol_nlu.paths import DEFAULT_MODEL_DIR
 from elmol_nlu.scoring import format_report
-
-if TYPE_CHECKING:  # training imports torch: only `skill train` loads it, when it runs
-    from training.skill import SkillConfig
 
 log = logging.getLogger("elmol-nlu")
 EXPORT_RESERVE_S = 45.0  # of the time budget, kept for export, parity, the int8 gate and calibration
@@ -140,7 +136,7 @@ def cmd_train(args: argparse.Namespace) -> None:
           f"or beside the model: elmol-nlu skill add {out} [--service http://localhost:8000]")
 
 
-def skill_config(args: argparse.Namespace, budget_s: float) -> SkillConfig:
+def skill_config(args: argparse.Namespace, budget_s: float):  # -> training.skill.SkillConfig (imports torch)
     """The recipe a `skill train` command line asks for: SkillConfig's defaults, but for what its flags set."""
     from training.skill import SkillConfig
 
