@@ -363,6 +363,14 @@ tag-weight-choice: $(STAMP)
 	cp runs/tagw-dev/runs.csv reports/skills/tag-weight-choice-dev.csv
 	cp runs/tagw-dev-snips/runs.csv reports/skills-snips/tag-weight-choice-dev.csv
 
+## one recipe variant ($$v, its --set arguments in $$s) scored on dev: MASSIVE's held-out scenarios on the
+## out-of-scope KD base, then SNIPS on the shipped model; $(1) names runs/$(1) and runs/$(1)-snips, $(2) and $(3)
+## are the seeds of each
+dev_variant = $(PY) -m experiments.skill_study --split dev --base runs/models/oos-kd --arms transfer \
+	--sizes 100 200 500 --seeds $(2) --out runs/$(1) --variant $$v $$s; \
+	$(PY) -m experiments.skill_study --split dev --base models/default --data data/snips --domains snips \
+	--arms transfer --sizes 100 200 500 --seeds $(3) --out runs/$(1)-snips --variant $$v $$s
+
 ## issue 28: refit on train + dev for the epochs chosen on dev, against today's default, compared on dev.
 ## The rule, fixed before the runs: adopt it if, averaged over n = 100/200/500, it raises dev intent accuracy
 ## and slot F1 on both MASSIVE's scenarios and SNIPS, neither falling by more than 0.2 point anywhere (the
@@ -370,10 +378,7 @@ tag-weight-choice: $(STAMP)
 refit-choice: $(STAMP)
 	for v in default refit; do s="--set refit=false mention_copies=0"; \
 		[ $$v = refit ] && s="--set refit=true refit_min_examples=0 mention_copies=0"; \
-		$(PY) -m experiments.skill_study --split dev --base runs/models/oos-kd --arms transfer --sizes 100 200 500 \
-			--seeds 0 1 --out runs/refit-dev --variant $$v $$s; \
-		$(PY) -m experiments.skill_study --split dev --base models/default --data data/snips --domains snips \
-			--arms transfer --sizes 100 200 500 --seeds 0 1 2 --out runs/refit-dev-snips --variant $$v $$s; done
+		$(call dev_variant,refit-dev,0 1,0 1 2); done
 	cp runs/refit-dev/runs.csv reports/skills/refit-choice-dev.csv
 	cp runs/refit-dev-snips/runs.csv reports/skills-snips/refit-choice-dev.csv
 
@@ -398,10 +403,7 @@ mention-choice: $(STAMP)
 	for v in default mentions2-slots-n mentions2-open; do s="--set mention_copies=0"; m="mention_copies=2 mention_rate=0.5"; \
 		[ $$v = mentions2-slots-n ] && s="--set $$m mention_open_ratio=0"; \
 		[ $$v = mentions2-open ] && s="--set $$m mention_open_ratio=0.8"; \
-		$(PY) -m experiments.skill_study --split dev --base runs/models/oos-kd --arms transfer --sizes 100 200 500 \
-			--seeds 0 1 --out runs/mention-dev --variant $$v $$s; \
-		$(PY) -m experiments.skill_study --split dev --base models/default --data data/snips --domains snips \
-			--arms transfer --sizes 100 200 500 --seeds 0 1 2 --out runs/mention-dev-snips --variant $$v $$s; done
+		$(call dev_variant,mention-dev,0 1,0 1 2); done
 	grep -E 'arm|@default,|@mentions2-slots-n,|@mentions2-open,' runs/mention-dev/runs.csv \
 		> reports/skills/mention-choice-dev.csv
 	grep -E 'arm|@default,|@mentions2-slots-n,|@mentions2-open,' runs/mention-dev-snips/runs.csv \
@@ -418,10 +420,7 @@ mention-choice: $(STAMP)
 mention-fresh: $(STAMP)
 	for v in default mentions2-open; do s="--set mention_copies=0"; [ $$v = mentions2-open ] && \
 		s="--set mention_copies=2 mention_rate=0.5 mention_open_ratio=0.8"; \
-		$(PY) -m experiments.skill_study --split dev --base runs/models/oos-kd --arms transfer --sizes 100 200 500 \
-			--seeds 2 3 --out runs/mention-fresh --variant $$v $$s; \
-		$(PY) -m experiments.skill_study --split dev --base models/default --data data/snips --domains snips \
-			--arms transfer --sizes 100 200 500 --seeds 3 4 5 --out runs/mention-fresh-snips --variant $$v $$s; done
+		$(call dev_variant,mention-fresh,2 3,3 4 5); done
 	cp runs/mention-fresh/runs.csv reports/skills/mention-fresh-dev.csv
 	cp runs/mention-fresh-snips/runs.csv reports/skills-snips/mention-fresh-dev.csv
 
