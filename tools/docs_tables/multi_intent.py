@@ -89,6 +89,9 @@ def routing_choice() -> str:
         how += f", lexical intents ({s['lexical_weight']:g})" if s.get("lexical_weight") else ""
         how += f", out-of-skill CRF weight {s['out_of_skill_tag_weight']:g}" if "out_of_skill_tag_weight" in s else ""
         how += f", refit from {s['refit_from']}" if s.get("refit_from") else ""
+        how += f", {s['mention_copies']} mention copies" if s.get("mention_copies") else ""
+        teacher = s.get("teacher_neighbours")
+        how += f", MiniLM teacher ({teacher} neighbours an example)" if teacher else ""
         rules = r.get("claim_rules_compared") or {}
         single = r["single_model"]["dev"]["intent_acc"]
         rows.append([how, f"{r['routed_to_the_right_skill']:.2f}% ({s.get('claim_rule', 'balanced')})",

@@ -92,9 +92,13 @@ def refit(recipe: str) -> str:
     return "refit on train + dev" if recipe == "refit" else "no refit (the earlier default)"
 
 
-def paired_gains(paths: list[str], overall: bool = False, name: Callable[[str], str] | None = None) -> str:
+def paired_gains(paths: list[str], overall: bool = False, name: Callable[[str], str] | None = None,
+                 against: str = "the run without copies", rejected: bool = False) -> str:
     """Mean dev gains of each variant in ``paths`` (runs.csv rows beside the default's of the same scenario, n
-    and seed) against the default; ``overall`` adds the mean over the sizes (each size weighing alike)."""
+    and seed) against the default; ``overall`` adds the mean over the sizes (each size weighing alike);
+    ``rejected``, the change in the share of the skill's own dev utterances it calls out of skill, and the mean
+    training seconds of both."""
+    columns = ("intent_acc", "slot_f1", "rejected")[: 3 if rejected else 2]
     rows, name, seeds = [], name or mentions, {}
     for path in paths:
         with open(REPO / path) as f:
@@ -107,16 +111,20 @@ def paired_gains(paths: list[str], overall: bool = False, name: Callable[[str], 
             for n in sorted({r["n"] for r in runs if r["arm"] == arm}, key=int):
                 mine = [r for r in runs if r["arm"] == arm and r["n"] == n]
                 gains.append([statistics.mean(float(r[m]) - float(base[r["domain"], n, r["seed"]][m]) for r in mine)
-                              for m in ("intent_acc", "slot_f1")])
+                              for m in columns])
+                seconds = [f"{statistics.mean(float(x['train_seconds']) for x in xs):.0f}"
+                           for xs in ([base[r["domain"], n, r["seed"]] for r in mine], mine)] if rejected else []
                 rows.append([name(arm.partition("@")[2]), data, n, str(len(mine)),
-                             *(f"{g:+.2f}" for g in gains[-1])])
+                             *(f"{g:+.2f}" for g in gains[-1]), *([" / ".join(seconds)] if rejected else [])])
             if overall:
                 rows.append([name(arm.partition("@")[2]), data, "mean over n", "",
-                             *(f"{statistics.mean(g[i] for g in gains):+.2f}" for i in (0, 1))])
+                             *(f"{statistics.mean(g[i] for g in gains):+.2f}" for i in range(len(columns)))])
     sources = ", ".join(f"`{p}` (seeds {seeds[p]})" for p in paths)
-    return (table(["variant", "data", "n", "runs", "dev intent acc gain", "dev slot F1 gain"], rows)
-            + f"\n\nSource: {sources}; dev splits, each run against the run without copies (`transfer@default`) "
-            "of the same scenario, n and seed.")
+    header = ["variant", "data", "n", "runs", "dev intent acc gain", "dev slot F1 gain",
+              "change in own dev utterances called out of skill (points)"][: 4 + len(columns)]
+    header += ["train s (default / variant)"] if rejected else []
+    return (table(header, rows) + f"\n\nSource: {sources}; dev splits, each run against {against} "
+            "(`transfer@default`) of the same scenario, n and seed.")
 
 
 MENTION_RECIPES = {"mentions2": "two copies, both losses",
@@ -129,6 +137,10 @@ MENTION_RECIPES = {"mentions2": "two copies, both losses",
 
 def mentions(recipe: str) -> str:
     return MENTION_RECIPES.get(recipe, "no copies (the earlier default)")
+
+
+def teacher(variant: str) -> str:
+    return f"MiniLM teacher, {variant.removeprefix('teacher')} corpus neighbours an example"
 
 
 MENTION_TRIES = [f"reports/{d}/mention-{v}-dev-partial.csv"
@@ -155,6 +167,8 @@ TABLES = {
     "skills-mention-fresh": lambda: paired_gains(["reports/skills/mention-fresh-dev.csv",
                                                   "reports/skills-snips/mention-fresh-dev.csv"], overall=True,
                                                  name=lambda _: "two copies, open slots only"),
+    "skills-teacher-choice": lambda: paired_gains(["reports/skills/teacher-choice-dev.csv"], name=teacher,
+                                                  against="today's default", rejected=True),
     "skills-lexical-choice": lexical_choice,
     "skills-means": lambda: study_block(0),
     "skills-error-reduction": lambda: study_block(1),
