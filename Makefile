@@ -12,7 +12,7 @@ ASSISTANT := data/unlabeled/sources/assistant.txt.gz
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
 	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small \
 	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review bench-default train-kd distil-kd fast-kd mix-data lexical-choice skill-study-lexical \
-	skill-study-minilm tag-weight-choice refit-choice mention-choice skill-study-mentions mention-fresh teacher-choice routing-teacher-choice
+	skill-study-minilm tag-weight-choice refit-choice mention-choice skill-study-mentions mention-fresh
 
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
@@ -423,28 +423,6 @@ mention-fresh: $(STAMP)
 		$(call dev_variant,mention-fresh,2 3,3 4 5); done
 	cp runs/mention-fresh/runs.csv reports/skills/mention-fresh-dev.csv
 	cp runs/mention-fresh-snips/runs.csv reports/skills-snips/mention-fresh-dev.csv
-
-## issue 28: a MiniLM teacher at skill-train time (training/skill_teacher.py: fine-tuned on the training split,
-## it labels the corpus utterances nearest the examples; those it is sure of train the intents) against today's
-## default, on dev. Stage 1: MASSIVE's scenarios at n = 100, seeds 2-3; the default runs again beside it (a rebuilt
-## base is not bit-identical: its rows differ from mention-fresh-dev.csv's). Rule, fixed before the runs: go on to
-## n = 200/500 and SNIPS if dev intent accuracy rises by at least 1 point on average and slot F1 falls by at most 0.5.
-## teacher30 (30 neighbours an example) was added after teacher10 missed the rule, and is judged by the same rule
-teacher-choice: $(STAMP)
-	for v in default teacher10 teacher30; do s=""; [ $$v = default ] || s="--set teacher_neighbours=$${v#teacher}"; \
-		$(PY) -m experiments.skill_study --split dev --base runs/models/oos-kd --arms transfer --sizes 100 \
-		--seeds 2 3 --out runs/teacher-dev --variant $$v $$s; done
-	cp runs/teacher-dev/runs.csv reports/skills/teacher-choice-dev.csv
-
-## issue 30: the skill teacher (above) for skills served together. It missed teacher-choice's rule for intents, but
-## its skills called 7-8 points fewer of their own dev utterances out of skill. The routing bench on MASSIVE dev,
-## with and without it, on the same base. Rule, fixed before the runs: read test with the teacher if it routes at
-## least 0.5 point more of dev right and its intent accuracy as served is higher
-routing-teacher-choice: $(STAMP)
-	$(PY) -m experiments.bench.skill_routing --split dev --out runs/routing-dev-default
-	$(PY) -m experiments.bench.skill_routing --split dev --teacher-neighbours 10 --out runs/routing-dev-teacher10
-	cp runs/routing-dev-default/routing-dev.json reports/skills/routing-choice/negatives5-lexical-tagw-refit200-mentions2.json
-	cp runs/routing-dev-teacher10/routing-dev.json reports/skills/routing-choice/negatives5-lexical-tagw-refit200-mentions2-teacher10.json
 
 ## issue 28's typo comparison: the seeded noisy copy of MASSIVE test, then each model's drop beside the CRF's
 typos: $(STAMP)

@@ -38,7 +38,6 @@ from training.nlu import JointNLU, NLUConfig, with_new_outputs
 from training.skill_data import OUT_OF_SKILL, sample_negatives, source_utterances, split_dev
 from training.skill_incremental import Previous
 from training.skill_refit import refit_plan
-from training.skill_teacher import TeacherConfig, is_taught, taught_examples
 
 log = logging.getLogger("skill")
 STARTS = ("transfer", "scratch")
@@ -91,17 +90,7 @@ class SkillConfig:
     mention_rate: float = 0.5
     mention_slots_only: bool = True  # copies train the slot head alone: no intent loss, not in the lexical model
     mention_open_ratio: float = 0.8
-    # A MiniLM teacher (training.skill_teacher) fine-tuned on the training split labels this many corpus
-    # utterances near each example; those it is sure of train the intents (0: no teacher)
-    teacher_neighbours: int = 0
-    teacher_confidence: float = 0.9
-    teacher_steps: int = 200
-    teacher_most: int = 1500
     seed: int = 0
-
-    def teacher(self) -> TeacherConfig:
-        return TeacherConfig(self.teacher_neighbours, self.teacher_confidence, self.teacher_steps,
-                             most=self.teacher_most, seed=self.seed)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -157,12 +146,11 @@ def build(source: JointNLU, intents: Vocab, tags: Vocab, start: str, multi_inten
     raise ValueError(f"start must be one of {STARTS}, not {start!r}")
 
 
-def out_of_skill_tag_weight(weight: float, taught: bool = False) -> TagWeight | None:
-    """Each training example's weight in the CRF loss: ``weight`` for out-of-skill ones, 0 for those a teacher
-    gave one of the skill's intents (their slots are unknown); None when all are 1."""
-    if weight == 1.0 and not taught:
+def out_of_skill_tag_weight(weight: float) -> TagWeight | None:
+    """Each training example's weight in the CRF loss: ``weight`` for out-of-skill ones; None when all are 1."""
+    if weight == 1.0:
         return None
-    return lambda e: weight if e.example.intent == OUT_OF_SKILL else 0.0 if is_taught(e) else 1.0
+    return lambda e: weight if e.example.intent == OUT_OF_SKILL else 1.0
 
 
 def tune_threshold(model: JointNLU, dev: list[TaggedExample], intents: Vocab, tags: Vocab) -> None:
@@ -210,16 +198,13 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
     dev_keys = {match_key(e.example.text) for e in dev}
     extra = skill_copies(train, cfg.mention_copies, cfg.mention_rate, cfg.seed, dev_keys,
                          open_ratio=cfg.mention_open_ratio)
-    teach = cfg.teacher_neighbours > 0 and not multi and previous is None
-    taught = taught_examples(train, neg_train, dev_keys, cfg.teacher()) if teach else []
-    neg_train = neg_train + taught  # beside the negatives: no mention copies of them, in the refit as they are
     fit_cfg = fit_config(cfg, len(train) + len(extra) + len(neg_train), len(model.encoder_groups()),
                          previous is not None)
     log.info("%s skill: %d train, %d dev examples (+%d, %d out of skill), %d intents, %d slot tags, up to %d "
              "epochs", cfg.start, len(train), len(dev), len(neg_train), len(neg_dev), len(intents), len(tags),
              fit_cfg.epochs)
     selection = dev + neg_dev
-    tag_weight = out_of_skill_tag_weight(cfg.out_of_skill_tag_weight, bool(taught))
+    tag_weight = out_of_skill_tag_weight(cfg.out_of_skill_tag_weight)
     first_pass = time.monotonic()
     intent_weight, lexical_extra = copies_use(cfg, extra)
     best, history = fit(model, train + extra + neg_train, intents, tags, fit_cfg,
@@ -261,8 +246,7 @@ def train_skill(train: list[TaggedExample], dev: list[TaggedExample] | None, sou
              "intents": intents.itos, "tags": tags.itos, "words": None, "metrics": {"dev": dev_metrics},
              "history": history, "train_minutes": round((time.monotonic() - started) / 60, 2),
              "data": {"train": len(train), "dev": len(dev), "out_of_skill_train": len(neg_train),
-                      "out_of_skill_dev": len(neg_dev), "mention_copies": len(extra), "refit": refit,
-                      "taught": len(taught)},
+                      "out_of_skill_dev": len(neg_dev), "mention_copies": len(extra), "refit": refit},
              "out_of_skill": OUT_OF_SKILL if negatives else None,
              "from": None if previous is None else {"skill": previous.name, "version": previous.manifest.version,
                                                     "train": len(previous.train), "dev": len(previous.dev)},

@@ -39,8 +39,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-negatives", type=int, default=SkillConfig.max_negatives)
     p.add_argument("--lexical-weight", type=float, default=SkillConfig.lexical_weight,
                    help="of each skill's lexical intent model (0: the heads alone)")
-    p.add_argument("--teacher-neighbours", type=int, default=SkillConfig.teacher_neighbours,
-                   help="corpus utterances per example a MiniLM teacher labels for each skill (0: no teacher)")
     p.add_argument("--alone", action="store_true", help="train each skill without the others' examples")
     p.add_argument("--split", choices=["dev", "test"], default="test",
                    help="dev to choose a setting (writes routing-dev.json); test once, for the one chosen")
@@ -64,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         skills, fit_on, rules, refit = [], {}, None, False
         samples = {domain: sample(data["train"][domain], args.n, 0) for domain in TARGETS}
         cfg = SkillConfig(seed=0, time_budget_s=None, negatives=args.negatives, max_negatives=args.max_negatives,
-                          lexical_weight=args.lexical_weight, teacher_neighbours=args.teacher_neighbours)
+                          lexical_weight=args.lexical_weight)
         for domain in TARGETS:
             others = [] if args.alone else [e for d in TARGETS if d != domain for e in samples[d]]
             skill = train_skill(samples[domain], None, source_checkpoint(args.base), cfg, other_skills=others)
@@ -107,7 +105,6 @@ def main(argv: list[str] | None = None) -> None:
                    "other_skills_as_negatives": not args.alone,
                    "refit_from": cfg.refit_min_examples if cfg.refit else None,
                    "mention_copies": cfg.mention_copies, "mention_open_ratio": cfg.mention_open_ratio,
-                   "teacher_neighbours": cfg.teacher_neighbours,
                    "claim_thresholds": {s.name: s.claim_threshold for s in skills}, "claim_rule": CLAIM_RULE},
         **({"claim_rules_compared": rules} if rules else {}),
         "minutes": round((time.monotonic() - started) / 60, 1),
