@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from tools.docs_tables.common import f2, num, report, source, table, when
 
-SIDE_BY_SIDE = {"default": ("reports/side_by_side/cf0ba56_1.json", "reports/side_by_side/cf0ba56_2.json"),
-                "fast": ("reports/side_by_side/cf0ba56_fast_1.json", "reports/side_by_side/cf0ba56_fast_2.json")}
+ROUNDS = "a9c2fbb"  # the commit whose two alternating rounds of each model make the standing table
+SIDE_BY_SIDE = {"default": tuple(f"reports/side_by_side/{ROUNDS}_{i}.json" for i in (1, 2)),
+                "fast": tuple(f"reports/side_by_side/{ROUNDS}_fast_{i}.json" for i in (1, 2))}
 TARGET_NAMES = {"int8": "int8, hybrid (the default)", "int8-threads": "int8, batcher thread always",
                 "int8-loop": "int8, event loop always", "fp32": "fp32, hybrid", "bare": "bare FastAPI app"}
 
@@ -49,7 +50,7 @@ def standing() -> str:
     first = report(SIDE_BY_SIDE["default"][0])
     head = ["acceptance (issue 5)", "target", "`models/default`", "met", "`models/fast`", "met"]
     return "\n\n".join([table(head, rows), source(
-        f"`reports/side_by_side/cf0ba56_{{1,2}}.json` and `cf0ba56_fast_{{1,2}}.json`: two alternating rounds "
+        f"`reports/side_by_side/{ROUNDS}_{{1,2}}.json` and `{ROUNDS}_fast_{{1,2}}.json`: two alternating rounds "
         f"of `python -m experiments.bench.server --model-dir M --targets int8` from {when(first)}, one worker "
         "on CPU 0, the load generator on CPU 1")])
 
