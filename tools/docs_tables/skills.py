@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import statistics
 from collections.abc import Callable
 
@@ -143,6 +144,29 @@ def teacher(variant: str) -> str:
     return f"MiniLM teacher, {variant.removeprefix('teacher')} corpus neighbours an example"
 
 
+def intent_errors() -> str:
+    """Ours against MiniLM on the same samples, per scenario (experiments.intent_errors), dev."""
+    paths = sorted((REPO / "reports/skills").glob("intent-errors-dev-seed*.json"))
+    runs = [r for path in paths for r in json.loads(path.read_text())["runs"]]
+    rows = []
+    for domain in dict.fromkeys(r["domain"] for r in runs):
+        mine = [r for r in runs if r["domain"] == domain]
+        confusions: dict[str, int] = {}
+        for r in mine:
+            for pair, count in r["our_confusions"]:
+                confusions[pair] = confusions.get(pair, 0) + count
+        top = sorted(confusions.items(), key=lambda kv: -kv[1])[:3]
+        rows.append([domain, str(len(mine)), f"{statistics.mean(r['ours_acc'] for r in mine):.2f}",
+                     f"{statistics.mean(r['minilm_acc'] for r in mine):.2f}",
+                     *(str(sum(r[k] for r in mine)) for k in ("only_ours_wrong", "only_minilm_wrong", "both_wrong")),
+                     "; ".join(f"{pair.replace('->', '→')} ({count})" for pair, count in top)])
+    seeds = ", ".join(str(r["seed"]) for r in runs if r["domain"] == runs[0]["domain"])
+    return (table(["scenario", "runs", "ours", "MiniLM", "only ours wrong", "only MiniLM wrong", "both wrong",
+                   "our most frequent confusions (gold → ours)"], rows)
+            + f"\n\nSource: `reports/skills/intent-errors-dev-seed*.json` (`python -m experiments.intent_errors`; "
+            f"n = {runs[0]['n']}, seeds {seeds}, MASSIVE dev, intent accuracy).")
+
+
 MENTION_TRIES = [f"reports/{d}/mention-{v}-dev-partial.csv"
                  for v in ("both-losses", "slots-diluted", "slots-epochs", "slot-head")
                  for d in ("skills", "skills-snips")]
@@ -169,6 +193,7 @@ TABLES = {
                                                  name=lambda _: "two copies, open slots only"),
     "skills-teacher-choice": lambda: paired_gains(["reports/skills/teacher-choice-dev.csv"], name=teacher,
                                                   against="today's default", rejected=True),
+    "skills-intent-errors": intent_errors,
     "skills-lexical-choice": lexical_choice,
     "skills-means": lambda: study_block(0),
     "skills-error-reduction": lambda: study_block(1),
