@@ -167,6 +167,19 @@ def intent_errors() -> str:
             f"n = {runs[0]['n']}, seeds {seeds}, MASSIVE dev, intent accuracy).")
 
 
+def opposites() -> str:
+    """experiments.opposites_probe: does a frozen representation move further for an opposite than a neutral swap."""
+    r = report("reports/opposites_probe.json")
+    names = {"elmol_pooled": "ours: the skill base's pooled encoder layers",
+             "minilm_frozen": "MiniLM, frozen, mean-pooled"}
+    rows = [[label, f"{r[key]['flip_cosine']:.3f}", f"{r[key]['swap_cosine']:.3f}",
+             f"{r[key]['pairs_where_the_opposite_is_closer']} of {r[key]['pairs']}"] for key, label in names.items()]
+    return (table(["features", "cosine to the opposite", "cosine to the neutral swap",
+                   "pairs where the opposite is closer"], rows)
+            + f"\n\nSource: `reports/opposites_probe.json` (`python -m experiments.opposites_probe`; checkpoint "
+            f"`{r['checkpoint']}`, standardised over {r['reference']}).")
+
+
 MENTION_TRIES = [f"reports/{d}/mention-{v}-dev-partial.csv"
                  for v in ("both-losses", "slots-diluted", "slots-epochs", "slot-head")
                  for d in ("skills", "skills-snips")]
@@ -194,6 +207,7 @@ TABLES = {
     "skills-teacher-choice": lambda: paired_gains(["reports/skills/teacher-choice-dev.csv"], name=teacher,
                                                   against="today's default", rejected=True),
     "skills-intent-errors": intent_errors,
+    "skills-opposites": opposites,
     "skills-lexical-choice": lexical_choice,
     "skills-means": lambda: study_block(0),
     "skills-error-reduction": lambda: study_block(1),
