@@ -58,16 +58,14 @@ def elmol_features(checkpoint: Path, sentences: list[str]) -> np.ndarray:
 
 @torch.no_grad()
 def minilm_features(sentences: list[str]) -> np.ndarray:
-    from training.minilm_text import encode, load_encoder, load_tokenizer, pad
+    """Frozen MiniLM's mean-pooled last layer: the sentence targets of the KD pretraining (``states_of``)."""
+    from training.minilm_text import load_encoder, load_tokenizer
+    from training.teacher_states import StatesConfig, states_of
 
-    tokenizer, encoder = load_tokenizer(48), load_encoder().eval()
-    out = []
-    for start in range(0, len(sentences), 64):
-        ids, mask = pad([encode(tokenizer, words(s)) for s in sentences[start : start + 64]])
-        states = encoder(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).last_hidden_state
-        m = torch.from_numpy(mask).unsqueeze(-1).float()
-        out.append(((states * m).sum(1) / m.sum(1)).numpy())
-    return np.concatenate(out)
+    cfg = StatesConfig()
+    model, tokenizer = load_encoder().eval(), load_tokenizer(cfg.max_len)
+    return np.concatenate([states_of(model, tokenizer, [words(x) for x in sentences[i : i + 64]], cfg)[1]
+                           for i in range(0, len(sentences), 64)])
 
 
 def scores(features: np.ndarray, n_reference: int) -> dict:
