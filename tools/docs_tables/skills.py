@@ -94,12 +94,12 @@ def refit(recipe: str) -> str:
 
 
 def paired_gains(paths: list[str], overall: bool = False, name: Callable[[str], str] | None = None,
-                 against: str = "the run without copies", rejected: bool = False) -> str:
+                 against: str = "the run without copies", detail: bool = False) -> str:
     """Mean dev gains of each variant in ``paths`` (runs.csv rows beside the default's of the same scenario, n
     and seed) against the default; ``overall`` adds the mean over the sizes (each size weighing alike);
-    ``rejected``, the change in the share of the skill's own dev utterances it calls out of skill, and the mean
+    ``detail`` adds the change in the share of the skill's own dev utterances it calls out of skill, and the mean
     training seconds of both."""
-    columns = ("intent_acc", "slot_f1", "rejected")[: 3 if rejected else 2]
+    columns = ("intent_acc", "slot_f1", "rejected")[: 3 if detail else 2]
     rows, name, seeds = [], name or mentions, {}
     for path in paths:
         with open(REPO / path) as f:
@@ -114,16 +114,16 @@ def paired_gains(paths: list[str], overall: bool = False, name: Callable[[str], 
                 gains.append([statistics.mean(float(r[m]) - float(base[r["domain"], n, r["seed"]][m]) for r in mine)
                               for m in columns])
                 seconds = [f"{statistics.mean(float(x['train_seconds']) for x in xs):.0f}"
-                           for xs in ([base[r["domain"], n, r["seed"]] for r in mine], mine)] if rejected else []
+                           for xs in ([base[r["domain"], n, r["seed"]] for r in mine], mine)] if detail else []
                 rows.append([name(arm.partition("@")[2]), data, n, str(len(mine)),
-                             *(f"{g:+.2f}" for g in gains[-1]), *([" / ".join(seconds)] if rejected else [])])
+                             *(f"{g:+.2f}" for g in gains[-1]), *([" / ".join(seconds)] if detail else [])])
             if overall:
                 rows.append([name(arm.partition("@")[2]), data, "mean over n", "",
                              *(f"{statistics.mean(g[i] for g in gains):+.2f}" for i in range(len(columns)))])
     sources = ", ".join(f"`{p}` (seeds {seeds[p]})" for p in paths)
     header = ["variant", "data", "n", "runs", "dev intent acc gain", "dev slot F1 gain",
               "change in own dev utterances called out of skill (points)"][: 4 + len(columns)]
-    header += ["train s (default / variant)"] if rejected else []
+    header += ["train s (default / variant)"] if detail else []
     return (table(header, rows) + f"\n\nSource: {sources}; dev splits, each run against {against} "
             "(`transfer@default`) of the same scenario, n and seed.")
 
@@ -205,7 +205,7 @@ TABLES = {
                                                   "reports/skills-snips/mention-fresh-dev.csv"], overall=True,
                                                  name=lambda _: "two copies, open slots only"),
     "skills-teacher-choice": lambda: paired_gains(["reports/skills/teacher-choice-dev.csv"], name=teacher,
-                                                  against="today's default", rejected=True),
+                                                  against="today's default", detail=True),
     "skills-intent-errors": intent_errors,
     "skills-opposites": opposites,
     "skills-lexical-choice": lexical_choice,
