@@ -39,12 +39,13 @@ log = logging.getLogger("reproduce")
 TARGETS = ("email", "iot", "transport", "lists", "weather")
 # arms that are another language model of an existing embedder: elmol-kd is ELMoL pretrained further on the
 # bigger corpus with MiniLM's states distilled into it and typo noise (make pretrain-kd)
-EMBEDDER_OF = {"elmol-kd": "elmol"}
+EMBEDDER_OF = {"elmol-kd": "elmol", "elmol-kd+fasttext": "elmol+fasttext"}
 
 
 def build_model(embedding: str, args: argparse.Namespace, train: list, intents, tags):
     kind = EMBEDDER_OF.get(embedding, embedding)
-    return inputs.build_model(kind, {kind: args.lm.get(embedding)}, args.fasttext, train, intents, tags)
+    lm = args.lm.get(embedding.removesuffix("+fasttext"))
+    return inputs.build_model(kind, {kind: lm}, args.fasttext, train, intents, tags)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def source_model(embedding: str, data: dict, tier: Tier, args: argparse.Namespac
 def transfer_run(key: dict, data: dict, tier: Tier, args: argparse.Namespace) -> dict:
     started = time.monotonic()
     train = sample(data["train"][key["domain"]], key["n"], key["seed"])
-    test = data["test"][key["domain"]]
+    test = data[args.split][key["domain"]]
     intents, tags = label_vocabs(train)
     torch.manual_seed(key["seed"])
     pretrained = bool(key["supervised_pretraining"])
@@ -139,6 +140,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None, help="where runs.csv goes; default reports/reproduce/TIER")
     p.add_argument("--work", type=Path, default=None, help="models and inputs; default runs/reproduce/TIER")
     p.add_argument("--data", type=Path, default=Path("data/massive/en-US.jsonl"))
+    p.add_argument("--split", choices=("test", "dev"), default="test",
+                   help="the targets' split runs are scored on: dev to choose among arms, test once for the chosen")
     p.add_argument("--elmol-lm", type=Path, default=Path("checkpoints/elmol-lm-epoch2.pt"))
     p.add_argument("--elmo-lm", type=Path, default=Path("checkpoints/elmo-lm-epoch2.pt"))
     p.add_argument("--elmol-kd-lm", type=Path, default=Path("checkpoints/elmol-kd-lm.pt"),
@@ -167,14 +170,14 @@ def main(argv: list[str] | None = None) -> Path:
         tier = replace(tier, sizes=tuple(int(x) for x in args.sizes.split(",")))
     if args.arms:
         tier = replace(tier, arms=tuple(int(x) for x in args.arms.split(",")))
-    args.out = args.out or Path("reports/reproduce") / args.tier
+    args.out = args.out or Path("reports/reproduce") / (args.tier if args.split == "test" else f"{args.tier}-dev")
     args.work = args.work or Path("runs/reproduce") / args.tier
     args.out.mkdir(parents=True, exist_ok=True)
     if args.tier == "quick":
         args.elmol_lm, args.elmo_lm, args.fasttext = inputs.tiny_inputs(args.work / "inputs")
     args.lm = {"elmol": args.elmol_lm, "elmo": args.elmo_lm, "elmol-kd": args.elmol_kd_lm}
     inputs.check_exist(args, tuple(e for e in tier.embeddings if e not in EMBEDDER_OF))
-    if "elmol-kd" in tier.embeddings and not args.elmol_kd_lm.exists():
+    if any(e.startswith("elmol-kd") for e in tier.embeddings) and not args.elmol_kd_lm.exists():
         raise SystemExit(f"{args.elmol_kd_lm} is missing: make it with `make pretrain-kd`")
     data = load_massive(args.data, tier.limit)
     csv_path = args.out / "runs.csv"

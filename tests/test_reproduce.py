@@ -41,11 +41,11 @@ def test_sample_is_fixed_by_seed_and_capped() -> None:
     assert sorted(sample(items, 100, 0)) == items
 
 
-@pytest.mark.parametrize("embedding", ["none", "fasttext", "elmol", "elmo"])
+@pytest.mark.parametrize("embedding", ["none", "fasttext", "elmol", "elmo", "elmol+fasttext"])
 def test_every_embedding_feeds_the_same_network(embedding: str) -> None:
     examples = [tag(e) for e in read_massive(MASSIVE, "train")[:8]]
     tags = slot_tag_vocab({t[2:] for e in examples for t in e.tags if t != "O"})
-    words = Vocab([PAD, UNK, "wake", "me"], unk=UNK) if embedding in ("none", "fasttext") else None
+    words = Vocab([PAD, UNK, "wake", "me"], unk=UNK) if embedding not in ("elmol", "elmo") else None
     lm = TINY_LM if embedding != "elmo" else LMConfig(**{**TINY_LM.to_dict(), "n_layers": 2})
     cfg = NLUConfig(lm=lm, n_intents=3, n_tags=len(tags), embedding=embedding, n_words=4, word_dim=8,
                     shared_hidden=8, slot_hidden=8, intent_hidden=8)
@@ -54,8 +54,24 @@ def test_every_embedding_feeds_the_same_network(embedding: str) -> None:
     word_ids = torch.tensor([[2, 3, 1, 1, 0], [2, 0, 0, 0, 0]]) if words else None
     intent_logits, emissions = model(chars, torch.tensor([4, 1]), word_ids)
     assert intent_logits.shape == (2, 3) and emissions.shape == (2, 5, len(tags))
-    pretrained = {"none": 0, "fasttext": 0, "elmol": 2, "elmo": 3}[embedding]
+    pretrained = {"none": 0, "fasttext": 0, "elmol": 2, "elmo": 3, "elmol+fasttext": 2}[embedding]
     assert len(model.encoder_groups()) == pretrained
+
+
+def test_concatenated_static_vectors_pass_through_the_mix_unchanged_but_for_gamma() -> None:
+    cfg = NLUConfig(lm=TINY_LM, n_intents=2, n_tags=1, embedding="elmol+fasttext", n_words=4, word_dim=8)
+    model = JointNLU(cfg, ["O"], Vocab([PAD, UNK, "wake", "me"], unk=UNK)).eval()
+    model.encoder.static.table.copy_(torch.randn(4, 8))
+    with torch.no_grad():
+        model.mix.weights.copy_(torch.tensor([0.3, -1.0]))
+        model.mix.gamma.fill_(2.0)
+    words = torch.tensor([[2, 3, 1]])
+    layers = model.encoder(torch.randint(3, 100, (1, 3, TINY_LM.max_chars)), torch.tensor([3]), words)
+    assert [x.shape[2] for x in layers] == [2 * TINY_LM.hidden_dim + 8] * 2
+    mixed = model.mix(layers)
+    assert torch.allclose(mixed[..., -8:], 2.0 * model.encoder.static.table[words])
+    assert not list(model.encoder.static.parameters())  # a buffer: the static vectors never train
+    assert sum(len(g) for g in model.encoder_groups()) == len(list(model.encoder.contextual.parameters()))
 
 
 def test_word_embedders_need_a_vocabulary() -> None:

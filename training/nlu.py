@@ -13,7 +13,7 @@ from torch import nn
 
 from elmol_nlu.vocab import Vocab
 from training.crf import CRF
-from training.embedders import make_embedder
+from training.embedders import CHARACTER_ONLY, make_embedder
 from training.lm import LMConfig, Reversal, ScalarMix, reversal_index, reverse
 
 
@@ -71,7 +71,7 @@ def max_mean_pool(h: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) ->
 class JointNLU(nn.Module):
     def __init__(self, cfg: NLUConfig, tags: list[str], word_vocab: Vocab | None = None) -> None:
         super().__init__()
-        if (word_vocab is None) != (cfg.embedding in ("elmo", "elmol")):
+        if (word_vocab is None) != (cfg.embedding in CHARACTER_ONLY):
             need = "needs a" if word_vocab is None else "takes no"
             raise ValueError(f"embedding {cfg.embedding!r} {need} word vocabulary")
         self.cfg = cfg

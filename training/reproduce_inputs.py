@@ -14,6 +14,7 @@ from elmol_nlu.datasets import TaggedExample
 from elmol_nlu.text import normalize
 from elmol_nlu.vocab import PAD, UNK, Vocab
 from training.checkpoint import load_checkpoint
+from training.embedders import CHARACTER_ONLY
 from training.lm import LMConfig
 from training.nlu import JointNLU, NLUConfig
 
@@ -45,15 +46,22 @@ def build_model(embedding: str, lm_paths: dict[str, Path], fasttext: Path, train
     ``base`` sets the network's other sizes; its label counts and embedding fields are filled in here.
     """
     base = replace(base or NLUConfig(), n_intents=len(intents), n_tags=len(tags), embedding=embedding)
-    if embedding in ("elmo", "elmol"):
+    if embedding in CHARACTER_ONLY:
         lm_cfg, weights = load_lm_encoder(lm_paths[embedding])
         model = JointNLU(replace(base, lm=lm_cfg), tags.itos)
         model.encoder.load_state_dict(weights)
         return model
-    if embedding == "fasttext":
+    if embedding in ("fasttext", "elmol+fasttext"):
         words, table = load_fasttext(fasttext)
-        model = JointNLU(replace(base, n_words=len(words), word_dim=table.shape[1]), tags.itos, words)
-        model.encoder.table.copy_(table)
+        base = replace(base, n_words=len(words), word_dim=table.shape[1])
+        if embedding == "fasttext":
+            model = JointNLU(base, tags.itos, words)
+            model.encoder.table.copy_(table)
+            return model
+        lm_cfg, weights = load_lm_encoder(lm_paths[embedding])
+        model = JointNLU(replace(base, lm=lm_cfg), tags.itos, words)
+        model.encoder.contextual.load_state_dict(weights)
+        model.encoder.static.table.copy_(table)
         return model
     words = scratch_vocab(train)
     return JointNLU(replace(base, n_words=len(words)), tags.itos, words)

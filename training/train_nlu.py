@@ -34,7 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lm", type=Path, default=None, help="language-model checkpoint (pretrain_lm's last.pt)")
     p.add_argument("--embedding", choices=EMBEDDINGS, default="elmol",
-                   help="elmol/elmo read --lm, fasttext reads --fasttext, none learns its own (only elmol/elmo export)")
+                   help="elmol/elmo read --lm, fasttext reads --fasttext, elmol+fasttext both, none learns its own "
+                   "(only elmol/elmo export)")
     p.add_argument("--fasttext", type=Path, default=Path("runs/fasttext/vectors.npz"))
     p.add_argument("--data", type=Path, default=Path("data/massive/en-US.jsonl"),
                    help="MASSIVE JSON lines, or a folder with train/dev/test in SNIPS's BIO format")
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     tags = slot_tag_vocab({t[2:] for e in train for t in e.tags if t != "O"})
     log.info("%d train, %d dev, %d test; %d intents, %d tags", len(train), len(dev), len(test), len(intents), len(tags))
 
-    if args.embedding in ("elmo", "elmol") and args.lm is None:
+    if args.embedding not in ("fasttext", "none") and args.lm is None:
         raise SystemExit(f"--embedding {args.embedding} needs --lm, a pretrain_lm checkpoint")
     lm_state = load_checkpoint(args.lm) if args.lm else {}
     torch.manual_seed(args.seed)
