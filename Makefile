@@ -13,7 +13,7 @@ ASSISTANT := data/unlabeled/sources/assistant.txt.gz
 	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small \
 	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review bench-default train-kd distil-kd fast-kd mix-data lexical-choice skill-study-lexical \
 	skill-study-minilm tag-weight-choice refit-choice mention-choice skill-study-mentions mention-fresh grid-choice \
-	reproduce-kd-fasttext
+	reproduce-kd-fasttext routing-rules
 
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ skill-study: $(STAMP)
 ## skill train time on 501 utterances, and batch-1 latency of the skill alone, beside the model, and MiniLM
 bench-skills: $(STAMP)
 	$(PY) -m experiments.bench.skills
+
+## who answers when skills are served together: routing rules on the same answers, MASSIVE DEV (make out-of-scope-kd
+## first). Rule, fixed 2026-12-07 before any run: a most-confident rule replaces specialists-first in the service if it
+## routes >= 0.5 points more dev utterances right and its intent accuracy as served is higher; of the two, the one
+## routing more right. Then `python -m experiments.bench.skill_routing` reads test once.
+routing-rules: $(STAMP)
+	$(PY) -m experiments.bench.skill_routing --split dev --out runs/routing-dev --skills-dir runs/routing-skills
+	$(PY) -m experiments.routing_rules --skills-dir runs/routing-skills --split dev
 
 ## set up, lint, and run every test (the container test included when a Docker engine can be set up)
 test: $(STAMP) browser

@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", type=Path, default=Path("data/massive/en-US.jsonl"))
     p.add_argument("--n", type=int, default=500)
     p.add_argument("--out", type=Path, default=Path("reports/skills"))
+    p.add_argument("--skills-dir", type=Path, default=None,
+                   help="keep the trained skills here (default: a temporary folder) for experiments.routing_rules")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     import torch
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     single = load_manifest(args.single)
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
+        folder = args.skills_dir or Path(tmp)
         base = Predictor.load(args.base, precision="auto")
         skills, fit_on, rules, refit = [], {}, None, False
         samples = {domain: sample(data["train"][domain], args.n, 0) for domain in TARGETS}
@@ -66,8 +69,8 @@ def main(argv: list[str] | None = None) -> None:
         for domain in TARGETS:
             others = [] if args.alone else [e for d in TARGETS if d != domain for e in samples[d]]
             skill = train_skill(samples[domain], None, source_checkpoint(args.base), cfg, other_skills=others)
-            export_skill(skill, domain, args.base, Path(tmp) / domain)
-            skills.append(base.load_skill(Path(tmp) / domain))
+            export_skill(skill, domain, args.base, folder / domain)
+            skills.append(base.load_skill(folder / domain))
             fit_on[domain] = (skill.dev, skill.out_of_skill_dev)
             refit |= skill.selection_model is not None
         served = base.with_skills(skills)
