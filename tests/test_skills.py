@@ -103,6 +103,19 @@ def test_every_skill_answers_when_asked_and_the_best_is_chosen(tiny_skill: TinyS
     assert parse.skill == ("tiny-skill" if claims else base.primary.name)  # a claiming specialist goes first
 
 
+def test_a_skill_whose_best_intent_is_out_of_skill_never_claims(tiny_skill: TinySkill) -> None:
+    skill = Predictor.load(tiny_skill.base).load_skill(tiny_skill.skill_dir)
+    other, n = skill.out_of_skill, len(skill.manifest.intents)
+    assert other is not None
+    skill.claim_threshold = 0.9  # lenient: claims what it is not sure is foreign
+    probs = np.full(n, 0.4 / (n - 1))
+    probs[other] = 0.6
+    assert not skill.claims(probs)  # under the threshold, but its answer would be the out-of-skill class
+    probs = np.full(n, 0.1 / (n - 2))
+    probs[other], probs[(other + 1) % n] = 0.45, 0.45 + 1e-3
+    assert skill.claims(probs)
+
+
 def test_a_skill_on_another_encoder_is_refused(tiny_skill: TinySkill) -> None:
     with pytest.raises(ManifestError, match=r"trained on encoder .* retrain it with --base"):
         Predictor.load(MODEL_DIR).load_skill(tiny_skill.skill_dir)

@@ -44,11 +44,13 @@ class SkillHeads:
         self.lexical = m.lexical()  # a lexical intent model beside the graph (elmol_nlu.lexical), or None
 
     def claims(self, probs: np.ndarray) -> bool:
+        """Whether the utterance is the skill's own: never when its best intent is the out-of-skill one (a
+        threshold above 0.5 would otherwise let it claim, then answer with a fallback), else under the threshold."""
         if self.out_of_skill is None:
             return True
-        if self.claim_threshold is None:
-            return int(probs.argmax()) != self.out_of_skill
-        return float(probs[self.out_of_skill]) < self.claim_threshold
+        if int(probs.argmax()) == self.out_of_skill:
+            return False
+        return self.claim_threshold is None or float(probs[self.out_of_skill]) < self.claim_threshold
 
     def claim_confidence(self, probs: np.ndarray) -> float:
         """How sure the skill is that the utterance is its own: 1 - P(out of skill) for a skill that learned what
