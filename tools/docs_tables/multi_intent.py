@@ -102,7 +102,22 @@ def routing_choice() -> str:
                   "recall95", "recall92", "recall90", "recall85"], rows)
 
 
+def routing_rules() -> str:
+    """Who answers, each rule on the same skills' dev answers (experiments.routing_rules)."""
+    path = "reports/skills/routing-rules-dev.json"
+    r = report(path)
+    rows = [[f"`{rule}`", f"{m['routed_right']:.2f}%", f"{m['held_out_scenarios_routed_right']:.2f}%",
+             f"{m['base_scenarios_kept_by_the_base']:.2f}%", " / ".join(f2(m[k]) for k in ("intent_acc", "slot_f1",
+                                                                                          "exact_match"))]
+            for rule, m in r["rules"].items()]
+    return table(["rule", "routed right", "held-out reaching their skill", "base kept",
+                  "intent / slot F1 / exact match as served"], rows) + (
+        f"\n\nSource: `{path}` (MASSIVE {r['split']}, {sum(1 for _ in r['skills'])} skills of 500 examples, "
+        f"seed 0, on base {r['base_version']}).")
+
+
 TABLES = {
+    "skills-routing-rules": routing_rules,
     "skills-routing-choice": routing_choice,
     "skills-multi-intent": benchmarks,
     "skills-multi-latency": latency,
