@@ -13,7 +13,7 @@ ASSISTANT := data/unlabeled/sources/assistant.txt.gz
 	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small \
 	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review bench-default train-kd distil-kd fast-kd mix-data lexical-choice skill-study-lexical \
 	skill-study-minilm tag-weight-choice refit-choice mention-choice skill-study-mentions mention-fresh grid-choice \
-	reproduce-kd-fasttext routing-rules
+	reproduce-variant routing-rules
 
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
@@ -325,15 +325,18 @@ reproduce-kd: $(STAMP)
 ## the grid's new-encoder arm, chosen on the targets' DEV split before test is read. Rule, fixed 2026-12-07 before any
 ## run: ELMoL-KD + FastText (ELMoL-KD's layers with the FastText vector appended) becomes the grid's new encoder if
 ## its mean RER over FastText on dev (n = 100-500, 3 seeds, supervised pretraining) is above ELMoL-KD's; then
-## `make reproduce-kd-fasttext` reads test once. Two workers share the CSV (resumable).
+## `make reproduce-variant VARIANT=elmol-kd+fasttext` reads test once. Amended 2026-12-07 23:50, after those two
+## arms' dev runs and before any run of it: the normalised mix (elmol-kd-ln) is a third candidate under the same
+## rule (the higher of the two variants, if above ELMoL-KD). Two workers share the CSV (resumable).
 grid-choice: $(STAMP) runs/fasttext/vectors.npz
-	$(PY) -m experiments.reproduce --tier full --split dev --embeddings elmol-kd+fasttext --arms 1 --sizes 100,200,500 & \
+	$(PY) -m experiments.reproduce --tier full --split dev --embeddings elmol-kd+fasttext,elmol-kd-ln --arms 1 \
+		--sizes 100,200,500 & \
 	$(PY) -m experiments.reproduce --tier full --split dev --embeddings fasttext,elmol-kd --arms 1 --sizes 100,200,500; \
 	wait
 	$(PY) -m experiments.reproduce_report --runs reports/reproduce/full-dev/runs.csv
 
-reproduce-kd-fasttext: $(STAMP) runs/fasttext/vectors.npz
-	$(PY) -m experiments.reproduce --tier full --embeddings elmol-kd+fasttext --arms 1 --sizes 100,200,500
+reproduce-variant: $(STAMP) runs/fasttext/vectors.npz
+	$(PY) -m experiments.reproduce --tier full --embeddings $(VARIANT) --arms 1 --sizes 100,200,500
 	$(PY) -m experiments.reproduce_report --runs reports/reproduce/full/runs.csv
 
 runs/fasttext/vectors.npz:

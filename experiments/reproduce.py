@@ -33,19 +33,22 @@ from training import reproduce_inputs as inputs
 from training.checkpoint import load_joint_model, save_checkpoint
 from training.evaluate import predict
 from training.finetune import FitConfig, fit
-from training.nlu import with_new_outputs
+from training.nlu import NLUConfig, with_new_outputs
 
 log = logging.getLogger("reproduce")
 TARGETS = ("email", "iot", "transport", "lists", "weather")
-# arms that are another language model of an existing embedder: elmol-kd is ELMoL pretrained further on the
-# bigger corpus with MiniLM's states distilled into it and typo noise (make pretrain-kd)
-EMBEDDER_OF = {"elmol-kd": "elmol", "elmol-kd+fasttext": "elmol+fasttext"}
+# arms beyond the paper's four: (embedder, language model, network settings). elmol-kd is ELMoL pretrained further
+# on the bigger corpus with MiniLM's states distilled into it and typo noise (make pretrain-kd); +fasttext appends
+# the FastText vector to its layers; -ln normalises each layer before the scalar mix
+ARMS = {"elmol-kd": ("elmol", "elmol-kd", {}),
+        "elmol-kd+fasttext": ("elmol+fasttext", "elmol-kd", {}),
+        "elmol-kd-ln": ("elmol", "elmol-kd", {"mix_layer_norm": True})}
 
 
 def build_model(embedding: str, args: argparse.Namespace, train: list, intents, tags):
-    kind = EMBEDDER_OF.get(embedding, embedding)
-    lm = args.lm.get(embedding.removesuffix("+fasttext"))
-    return inputs.build_model(kind, {kind: lm}, args.fasttext, train, intents, tags)
+    kind, lm, settings = ARMS.get(embedding, (embedding, embedding, {}))
+    return inputs.build_model(kind, {kind: args.lm.get(lm)}, args.fasttext, train, intents, tags,
+                              NLUConfig(**settings))
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,7 @@ def main(argv: list[str] | None = None) -> Path:
     if args.tier == "quick":
         args.elmol_lm, args.elmo_lm, args.fasttext = inputs.tiny_inputs(args.work / "inputs")
     args.lm = {"elmol": args.elmol_lm, "elmo": args.elmo_lm, "elmol-kd": args.elmol_kd_lm}
-    inputs.check_exist(args, tuple(e for e in tier.embeddings if e not in EMBEDDER_OF))
+    inputs.check_exist(args, tuple(e for e in tier.embeddings if e not in ARMS))
     if any(e.startswith("elmol-kd") for e in tier.embeddings) and not args.elmol_kd_lm.exists():
         raise SystemExit(f"{args.elmol_kd_lm} is missing: make it with `make pretrain-kd`")
     data = load_massive(args.data, tier.limit)

@@ -22,7 +22,10 @@ import numpy as np
 from experiments.results_csv import read_rows, run_key
 
 log = logging.getLogger("reproduce_report")
-EMBEDDINGS = ("none", "fasttext", "elmol", "elmo", "elmol-kd", "elmol-kd+fasttext")
+EMBEDDINGS = ("none", "fasttext", "elmol", "elmo", "elmol-kd", "elmol-kd+fasttext", "elmol-kd-ln")
+# ELMoL-KD's layers with FastText appended (ELMo's recipe of contextual beside static vectors); with each layer
+# normalised before the scalar mix
+VARIANTS = {"ELMoL-KD + FastText": "elmol-kd+fasttext", "ELMoL-KD, normalised mix": "elmol-kd-ln"}
 LOW_DATA = (100, 200, 500)
 
 
@@ -75,12 +78,9 @@ def comparisons(cells: dict) -> dict[str, dict]:
             out[f"ELMoL-KD over FastText ({tag})"] = rer(cells, ("elmol-kd", arm), ("fasttext", arm), sizes)
             out[f"ELMoL-KD over ELMo ({tag})"] = rer(cells, ("elmol-kd", arm), ("elmo", arm), sizes)
             out[f"ELMoL-KD over ELMoL ({tag})"] = rer(cells, ("elmol-kd", arm), ("elmol", arm), sizes)
-            # ELMo's recipe of contextual beside static vectors: ELMoL-KD's layers with FastText appended
-            out[f"ELMoL-KD + FastText over FastText ({tag})"] = rer(cells, ("elmol-kd+fasttext", arm),
-                                                                   ("fasttext", arm), sizes)
-            out[f"ELMoL-KD + FastText over ELMo ({tag})"] = rer(cells, ("elmol-kd+fasttext", arm), ("elmo", arm), sizes)
-            out[f"ELMoL-KD + FastText over ELMoL-KD ({tag})"] = rer(cells, ("elmol-kd+fasttext", arm),
-                                                                   ("elmol-kd", arm), sizes)
+            for name, emb in VARIANTS.items():  # other ways of using the new encoder
+                for peer, peer_emb in (("FastText", "fasttext"), ("ELMo", "elmo"), ("ELMoL-KD", "elmol-kd")):
+                    out[f"{name} over {peer} ({tag})"] = rer(cells, (emb, arm), (peer_emb, arm), sizes)
         for emb in EMBEDDINGS:
             out[f"supervised transfer over none, {emb} ({label})"] = rer(cells, (emb, 1), (emb, 0), sizes)
     return out

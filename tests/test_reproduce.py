@@ -144,3 +144,15 @@ def test_encoder_speed_bench_compares_both_encoders(tmp_path: Path) -> None:
     assert len(result["ratios"]) == 2 * 4 and all(r["elmo_over_elmol_p50"] > 0 for r in result["ratios"])
     assert result["parameters"]["elmo"] > result["parameters"]["elmol"]
     assert "ELMo / ELMoL" in (tmp_path / "speed.md").read_text()
+
+
+def test_normalised_mix_balances_layers_of_different_scale() -> None:
+    from training.lm import ScalarMix
+
+    small, large = torch.randn(2, 3, 16) * 0.1, torch.randn(2, 3, 16) * 10.0
+    plain, normalised = ScalarMix(2), ScalarMix(2, layer_norm=True)
+    assert float(plain([small, large]).detach().std()) > 3.0  # the large layer dominates
+    mixed = normalised([small, large]).detach()  # each token's vector of each layer at unit scale, then their mean
+    assert 0.4 < float(mixed.std()) < 1.0
+    single = ScalarMix(1, layer_norm=True)([large]).detach()
+    assert torch.allclose(single.mean(dim=2), torch.zeros(2, 3), atol=1e-5)

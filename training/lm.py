@@ -182,15 +182,22 @@ class ELMoEncoder(nn.Module):
 
 
 class ScalarMix(nn.Module):
-    """ELMo's learned mix of layers: gamma * sum_k softmax(w)_k * layer_k."""
+    """ELMo's learned mix of layers: gamma * sum_k softmax(w)_k * layer_k.
 
-    def __init__(self, n_layers: int) -> None:
+    With ``layer_norm`` each token's vector of each layer is normalised first (ELMo's option): the char CNN's
+    layer has about 3x the RMS of the biLSTM's, so otherwise the contextual layer enters weakly at the start.
+    """
+
+    def __init__(self, n_layers: int, layer_norm: bool = False) -> None:
         super().__init__()
         self.weights = nn.Parameter(torch.zeros(n_layers))
         self.gamma = nn.Parameter(torch.ones(1))
+        self.layer_norm = layer_norm
 
     def forward(self, layers: list[torch.Tensor]) -> torch.Tensor:
         w = torch.softmax(self.weights, dim=0)
+        if self.layer_norm:
+            layers = [nn.functional.layer_norm(layer, layer.shape[-1:]) for layer in layers]
         return self.gamma * sum(w[k] * layer for k, layer in enumerate(layers))
 
 

@@ -28,6 +28,7 @@ class NLUConfig:
     embed_dropout: float = 0.3
     dropout: float = 0.3
     pool_embeddings: bool = False  # the intent head also sees pooled embeddings, not only the shared biLSTM
+    mix_layer_norm: bool = False  # normalise each embedder layer before the scalar mix (training.lm.ScalarMix)
     embedding: str = "elmol"  # one of training.embedders.EMBEDDINGS
     n_words: int = 0  # word vocabulary of word-based embeddings (fasttext, none)
     word_dim: int = 256
@@ -77,7 +78,7 @@ class JointNLU(nn.Module):
         self.cfg = cfg
         self.word_vocab = word_vocab  # ids of the word-based embedders' rows
         self.encoder = make_embedder(cfg.embedding, cfg.lm, cfg.n_words, cfg.word_dim)
-        self.mix = ScalarMix(self.encoder.n_outputs)
+        self.mix = ScalarMix(self.encoder.n_outputs, cfg.mix_layer_norm)
         self.embed_dropout = nn.Dropout(cfg.embed_dropout)
         self.shared = BiLSTM(self.encoder.output_dim, cfg.shared_hidden)
         self.dropout = nn.Dropout(cfg.dropout)
