@@ -325,7 +325,7 @@ reproduce-kd: $(STAMP)
 ## the grid's new-encoder arm, chosen on the targets' DEV split before test is read. Rule, fixed 2026-12-07 before any
 ## run: ELMoL-KD + FastText (ELMoL-KD's layers with the FastText vector appended) becomes the grid's new encoder if
 ## its mean RER over FastText on dev (n = 100-500, 3 seeds, supervised pretraining) is above ELMoL-KD's; then
-## `make reproduce-variant VARIANT=elmol-kd+fasttext` reads test once. Amended 2026-12-07 23:50, after those two
+## `make reproduce-variant VARIANT=elmol-kd+fasttext` reads test once. Amended 2026-12-07 23:30, after those two
 ## arms' dev runs and before any run of it: the normalised mix (elmol-kd-ln) is a third candidate under the same
 ## rule (the higher of the two variants, if above ELMoL-KD). Two workers share the CSV (resumable).
 grid-choice: $(STAMP) runs/fasttext/vectors.npz
