@@ -13,7 +13,7 @@ ASSISTANT := data/unlabeled/sources/assistant.txt.gz
 	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small \
 	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review bench-default train-kd distil-kd fast-kd mix-data lexical-choice skill-study-lexical \
 	skill-study-minilm tag-weight-choice refit-choice mention-choice skill-study-mentions mention-fresh grid-choice \
-	reproduce-variant routing-rules
+	reproduce-variant routing-rules grid-replicate
 
 $(STAMP): pyproject.toml elmol_nlu/_crf.c
 	$(PYTHON) -m venv $(VENV)
@@ -334,6 +334,17 @@ grid-choice: $(STAMP) runs/fasttext/vectors.npz
 	$(PY) -m experiments.reproduce --tier full --split dev --embeddings fasttext,elmol-kd --arms 1 --sizes 100,200,500; \
 	wait
 	$(PY) -m experiments.reproduce_report --runs reports/reproduce/full-dev/runs.csv
+
+## the chosen arm (ELMoL-KD) and FastText again on TEST from the source models `grid-choice` rebuilt (same commands
+## and seeds, not bit-identical to the first read's): how far one build's grid read moves from another's. Fixed
+## before it ran (2026-12-07 23:51): the figure of record stays the first read (reports/reproduce/full).
+grid-replicate: $(STAMP) runs/fasttext/vectors.npz
+	$(PY) -m experiments.reproduce --tier full --out reports/reproduce/full-rebuild --embeddings elmol-kd --arms 1 \
+		--sizes 100,200,500 & \
+	$(PY) -m experiments.reproduce --tier full --out reports/reproduce/full-rebuild --embeddings fasttext --arms 1 \
+		--sizes 100,200,500; \
+	wait
+	$(PY) -m experiments.reproduce_report --runs reports/reproduce/full-rebuild/runs.csv
 
 reproduce-variant: $(STAMP) runs/fasttext/vectors.npz
 	$(PY) -m experiments.reproduce --tier full --embeddings $(VARIANT) --arms 1 --sizes 100,200,500
