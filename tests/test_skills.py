@@ -103,6 +103,19 @@ def test_every_skill_answers_when_asked_and_the_best_is_chosen(tiny_skill: TinyS
     assert parse.skill == ("tiny-skill" if claims else base.primary.name)  # a claiming specialist goes first
 
 
+def test_the_routing_experiment_chooses_as_the_service_does(tiny_skill: TinySkill) -> None:
+    from experiments.routing_rules import choose, claims
+
+    base = Predictor.load(tiny_skill.base)
+    served = base.with_skills([base.load_skill(tiny_skill.skill_dir)])
+    texts = ["wake me up at six", "what is the weather in paris tomorrow", "play some jazz", "set an alarm"]
+    name = base.primary.name
+    for parse in served.parse_batch(texts, [Selection(per_skill=True)] * len(texts)):
+        answers = parse.per_skill
+        assert choose("specialists-first", claims(served, answers, name, "specialists-first"), name,
+                      answers[name].confidence) == parse.skill
+
+
 def test_a_skill_whose_best_intent_is_out_of_skill_never_claims(tiny_skill: TinySkill) -> None:
     skill = Predictor.load(tiny_skill.base).load_skill(tiny_skill.skill_dir)
     other, n = skill.out_of_skill, len(skill.manifest.intents)

@@ -88,7 +88,7 @@ class ConcatEmbedder(nn.Module):
 
 
 def make_embedder(kind: str, lm: LMConfig, n_words: int, word_dim: int) -> nn.Module:
-    if kind in ("elmo", "elmol"):
+    if kind in CHARACTER_ONLY:
         return ELMoEncoder(lm)
     if kind == "fasttext":
         return StaticEmbedder(n_words, word_dim)
