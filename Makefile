@@ -388,7 +388,7 @@ skill-study-mentions: $(STAMP)
 
 ## the same peers' rows: MiniLM fine-tuned on the same samples (about 2.5 CPU-minutes a run)
 skill-study-minilm: $(STAMP)
-	$(PY) -m experiments.skill_study --base runs/models/oos-kd --arms minilm --seeds 0 1
+	$(PY) -m experiments.skill_study --base runs/models/oos-kd --arms minilm --seeds 0 1 2
 	$(PY) -m experiments.skill_study --base models/default --data data/snips --domains snips --arms minilm \
 		--out reports/skills-snips
 
