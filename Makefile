@@ -327,10 +327,12 @@ reproduce-kd: $(STAMP)
 ## its mean RER over FastText on dev (n = 100-500, 3 seeds, supervised pretraining) is above ELMoL-KD's; then
 ## `make reproduce-variant VARIANT=elmol-kd+fasttext` reads test once. Amended 2026-12-07 23:30, after those two
 ## arms' dev runs and before any run of it: the normalised mix (elmol-kd-ln) is a third candidate under the same
-## rule (the higher of the two variants, if above ELMoL-KD). Two workers share the CSV (resumable).
+## rule (the higher of the two variants, if above ELMoL-KD). Amended 2026-12-08 00:39, after those three arms' dev
+## runs and before any of its own: ELMoL-KD never unfrozen (elmol-kd-frozen) is a fourth candidate under the same
+## rule (the highest variant, if above ELMoL-KD). Two workers share the CSV (resumable).
 grid-choice: $(STAMP) runs/fasttext/vectors.npz
-	$(PY) -m experiments.reproduce --tier full --split dev --embeddings elmol-kd+fasttext,elmol-kd-ln --arms 1 \
-		--sizes 100,200,500 & \
+	$(PY) -m experiments.reproduce --tier full --split dev --embeddings elmol-kd+fasttext,elmol-kd-ln,elmol-kd-frozen \
+		--arms 1 --sizes 100,200,500 & \
 	$(PY) -m experiments.reproduce --tier full --split dev --embeddings fasttext,elmol-kd --arms 1 --sizes 100,200,500; \
 	wait
 	$(PY) -m experiments.reproduce_report --runs reports/reproduce/full-dev/runs.csv

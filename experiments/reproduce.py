@@ -39,10 +39,17 @@ log = logging.getLogger("reproduce")
 TARGETS = ("email", "iot", "transport", "lists", "weather")
 # arms beyond the paper's four: (embedder, language model, network settings). elmol-kd is ELMoL pretrained further
 # on the bigger corpus with MiniLM's states distilled into it and typo noise (make pretrain-kd); +fasttext appends
-# the FastText vector to its layers; -ln normalises each layer before the scalar mix
+# the FastText vector to its layers; -ln normalises each layer before the scalar mix; -frozen never unfreezes it
 ARMS = {"elmol-kd": ("elmol", "elmol-kd", {}),
         "elmol-kd+fasttext": ("elmol+fasttext", "elmol-kd", {}),
-        "elmol-kd-ln": ("elmol", "elmol-kd", {"mix_layer_norm": True})}
+        "elmol-kd-ln": ("elmol", "elmol-kd", {"mix_layer_norm": True}),
+        "elmol-kd-frozen": ("elmol", "elmol-kd", {})}
+FROZEN = ("elmol-kd-frozen",)  # arms whose pretrained encoder stays frozen, in the source model and in transfer
+
+
+def unfrozen_groups(embedding: str, model) -> int:
+    """How many of the model's pretrained encoder groups the unfreezing schedule reaches."""
+    return 0 if embedding in FROZEN else len(model.encoder_groups())
 
 
 def build_model(embedding: str, args: argparse.Namespace, train: list, intents, tags):
@@ -94,7 +101,7 @@ def source_model(embedding: str, data: dict, tier: Tier, args: argparse.Namespac
     intents, tags = label_vocabs(train)
     torch.manual_seed(args.seed)
     model = build_model(embedding, args, train, intents, tags)
-    n_groups = len(model.encoder_groups())
+    n_groups = unfrozen_groups(embedding, model)
     cfg = FitConfig(epochs=tier.source_epochs, unfreeze_at=unfreeze_schedule(tier.source_epochs, n_groups, False),
                     patience=tier.source_epochs, seed=args.seed)
     log.info("source model for %s: %d train, %d dev examples, %d intents", embedding, len(train), len(dev),
@@ -122,7 +129,7 @@ def transfer_run(key: dict, data: dict, tier: Tier, args: argparse.Namespace) ->
         model = build_model(key["embedding"], args, train, intents, tags)
     epochs = transfer_epochs(len(train), FitConfig.batch_size, tier)
     cfg = FitConfig(epochs=epochs, seed=key["seed"], new_outputs=pretrained,
-                    unfreeze_at=unfreeze_schedule(epochs, len(model.encoder_groups()), pretrained))
+                    unfreeze_at=unfreeze_schedule(epochs, unfrozen_groups(key["embedding"], model), pretrained))
     fit(model, train, intents, tags, cfg, dev_score=None)  # no dev set at 100 examples: the last epoch counts
     scores = metrics(test, predict(model, test, intents, tags))
     return {**key, "intent_acc": round(scores["intent_acc"], 2), "slot_f1": round(scores["slot_f1"], 2),

@@ -22,10 +22,11 @@ import numpy as np
 from experiments.results_csv import read_rows, run_key
 
 log = logging.getLogger("reproduce_report")
-EMBEDDINGS = ("none", "fasttext", "elmol", "elmo", "elmol-kd", "elmol-kd+fasttext", "elmol-kd-ln")
+EMBEDDINGS = ("none", "fasttext", "elmol", "elmo", "elmol-kd", "elmol-kd+fasttext", "elmol-kd-ln", "elmol-kd-frozen")
 # ELMoL-KD's layers with FastText appended (ELMo's recipe of contextual beside static vectors); with each layer
-# normalised before the scalar mix
-VARIANTS = {"ELMoL-KD + FastText": "elmol-kd+fasttext", "ELMoL-KD, normalised mix": "elmol-kd-ln"}
+# normalised before the scalar mix; never unfrozen
+VARIANTS = {"ELMoL-KD + FastText": "elmol-kd+fasttext", "ELMoL-KD, normalised mix": "elmol-kd-ln",
+            "ELMoL-KD, never unfrozen": "elmol-kd-frozen"}
 LOW_DATA = (100, 200, 500)
 
 

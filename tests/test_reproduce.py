@@ -156,3 +156,17 @@ def test_normalised_mix_balances_layers_of_different_scale() -> None:
     assert 0.4 < float(mixed.std()) < 1.0
     single = ScalarMix(1, layer_norm=True)([large]).detach()
     assert torch.allclose(single.mean(dim=2), torch.zeros(2, 3), atol=1e-5)
+
+
+def test_a_frozen_arm_never_schedules_its_encoder() -> None:
+    from experiments.reproduce import unfrozen_groups
+
+    model = JointNLU(NLUConfig(lm=TINY_LM, n_intents=2, n_tags=1), ["O"])
+    assert unfrozen_groups("elmol-kd", model) == 2
+    assert unfrozen_groups("elmol-kd-frozen", model) == 0
+    cfg = FitConfig(new_outputs=True, unfreeze_at=unfreeze_schedule(38, unfrozen_groups("elmol-kd-frozen", model),
+                                                                     True))
+    groups = param_groups(model, cfg)
+    set_trainable(groups, 37, cfg)  # the last epoch: the body trains, the encoder still does not
+    assert model.shared.fwd.weight_ih_l0.requires_grad
+    assert not any(p.requires_grad for g in model.encoder_groups() for p in g)

@@ -18,8 +18,8 @@ NAMES = {"intent_acc": "intent", "slot_f1": "slot F1", "exact_match": "exact mat
 GRID_DEV = "reports/reproduce/full-dev/summary.json"
 # the arms of experiments.reproduce_report's comparisons, by their names there
 EMBEDDING_OF = {"ELMoL-KD": "elmol-kd", "ELMoL-KD + FastText": "elmol-kd+fasttext",
-                "ELMoL-KD, normalised mix": "elmol-kd-ln"}
-VARIANTS = ("ELMoL-KD + FastText", "ELMoL-KD, normalised mix")
+                "ELMoL-KD, normalised mix": "elmol-kd-ln", "ELMoL-KD, never unfrozen": "elmol-kd-frozen"}
+VARIANTS = ("ELMoL-KD + FastText", "ELMoL-KD, normalised mix", "ELMoL-KD, never unfrozen")
 
 
 def dev_rer(arm: str) -> dict:
