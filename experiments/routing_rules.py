@@ -10,8 +10,9 @@ intent accuracy, slot F1 and exact match of what the chosen model said):
 - ``specialists-first`` (the service's rule): a skill claims when its calibrated P(out of skill) is under its
   fitted threshold; the claiming skill surest of it answers; the base only when none claims.
 - ``most-confident``: the base competes too: a claiming skill answers only when its P(own) = 1 - P(out of
-  skill) is above the base's calibrated confidence in its own best intent. The base, trained on many
-  scenarios, is confident on its own utterances and less so on those of scenarios it never saw.
+  skill) is above the base's calibrated confidence in its own best intent. The bet: the base, trained on many
+  scenarios, is surer of its own utterances than of those of scenarios it never saw (on MASSIVE dev it did not
+  route better: docs/SKILLS.md).
 - ``most-confident-any``: the same without the skills' thresholds: every skill competes with its P(own).
 """
 
