@@ -186,8 +186,10 @@ def main(argv: list[str] | None = None) -> Path:
     if args.tier == "quick":
         args.elmol_lm, args.elmo_lm, args.fasttext = inputs.tiny_inputs(args.work / "inputs")
     args.lm = {"elmol": args.elmol_lm, "elmo": args.elmo_lm, "elmol-kd": args.elmol_kd_lm}
-    inputs.check_exist(args, tuple(e for e in tier.embeddings if e not in ARMS))
-    if any(e.startswith("elmol-kd") for e in tier.embeddings) and not args.elmol_kd_lm.exists():
+    arms = [ARMS[e] for e in tier.embeddings if e in ARMS]
+    static = ("fasttext",) if any(kind.endswith("fasttext") for kind, _, _ in arms) else ()
+    inputs.check_exist(args, (*(e for e in tier.embeddings if e not in ARMS), *static))
+    if any(lm == "elmol-kd" for _, lm, _ in arms) and not args.elmol_kd_lm.exists():
         raise SystemExit(f"{args.elmol_kd_lm} is missing: make it with `make pretrain-kd`")
     data = load_massive(args.data, tier.limit)
     csv_path = args.out / "runs.csv"
