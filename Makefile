@@ -11,7 +11,7 @@ ASSISTANT := data/unlabeled/sources/assistant.txt.gz
 .PHONY: install test lint unit serve serve-local pretrain train export bench bench-predictor bench-server results loadtest clean \
 	shards pretrain-ddp bench-pretrain confidence out-of-scope bench-confidence-cost pretrain-elmo fasttext reproduce reproduce-quick train-snips bench-encoders bad-inputs soak scale-up bench-replicas \
 	skill-example skill-study bench-skills distil distil-snips profile-server bench-failover bench-cache small-heads small-model distil-small \
-	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review bench-default train-kd distil-kd fast-kd mix-data lexical-choice skill-study-lexical \
+	docs-tables corpus pretrain-kd reproduce-kd out-of-scope-kd skill-study-kd typos browser screenshots bench-review bench-default train-kd distil-kd distil-ensemble fast-kd mix-data lexical-choice skill-study-lexical \
 	skill-study-minilm tag-weight-choice refit-choice mention-choice skill-study-mentions mention-fresh grid-choice \
 	reproduce-variant routing-rules grid-replicate
 
@@ -129,6 +129,22 @@ distil-kd: $(STAMP)
 	$(PY) -m training.distil --student runs/nlu-kd/nlu.pt --teacher runs/teacher --out runs/distil-kd \
 		--passes 3 --kd-weight 4 --minutes 45 --typo-rate 0.1 --threads 2
 	$(PY) -m training.distil_report --runs runs/distil-kd --out reports/distillation/kd
+
+## a candidate for the shipped model, chosen on dev only (experiments/distil_choice.py; rules fixed 2026-12-08 01:30,
+## before any of its runs): a second MiniLM teacher (seed 1) beside the first; the ensemble's averaged logits if they
+## beat the first teacher alone on dev intent; then the shipped checkpoint distilled further from them (3 passes at
+## half the learning rate, 50 min, test not scored). It replaces the shipped model only if its dev selection score
+## is 0.3 or more above the shipped model's with dev intent not lower; then test is read once, and `make export`.
+distil-ensemble: $(STAMP)
+	$(PY) -m training.teacher --unlabeled $(ASSISTANT) --out runs/teacher
+	$(PY) -m training.teacher --unlabeled $(ASSISTANT) --out runs/teacher-s1 --seed 1
+	$(PY) -m training.distil --student checkpoints/massive-en-nlu.pt --out runs/distil-ensemble --dev-only \
+		--teacher $$($(PY) -m experiments.distil_choice teachers --teachers runs/teacher runs/teacher-s1) \
+		--passes 3 --kd-weight 4 --lr 5e-4 --minutes 50 --typo-rate 0.1 --threads 2
+	if $(PY) -m experiments.distil_choice verdict --candidate runs/distil-ensemble/nlu.pt; then \
+		$(PY) -m experiments.distil_choice test --candidate runs/distil-ensemble/nlu.pt && \
+		$(MAKE) export SHIPPED_RUN=runs/distil-ensemble; \
+	else echo "the shipped model stays (reports/distillation/ensemble/verdict.json)"; fi
 
 ## the shipped default against the one it replaced (checkpoints/massive-en-nlu-2026-12-03.pt), in process, one run
 bench-default: $(STAMP)

@@ -101,6 +101,20 @@ def test_a_finished_run_resumes_without_training_again(tiny_model: TinyModel, di
     assert after["step"] == before["step"] == before["total"]
 
 
+def test_a_dev_only_run_from_two_teachers_leaves_test_unread(tiny_model: TinyModel, distilled: tuple,
+                                                              tmp_path: Path) -> None:
+    _, teacher, _ = distilled
+    argv = ["--student", str(tiny_model.nlu_checkpoint), "--teacher", str(teacher), str(teacher), "--data",
+            str(MASSIVE), "--out", str(tmp_path / "out"), "--limit", str(LIMIT), "--threads", "1", "--eval-every", "4",
+            "--unlabeled-batch", "64", "--dev-only"]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*ill-defined.*")
+        distil.main(argv)
+    saved = load_checkpoint(tmp_path / "out" / "nlu.pt")
+    assert set(saved["metrics"]) == {"dev"}
+    assert len(saved["distillation"]["teacher"]) == 2 and saved["distillation"]["unlabeled"] == N_UNLABELED
+
+
 def test_soft_targets_mix_the_starting_model() -> None:
     cfg = distil.DistilConfig(temperature=1.0, self_weight=0.5)
     teacher, start = torch.tensor([[10.0, -10.0]]), torch.tensor([[-10.0, 10.0]])

@@ -7,9 +7,11 @@ The student starts from a trained joint model (train_nlu's nlu.pt). Each step ta
 train (the usual joint loss: intent cross-entropy and CRF) and one batch of unlabeled utterances, whose
 intent distribution is pulled towards the teacher's (KL divergence at temperature T, scaled by T^2). The
 teacher's targets can mix in the student's own starting model (``--self-weight``: an ensemble of the two, a
-stronger teacher than either when their errors differ; check ``dev_mix`` in the log). The schedule is a
+stronger teacher than either when their errors differ; check ``dev_mix`` in the log). Several ``--teacher``
+directories make an ensemble teacher, their logits averaged (``training.teacher_labels``). The schedule is a
 linear warm-up and decay over the steps the time budget allows; the checkpoint with the best dev score
-(mean of intent accuracy, slot F1 and exact match) is kept, so test is looked at once, at the end.
+(mean of intent accuracy, slot F1 and exact match) is kept, so test is looked at once, at the end; with
+``--dev-only`` not at all, for a candidate that a dev comparison may not choose.
 With ``--tag-weight``, the unlabeled batch also trains the student's CRF on the tag paths that
 ``training.tag_teacher`` wrote beside the teacher's labels (a joint model of ours: MiniLM is the weaker
 tagger), so that a smaller student can learn slots as well as intents from the unlabeled utterances.
@@ -42,6 +44,7 @@ from training.finetune import FitConfig, batches, joint_loss, length_groups, par
 from training.nlu import lengths_to_mask
 from training.schedule import warmup_linear
 from training.tag_teacher import TAGS, student_paths
+from training.teacher_labels import teacher_dev_logits, teacher_targets
 
 log = logging.getLogger("training.distil")
 
@@ -66,25 +69,10 @@ class DistilConfig:
         return asdict(self)
 
 
-def student_columns(saved: np.lib.npyio.NpzFile, intents: Vocab) -> list[int]:
-    """The teacher's logit column of each of the student's intents, in the student's order."""
-    return [list(saved["intents"]).index(name) for name in intents.itos]
-
-
-def teacher_targets(path: Path, intents: Vocab) -> tuple[list[list[str]], torch.Tensor]:
-    """The teacher's labelled utterances (words) and logits, its columns reordered to the student's intents."""
-    soft = np.load(path / "soft_intents.npz")
-    columns = student_columns(soft, intents)
-    return [str(t).split(" ") for t in soft["texts"]], torch.from_numpy(soft["logits"][:, columns].astype(np.float32))
-
-
-def dev_mix(student: torch.nn.Module, teacher: Path, dev: list[TaggedExample], intents: Vocab,
+def dev_mix(student: torch.nn.Module, teachers: list[Path], dev: list[TaggedExample], intents: Vocab,
             tags: Vocab) -> dict[str, float]:
-    """Dev intent accuracy of the teacher, the student and their probability mixes (what --self-weight picks)."""
-    saved = np.load(teacher / "dev_intents.npz")
-    by_id = dict(zip(saved["ids"], saved["logits"], strict=True))
-    columns = student_columns(saved, intents)
-    t = torch.softmax(torch.tensor(np.stack([by_id[e.example.id][columns] for e in dev])), dim=1)
+    """Dev intent accuracy of the teacher(s), the student and their probability mixes (what --self-weight picks)."""
+    t = torch.softmax(teacher_dev_logits(teachers, [e.example.id for e in dev], intents), dim=1)
     s = torch.tensor(np.stack([p.intent_probs for p in predict(student, dev, intents, tags)]))
     gold = [e.example.intent for e in dev]
 
@@ -240,11 +228,14 @@ def unlabeled_losses(student: torch.nn.Module, start_model: torch.nn.Module | No
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--student", type=Path, default=Path("checkpoints/massive-en-nlu.pt"))
-    p.add_argument("--teacher", type=Path, default=Path("runs/teacher"))
+    p.add_argument("--teacher", type=Path, nargs="+", default=[Path("runs/teacher")],
+                   help="one teacher directory, or several whose logits are averaged (an ensemble)")
     p.add_argument("--data", type=Path, default=Path("data/massive/en-US.jsonl"))
     p.add_argument("--out", type=Path, default=Path("runs/distil"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--limit", type=int, default=None, help="first N examples of each split and unlabeled (smoke)")
+    p.add_argument("--dev-only", action="store_true",
+                   help="a candidate to be chosen on dev: do not score test (score the chosen one once, afterwards)")
     for name, value in DistilConfig().to_dict().items():
         p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     return p.parse_args(argv)
@@ -261,22 +252,24 @@ def main(argv: list[str] | None = None) -> None:
     train, dev, test = (load_split(args.data, part, args.limit) for part in ("train", "dev", "test"))
     sentences, teacher_logits = teacher_targets(args.teacher, intents)
     sentences, teacher_logits = sentences[: args.limit], teacher_logits[: args.limit]
-    tag_paths = student_paths(args.teacher / TAGS, sentences, tags) if cfg.tag_weight > 0 else None
+    tag_paths = student_paths(args.teacher[0] / TAGS, sentences, tags) if cfg.tag_weight > 0 else None
     mix = dev_mix(student, args.teacher, dev, intents, tags)
     log.info("dev intent accuracy of teacher/student mixes: %s", mix)
     started = time.monotonic()
     run = distil(student, train, dev, sentences, teacher_logits, intents, tags, cfg, args.out, tag_paths)
     student.load_state_dict(run.best_state)
-    results = {"dev": evaluate(student, dev, intents, tags), "test": evaluate(student, test, intents, tags)}
-    log.info("best dev %s; test %s", results["dev"], results["test"])
-    teacher = torch.load(args.teacher / "teacher.pt", map_location="cpu", weights_only=False)["figures"]
+    results = {"dev": evaluate(student, dev, intents, tags)}
+    if not args.dev_only:
+        results["test"] = evaluate(student, test, intents, tags)
+    log.info("best dev %s; test %s", results["dev"], results.get("test", "not scored"))
+    teacher = [torch.load(t / "teacher.pt", map_location="cpu", weights_only=False)["figures"] for t in args.teacher]
     save_checkpoint(args.out / "nlu.pt", {
         **{k: source.get(k) for k in ("config", "intents", "tags", "words", "lm", "data")},
         "fit": {"distil": cfg.to_dict(), "student_fit": source.get("fit")},
         "model": student.state_dict(), "metrics": results, "history": run.history,
         "distillation": {"student": str(args.student), "student_metrics": source.get("metrics"), "teacher": teacher,
                          "unlabeled": len(sentences), "steps": run.step, "dev_mix": mix,
-                         "tag_teacher": str(np.load(args.teacher / TAGS)["model"]) if tag_paths else None},
+                         "tag_teacher": str(np.load(args.teacher[0] / TAGS)["model"]) if tag_paths else None},
         "train_minutes": round(source.get("train_minutes", 0) + (time.monotonic() - started) / 60, 1),
     })
     (args.out / "metrics.json").write_text(json.dumps({**results, "history": run.history, "dev_mix": mix}, indent=2))

@@ -33,7 +33,8 @@ def run_summary(run: Path) -> dict:
     d = saved["distillation"]
     return {"run": str(run), "config": saved["fit"]["distil"], "steps": d["steps"], "unlabeled": d["unlabeled"],
             "student": d["student"], "student_test": rounded(d["student_metrics"]["test"]),
-            "dev": rounded(saved["metrics"]["dev"]), "test": rounded(saved["metrics"]["test"]),
+            "dev": rounded(saved["metrics"]["dev"]),
+            "test": rounded(saved["metrics"]["test"]) if "test" in saved["metrics"] else None,
             "history": [{"step": h["step"], **rounded(h)} for h in saved["history"]]}
 
 

@@ -1,0 +1,47 @@
+"""The teachers' intent labels as distillation reads them: one teacher's logits, or several averaged.
+
+A teacher directory (``training.teacher``) holds ``soft_intents.npz`` (its logits on the unlabeled utterances)
+and ``dev_intents.npz`` (on MASSIVE dev). Several teachers, say MiniLMs fine-tuned with different seeds, make
+an ensemble: their logits are averaged per utterance, which is the geometric mean of their distributions. Their
+labelling passes may have shuffled or cut the corpus differently, so utterances are matched by text and only
+those every teacher labelled are kept, in the first teacher's order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from elmol_nlu.vocab import Vocab
+
+
+def student_columns(saved: np.lib.npyio.NpzFile, intents: Vocab) -> list[int]:
+    """The teacher's logit column of each of the student's intents, in the student's order."""
+    return [list(saved["intents"]).index(name) for name in intents.itos]
+
+
+def _by_key(path: Path, key: str, intents: Vocab) -> dict[str, np.ndarray]:
+    saved = np.load(path)
+    columns = student_columns(saved, intents)
+    return {str(k): row[columns].astype(np.float32) for k, row in zip(saved[key], saved["logits"], strict=True)}
+
+
+def _averaged(tables: list[dict[str, np.ndarray]], order: list[str]) -> np.ndarray:
+    return np.mean([np.stack([table[k] for k in order]) for table in tables], axis=0)
+
+
+def teacher_targets(teachers: Path | list[Path], intents: Vocab) -> tuple[list[list[str]], torch.Tensor]:
+    """The utterances every teacher labelled (as words) and their mean logits, in the student's intent order."""
+    paths = [teachers] if isinstance(teachers, Path) else list(teachers)
+    tables = [_by_key(p / "soft_intents.npz", "texts", intents) for p in paths]
+    first = [str(t) for t in np.load(paths[0] / "soft_intents.npz")["texts"]]
+    order = [t for t in first if all(t in table for table in tables[1:])]
+    return [t.split(" ") for t in order], torch.from_numpy(_averaged(tables, order))
+
+
+def teacher_dev_logits(teachers: list[Path], ids: list[str], intents: Vocab) -> torch.Tensor:
+    """The teachers' mean logits on MASSIVE dev, in the order of ``ids``."""
+    tables = [_by_key(p / "dev_intents.npz", "ids", intents) for p in teachers]
+    return torch.from_numpy(_averaged(tables, [str(i) for i in ids]))
