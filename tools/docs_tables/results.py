@@ -98,6 +98,20 @@ def distillation(path: str = "reports/distillation/summary.json") -> str:
     return table(["run", "steps", "dev intent / slot F1 / exact", "test intent / slot F1 / exact"], rows)
 
 
+def distillation_ensemble(root: str = "reports/distillation/ensemble") -> str:
+    """`make distil-ensemble`'s dev-only choices: the teachers, then the candidate against the shipped model."""
+    teachers, verdict = report(f"{root}/teachers.json"), report(f"{root}/verdict.json")
+    rows = [[f"MiniLM teacher `{t}`", f2(acc), "–"] for t, acc in teachers["dev_intent_each"].items()]
+    rows.append([f"their ensemble (averaged logits){' — chosen' if len(teachers['chosen']) > 1 else ''}",
+                 f2(teachers["dev_intent_ensemble"]), "–"])
+    rows.append(["shipped model (the candidate's start)", trio(verdict["shipped_dev"]), "–"])
+    tested = (REPO / root / "test.json").exists()
+    test = trio(report(f"{root}/test.json")["test"]) if tested else "not read"
+    rows.append([f"candidate `{verdict['candidate']}` ({'adopted' if verdict['adopt'] else 'not adopted'}: "
+                 f"selection score {verdict['selection_score_gain']:+.2f})", trio(verdict["candidate_dev"]), test])
+    return table(["model", "dev intent (/ slot F1 / exact)", "test intent / slot F1 / exact"], rows)
+
+
 def recipes() -> str:
     rows = [[f"{r['run']}: {r['recipe']}", trio(r["dev"]), trio(r["test"])]
             for r in report("reports/recipes/massive_variants.json")]
@@ -160,6 +174,7 @@ TABLES = {
     "encoder-speed": lambda: md_report("reports/encoder_speed.md"),
     "distillation": distillation,
     "distillation-kd": lambda: distillation("reports/distillation/kd/summary.json"),
+    "distillation-ensemble": distillation_ensemble,
     "recipes": recipes,
     "whole-set": whole_set,
 }
