@@ -5,7 +5,8 @@
 
 If the student agrees with its teacher far less often than two teachers of different seeds agree with each other,
 it has not fitted the targets it was given: a capacity or optimisation limit, not a target-quality one. Reads no
-dev or test utterance. Writes ``--out`` (JSON): the share of a seeded sample where each pair's best intents agree.
+dev or test utterance. Writes ``--out`` (JSON): the share of a seeded sample where each pair's best intents agree,
+and how sure the ensemble is where the first and last teacher agree and where they do not.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     sentences, ensemble = teacher_targets(args.teachers, intents)
     keep = sorted(random.Random(args.seed).sample(range(len(sentences)), min(args.sample, len(sentences))))
     lookup = {" ".join(sentences[i]): n for n, i in enumerate(keep)}
+    sure = torch.softmax(ensemble[keep], 1).max(1).values.numpy()  # the ensemble's probability of its best intent
     best = {"ensemble": ensemble[keep].argmax(1).numpy()}
     for t in args.teachers:
         words, logits = teacher_targets(t, intents)
@@ -61,8 +63,12 @@ def main(argv: list[str] | None = None) -> None:
         best[str(t)] = logits[[rows[s] for s in lookup]].argmax(1).numpy()
     best["student"] = student_best(load_joint_model(args.student).eval(), [sentences[i] for i in keep])
     agreement = {f"{a} | {b}": round(100 * float(np.mean(best[a] == best[b])), 2) for a, b in combinations(best, 2)}
+    split = best[str(args.teachers[0])] == best[str(args.teachers[-1])]
     result = {"student": str(args.student), "teachers": [str(t) for t in args.teachers], "sample": len(keep),
-              "seed": args.seed, "agreement_pct": agreement}
+              "seed": args.seed, "agreement_pct": agreement,
+              "ensemble_median_top_probability": {"teachers_agree": round(float(np.median(sure[split])), 3),
+                                                  "teachers_disagree": round(float(np.median(sure[~split])), 3)},
+              "disagreements_examples": [" ".join(sentences[keep[i]]) for i in np.flatnonzero(~split)[:10]]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     log.info("%s", agreement)
