@@ -40,6 +40,10 @@ def student_best(student: torch.nn.Module, sentences: list[list[str]], batch: in
     return np.concatenate(best)
 
 
+def median(values: np.ndarray) -> float | None:
+    return round(float(np.median(values)), 3) if len(values) else None
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--student", type=Path, default=Path("checkpoints/massive-en-nlu.pt"))
@@ -66,8 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     split = best[str(args.teachers[0])] == best[str(args.teachers[-1])]
     result = {"student": str(args.student), "teachers": [str(t) for t in args.teachers], "sample": len(keep),
               "seed": args.seed, "agreement_pct": agreement,
-              "ensemble_median_top_probability": {"teachers_agree": round(float(np.median(sure[split])), 3),
-                                                  "teachers_disagree": round(float(np.median(sure[~split])), 3)},
+              "ensemble_median_top_probability": {"teachers_agree": median(sure[split]),
+                                                  "teachers_disagree": median(sure[~split])},
               "disagreements_examples": [" ".join(sentences[keep[i]]) for i in np.flatnonzero(~split)[:10]]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

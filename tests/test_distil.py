@@ -5,6 +5,8 @@ pull is easy to see; the tag paths are the tiny model's own (``training.tag_teac
 
 from __future__ import annotations
 
+import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import torch
 from elmol_nlu.datasets import load_split
 from elmol_nlu.text import batch_char_ids, tokenize
 from elmol_nlu.vocab import Vocab
+from experiments import teacher_agreement
 from tests.conftest import MASSIVE, UNLABELED, TinyModel
 from training import distil, tag_teacher
 from training.checkpoint import load_checkpoint, load_joint_model
@@ -173,3 +176,16 @@ def test_typo_noise_reaches_the_student_only_and_repeats(tiny_model: TinyModel, 
 
     assert loss(0.0) != loss(1.0)
     assert loss(1.0) == loss(1.0)
+
+
+def test_agreement_of_the_distilled_student_with_its_teachers(distilled: tuple, tmp_path: Path) -> None:
+    root, teacher, _ = distilled
+    twin = tmp_path / "twin"
+    shutil.copytree(teacher, twin)
+    out = tmp_path / "agreement.json"
+    teacher_agreement.main(["--student", str(root / "out" / "nlu.pt"), "--teachers", str(teacher), str(twin),
+                            "--sample", "64", "--threads", "1", "--out", str(out)])
+    agreement = json.loads(out.read_text())["agreement_pct"]
+    assert agreement[f"{teacher} | {twin}"] == 100.0
+    assert agreement["ensemble | student"] == agreement[f"{teacher} | student"]  # two equal teachers: the one
+    assert agreement[f"ensemble | {teacher}"] == 100.0
