@@ -6,7 +6,8 @@
 If the student agrees with its teacher far less often than two teachers of different seeds agree with each other,
 it has not fitted the targets it was given: a capacity or optimisation limit, not a target-quality one. Reads no
 dev or test utterance. Writes ``--out`` (JSON): the share of a seeded sample where each pair's best intents agree,
-and how sure the ensemble is where the first and last teacher agree and where they do not.
+how sure the ensemble is where the first and last teacher agree and where they do not, and the share of the
+whole corpus the ensemble puts in one intent with a probability of 0.5 or 0.9 or more.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def main(argv: list[str] | None = None) -> None:
               "seed": args.seed, "agreement_pct": agreement,
               "ensemble_median_top_probability": {"teachers_agree": median(sure[split]),
                                                   "teachers_disagree": median(sure[~split])},
+              "corpus_share_pct_by_ensemble_top_probability": {  # the whole corpus: how much of it looks in-domain
+                  f">= {x}": round(100 * float((torch.softmax(ensemble, 1).max(1).values >= x).float().mean()), 1)
+                  for x in (0.5, 0.9)},
               "disagreements_examples": [" ".join(sentences[keep[i]]) for i in np.flatnonzero(~split)[:10]]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
