@@ -24,34 +24,27 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from elmol_nlu.datasets import load_split
 from elmol_nlu.scoring import metrics
 from elmol_nlu.vocab import Vocab
 from training.checkpoint import load_checkpoint, load_joint_model, save_checkpoint
 from training.evaluate import predict
 from training.finetune import selection_score
-from training.teacher_labels import teacher_dev_logits
+from training.teacher_labels import intent_accuracy, teacher_dev_logits
 
 log = logging.getLogger("experiments.distil_choice")
 MARGIN = 0.3
 OUT = Path("reports/distillation/ensemble")
 
 
-def dev_accuracy(teachers: list[Path], data: Path, intents: Vocab) -> float:
-    dev = load_split(data, "dev")
-    best = teacher_dev_logits(teachers, [e.example.id for e in dev], intents).argmax(1).tolist()
-    return round(100 * float(np.mean([intents.itos[b] == e.example.intent for b, e in zip(best, dev, strict=True)])), 2)
-
-
 def choose_teachers(teachers: list[Path], data: Path, student: Path) -> dict:
-    intents = Vocab(load_checkpoint(student)["intents"])
-    alone, ensemble = dev_accuracy(teachers[:1], data, intents), dev_accuracy(teachers, data, intents)
+    intents, dev = Vocab(load_checkpoint(student)["intents"]), load_split(data, "dev")
+    ids = [e.example.id for e in dev]
+    each = {str(t): intent_accuracy(teacher_dev_logits([t], ids, intents), dev, intents) for t in teachers}
+    alone, ensemble = each[str(teachers[0])], intent_accuracy(teacher_dev_logits(teachers, ids, intents), dev, intents)
     chosen = teachers if ensemble >= alone else teachers[:1]
     return {"rule": "the ensemble if its dev intent accuracy >= the first teacher's", "dev_intent_first": alone,
-            "dev_intent_each": {str(t): dev_accuracy([t], data, intents) for t in teachers},
-            "dev_intent_ensemble": ensemble, "chosen": [str(t) for t in chosen]}
+            "dev_intent_each": each, "dev_intent_ensemble": ensemble, "chosen": [str(t) for t in chosen]}
 
 
 def verdict(candidate: Path, shipped: Path) -> dict:

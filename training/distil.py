@@ -44,7 +44,7 @@ from training.finetune import FitConfig, batches, joint_loss, length_groups, par
 from training.nlu import lengths_to_mask
 from training.schedule import warmup_linear
 from training.tag_teacher import TAGS, student_paths
-from training.teacher_labels import teacher_dev_logits, teacher_targets
+from training.teacher_labels import intent_accuracy, teacher_dev_logits, teacher_targets
 
 log = logging.getLogger("training.distil")
 
@@ -74,13 +74,7 @@ def dev_mix(student: torch.nn.Module, teachers: list[Path], dev: list[TaggedExam
     """Dev intent accuracy of the teacher(s), the student and their probability mixes (what --self-weight picks)."""
     t = torch.softmax(teacher_dev_logits(teachers, [e.example.id for e in dev], intents), dim=1)
     s = torch.tensor(np.stack([p.intent_probs for p in predict(student, dev, intents, tags)]))
-    gold = [e.example.intent for e in dev]
-
-    def accuracy(probs: torch.Tensor) -> float:
-        right = [intents.itos[i] == g for i, g in zip(probs.argmax(1).tolist(), gold, strict=True)]
-        return round(100 * float(np.mean(right)), 2)
-
-    return {f"self_weight={w}": accuracy((1 - w) * t + w * s) for w in (0.0, 0.25, 0.5, 0.75, 1.0)}
+    return {f"self_weight={w}": intent_accuracy((1 - w) * t + w * s, dev, intents) for w in (0.0, 0.25, 0.5, 0.75, 1.0)}
 
 def soft_targets(teacher_logits: torch.Tensor, start_logits: torch.Tensor | None, cfg: DistilConfig) -> torch.Tensor:
     """Target distributions at temperature T: the teacher's, or its mix with the starting student's."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from elmol_nlu.datasets import TaggedExample
 from elmol_nlu.vocab import Vocab
 
 
@@ -36,8 +37,7 @@ def teacher_targets(teachers: Path | list[Path], intents: Vocab) -> tuple[list[l
     """The utterances every teacher labelled (as words) and their mean logits, in the student's intent order."""
     paths = [teachers] if isinstance(teachers, Path) else list(teachers)
     tables = [_by_key(p / "soft_intents.npz", "texts", intents) for p in paths]
-    first = [str(t) for t in np.load(paths[0] / "soft_intents.npz")["texts"]]
-    order = [t for t in first if all(t in table for table in tables[1:])]
+    order = [t for t in tables[0] if all(t in table for table in tables[1:])]  # texts are unique
     return [t.split(" ") for t in order], torch.from_numpy(_averaged(tables, order))
 
 
@@ -45,3 +45,10 @@ def teacher_dev_logits(teachers: list[Path], ids: list[str], intents: Vocab) -> 
     """The teachers' mean logits on MASSIVE dev, in the order of ``ids``."""
     tables = [_by_key(p / "dev_intents.npz", "ids", intents) for p in teachers]
     return torch.from_numpy(_averaged(tables, [str(i) for i in ids]))
+
+
+def intent_accuracy(scores: torch.Tensor, examples: list[TaggedExample], intents: Vocab) -> float:
+    """Percent of ``examples`` whose best-scoring intent (logits or probabilities, one row each) is the gold one."""
+    best = scores.argmax(1).tolist()
+    return round(100 * float(np.mean([intents.itos[b] == e.example.intent for b, e in zip(best, examples,
+                                                                                         strict=True)])), 2)
