@@ -44,7 +44,7 @@ from training.finetune import FitConfig, batches, joint_loss, length_groups, par
 from training.nlu import lengths_to_mask
 from training.schedule import warmup_linear
 from training.tag_teacher import TAGS, student_paths
-from training.teacher_labels import intent_accuracy, teacher_dev_logits, teacher_targets
+from training.teacher_labels import confident, intent_accuracy, teacher_dev_logits, teacher_targets
 
 log = logging.getLogger("training.distil")
 
@@ -64,6 +64,7 @@ class DistilConfig:
     eval_every: int = 400  # steps
     seed: int = 13
     typo_rate: float = 0.0  # student inputs only (labelled and unlabeled); the teacher labelled clean text
+    min_teacher_prob: float = 0.0  # distil only utterances whose teacher's best intent is this sure (0: all)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -245,7 +246,8 @@ def main(argv: list[str] | None = None) -> None:
     student, intents, tags = load_joint_model(args.student), Vocab(source["intents"]), Vocab(source["tags"])
     train, dev, test = (load_split(args.data, part, args.limit) for part in ("train", "dev", "test"))
     sentences, teacher_logits = teacher_targets(args.teacher, intents)
-    sentences, teacher_logits = sentences[: args.limit], teacher_logits[: args.limit]
+    sentences, teacher_logits = confident(sentences[: args.limit], teacher_logits[: args.limit], cfg.min_teacher_prob)
+    log.info("%d unlabeled utterances to distil on (teacher at least %.2f sure)", len(sentences), cfg.min_teacher_prob)
     tag_paths = student_paths(args.teacher[0] / TAGS, sentences, tags) if cfg.tag_weight > 0 else None
     mix = dev_mix(student, args.teacher, dev, intents, tags)
     log.info("dev intent accuracy of teacher/student mixes: %s", mix)

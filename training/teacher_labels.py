@@ -41,6 +41,18 @@ def teacher_targets(teachers: Path | list[Path], intents: Vocab) -> tuple[list[l
     return [t.split(" ") for t in order], torch.from_numpy(_averaged(tables, order))
 
 
+def confident(sentences: list[list[str]], logits: torch.Tensor, min_prob: float,
+              ) -> tuple[list[list[str]], torch.Tensor]:
+    """The utterances whose teacher gives its best intent at least ``min_prob`` (softmax at temperature 1).
+
+    Why: a quarter of the corpus is dialogue turns no MASSIVE intent fits, where an ensemble's best guess is
+    about a coin toss (``experiments.teacher_agreement``); a small student may spend less of itself on those."""
+    if min_prob <= 0:
+        return sentences, logits
+    keep = torch.softmax(logits.float(), dim=1).max(dim=1).values >= min_prob
+    return [s for s, k in zip(sentences, keep.tolist(), strict=True) if k], logits[keep]
+
+
 def teacher_dev_logits(teachers: list[Path], ids: list[str], intents: Vocab) -> torch.Tensor:
     """The teachers' mean logits on MASSIVE dev, in the order of ``ids``."""
     tables = [_by_key(p / "dev_intents.npz", "ids", intents) for p in teachers]
