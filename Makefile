@@ -240,6 +240,7 @@ fast-kd: $(STAMP)
 	$(PY) -m experiments.bench.server --model-dir runs/models/fast-kd --targets int8 --out reports/server_load_fast_kd.json
 	$(PY) -m experiments.bench.server --model-dir runs/models/fast-kd --targets int8 --out reports/server_load_fast_kd_2.json
 	$(PY) -m experiments.bench.server --model-dir models/fast --targets int8 --out reports/server_load_fast_beside_kd_2.json
+	$(PY) -m experiments.slot_gap --models models/fast runs/models/fast-kd --out reports/fast_kd_slot_gap.json
 
 ## issue 30's multi-intent sets (data/mix/README.md): MixSNIPS is committed; MixATIS (ATIS, an LDC licence) is
 ## built here, from clones of the two public repositories at the commits the README names
