@@ -157,6 +157,7 @@ distil-confident: $(STAMP)
 		--teacher $$($(PY) -m experiments.distil_choice teachers --teachers runs/teacher runs/teacher-s1 \
 		--out reports/distillation/confident) --min-teacher-prob 0.5 \
 		--passes 3 --kd-weight 4 --lr 5e-4 --minutes 50 --typo-rate 0.1 --threads 2
+	$(PY) -m training.distil_report --runs runs/distil-confident --teacher runs/teacher --out reports/distillation/confident
 	if $(PY) -m experiments.distil_choice verdict --candidate runs/distil-confident/nlu.pt \
 		--out reports/distillation/confident; then \
 		$(PY) -m experiments.distil_choice test --candidate runs/distil-confident/nlu.pt \

@@ -100,16 +100,28 @@ def distillation(path: str = "reports/distillation/summary.json") -> str:
 
 def distillation_ensemble(root: str = "reports/distillation/ensemble") -> str:
     """`make distil-ensemble`'s dev-only choices: the teachers, then the candidate against the shipped model."""
-    teachers, verdict = report(f"{root}/teachers.json"), report(f"{root}/verdict.json")
+    teachers = report(f"{root}/teachers.json")
     rows = [[f"MiniLM teacher `{t}`", f2(acc), "–"] for t, acc in teachers["dev_intent_each"].items()]
     rows.append([f"their ensemble (averaged logits){' — chosen' if len(teachers['chosen']) > 1 else ''}",
                  f2(teachers["dev_intent_ensemble"]), "–"])
-    rows.append(["shipped model (the candidate's start)", trio(verdict["shipped_dev"]), "–"])
+    return table(["model", "dev intent (/ slot F1 / exact)", "test intent / slot F1 / exact"],
+                 rows + candidate_rows(root))
+
+
+def candidate_rows(root: str) -> list[list[str]]:
+    """A distillation candidate against the shipped model it started from, by `experiments.distil_choice`'s
+    verdict; test only if the verdict adopted it."""
+    verdict = report(f"{root}/verdict.json")
     tested = (REPO / root / "test.json").exists()
     test = trio(report(f"{root}/test.json")["test"]) if tested else "not read"
-    rows.append([f"candidate `{verdict['candidate']}` ({'adopted' if verdict['adopt'] else 'not adopted'}: "
-                 f"selection score {verdict['selection_score_gain']:+.2f})", trio(verdict["candidate_dev"]), test])
-    return table(["model", "dev intent (/ slot F1 / exact)", "test intent / slot F1 / exact"], rows)
+    return [["shipped model (the candidate's start)", trio(verdict["shipped_dev"]), "–"],
+            [f"candidate `{verdict['candidate']}` ({'adopted' if verdict['adopt'] else 'not adopted'}: "
+             f"selection score {verdict['selection_score_gain']:+.2f})", trio(verdict["candidate_dev"]), test]]
+
+
+def distillation_confident(root: str = "reports/distillation/confident") -> str:
+    """`make distil-confident`: the same candidate, distilled only where the ensemble teacher is sure."""
+    return table(["model", "dev intent / slot F1 / exact", "test intent / slot F1 / exact"], candidate_rows(root))
 
 
 def recipes() -> str:
@@ -175,6 +187,7 @@ TABLES = {
     "distillation": distillation,
     "distillation-kd": lambda: distillation("reports/distillation/kd/summary.json"),
     "distillation-ensemble": distillation_ensemble,
+    "distillation-confident": distillation_confident,
     "recipes": recipes,
     "whole-set": whole_set,
 }
