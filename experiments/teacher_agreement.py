@@ -26,7 +26,7 @@ from tqdm import tqdm
 from elmol_nlu.text import batch_char_ids
 from elmol_nlu.vocab import Vocab
 from training.checkpoint import load_checkpoint, load_joint_model
-from training.teacher_labels import teacher_targets
+from training.teacher_labels import teacher_targets, top_probability
 
 log = logging.getLogger("experiments.teacher_agreement")
 
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     sentences, ensemble = teacher_targets(args.teachers, intents)
     keep = sorted(random.Random(args.seed).sample(range(len(sentences)), min(args.sample, len(sentences))))
     lookup = {" ".join(sentences[i]): n for n, i in enumerate(keep)}
-    sure = torch.softmax(ensemble[keep], 1).max(1).values.numpy()  # the ensemble's probability of its best intent
+    top = top_probability(ensemble)  # the ensemble's probability of its best intent, over the whole corpus
+    sure = top[keep].numpy()
     best = {"ensemble": ensemble[keep].argmax(1).numpy()}
     for t in args.teachers:
         words, logits = teacher_targets(t, intents)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
               "ensemble_median_top_probability": {"teachers_agree": median(sure[split]),
                                                   "teachers_disagree": median(sure[~split])},
               "corpus_share_pct_by_ensemble_top_probability": {  # the whole corpus: how much of it looks in-domain
-                  f">= {x}": round(100 * float((torch.softmax(ensemble, 1).max(1).values >= x).float().mean()), 1)
+                  f">= {x}": round(100 * float((top >= x).float().mean()), 1)
                   for x in (0.5, 0.9)},
               "disagreements_examples": [" ".join(sentences[keep[i]]) for i in np.flatnonzero(~split)[:10]]}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,11 @@ def teacher_targets(teachers: Path | list[Path], intents: Vocab) -> tuple[list[l
     return [t.split(" ") for t in order], torch.from_numpy(_averaged(tables, order))
 
 
+def top_probability(logits: torch.Tensor) -> torch.Tensor:
+    """Each row's probability of its best intent (softmax at temperature 1): how sure the teacher is."""
+    return torch.softmax(logits.float(), dim=1).max(dim=1).values
+
+
 def confident(sentences: list[list[str]], logits: torch.Tensor, min_prob: float,
               ) -> tuple[list[list[str]], torch.Tensor]:
     """The utterances whose teacher gives its best intent at least ``min_prob`` (softmax at temperature 1).
@@ -49,7 +54,7 @@ def confident(sentences: list[list[str]], logits: torch.Tensor, min_prob: float,
     about a coin toss (``experiments.teacher_agreement``); a small student may spend less of itself on those."""
     if min_prob <= 0:
         return sentences, logits
-    keep = torch.softmax(logits.float(), dim=1).max(dim=1).values >= min_prob
+    keep = top_probability(logits) >= min_prob
     return [s for s, k in zip(sentences, keep.tolist(), strict=True) if k], logits[keep]
 
 
